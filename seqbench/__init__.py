@@ -1,0 +1,27 @@
+"""seqbench: compare recurrent cells and a Transformer on long-dependency sequence tasks.
+
+``seqbench.run(...)`` is the Python API behind ``seqbench run`` and returns a pandas
+DataFrame; ``seqbench.hookimpl`` marks plugin hook implementations (see ``hookspecs``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "hookimpl", "run", "load_run"]
+
+
+def run(*args: Any, **kwargs: Any) -> Any:
+    """Run a comparison; see :func:`seqbench.runner.run` (imported lazily: it needs torch)."""
+    from .runner import run as _run
+
+    return _run(*args, **kwargs)
+
+
+def load_run(path: Any) -> Any:
+    """A run directory's results as a DataFrame; see :func:`seqbench.results.load_run`."""
+    from .results import load_run as _load
+
+    return _load(path)

@@ -1,0 +1,184 @@
+"""The ``seqbench`` command: a thin layer over the Python API.
+
+Imports nothing heavy at module level, so ``seqbench --help`` is instant; torch is imported
+only by the commands that need it. Bad input prints one line and exits 2; a run with a
+trial that ended in an error exits 1; Ctrl-C exits 130 after saving finished trials.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Optional, Sequence
+
+from . import __version__
+from .errors import SeqbenchError
+
+RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "layers", "batch",
+               "lr", "dropout", "clip", "device", "eval_every", "out")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> Parser:
+    plugin_opts = argparse.ArgumentParser(add_help=False)
+    plugin_opts.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
+                             help="load a plugin module (repeatable); -p no:NAME blocks plugin NAME")
+
+    parser = Parser(prog="seqbench", description="Compare recurrent cells and a Transformer on "
+                    "long-dependency sequence tasks.", parents=[plugin_opts])
+    parser.add_argument("--version", action="version", version=f"seqbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
+                         description="Train every cell on every task × length × seed and print "
+                         "comparison tables. Without options: every registered cell on adding, T=50.")
+    run.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
+    run.add_argument("--tasks", help="comma-separated task names (default: adding)")
+    run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
+    run.add_argument("--steps", help="training steps per trial (default: 400 when no --budget)")
+    run.add_argument("--budget", help="training wall-clock budget per trial, e.g. 30s, 2m")
+    run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
+    run.add_argument("--hidden", help="hidden size (default: 64)")
+    run.add_argument("--layers", help="number of layers (default: 1)")
+    run.add_argument("--batch", help="batch size (default: 64)")
+    run.add_argument("--lr", help="Adam learning rate (default: 3e-3)")
+    run.add_argument("--dropout", help="dropout between layers (default: 0)")
+    run.add_argument("--clip", help="gradient-norm clipping threshold (default: 1.0)")
+    run.add_argument("--device", help="auto, cpu or cuda (default: auto)")
+    run.add_argument("--eval-every", dest="eval_every", help="steps between evaluations (default: 100)")
+    run.add_argument("--out", help="folder for run directories (default: results)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+    sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks and metrics with their plugin")
+    sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins: version, location, hooks")
+
+    report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
+    report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except SeqbenchError as exc:
+        print(f"seqbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("seqbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _registry(args: Any) -> Any:
+    from .registry import Registry
+
+    return Registry(args.plugins)
+
+
+def cmd_run(args: Any) -> int:
+    from rich.console import Console
+
+    from . import report
+    from .errors import UsageError
+    from .results import CONFIG_JSON, RunDir
+    from .runner import run
+
+    options = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    if args.resume and options:
+        flags = ", ".join("--" + name.replace("_", "-") for name in options)
+        raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
+    registry = _registry(args)
+    err = Console(stderr=True)
+    try:
+        frame = run(registry=registry, plugins=args.plugins, resume=args.resume,
+                    progress=not args.quiet, **options)
+    except KeyboardInterrupt as interrupt:
+        run_dir = str(interrupt) or "the run directory"
+        err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
+                  f"continue with: seqbench run --resume {run_dir}", highlight=False)
+        return 130
+    saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
+    report.render(frame, Console(), saved.get("metrics"), saved.get("tasks"))
+    err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
+    errors = frame[frame["status"].astype(str).str.startswith("error")]
+    for _, row in errors.iterrows():
+        err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False)
+    return 1 if len(errors) else 0
+
+
+def cmd_report(args: Any) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from . import report
+    from .errors import UsageError
+    from .results import CONFIG_JSON, RunDir, load_run
+
+    frame = load_run(args.run_dir)
+    saved = RunDir(args.run_dir).read_json(CONFIG_JSON) if Path(args.run_dir, CONFIG_JSON).is_file() else {}
+    metrics, tasks = saved.get("metrics"), saved.get("tasks")
+    if frame.empty:
+        raise UsageError(f"{args.run_dir} has no finished trials yet")
+    if args.format == "table":
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                report.render(frame, Console(file=f, width=160), metrics, tasks)
+        else:
+            report.render(frame, Console(), metrics, tasks)
+        return 0
+    text = report.export(frame, args.format, metrics, tasks)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_list(args: Any) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = _registry(args)
+    table = Table(title="seqbench: cells, tasks and metrics")
+    for header in ("kind", "name", "provided by", "description"):
+        table.add_column(header)
+    for kind in ("cell", "task", "metric"):
+        for entry in registry.entries[kind].values():
+            table.add_row(kind, entry.name, entry.provider, entry.description)
+    Console().print(table)
+    return 0
+
+
+def cmd_plugins(args: Any) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    registry = _registry(args)
+    table = Table(title="seqbench plugins")
+    for header in ("plugin", "version", "source", "location", "hooks"):
+        table.add_column(header, overflow="fold")
+    for info in registry.plugins.values():
+        hooks = ", ".join(h.removeprefix("seqbench_") for h in registry.hooks_of(info.name))
+        table.add_row(info.name, info.version, info.source, info.location, hooks)
+    Console().print(table)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
+
+if __name__ == "__main__":
+    sys.exit(main())

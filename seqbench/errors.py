@@ -1,0 +1,25 @@
+"""Exceptions that the CLI turns into one-line messages instead of tracebacks."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class SeqbenchError(Exception):
+    """Base class for errors seqbench reports without a traceback."""
+
+
+class UsageError(SeqbenchError):
+    """Bad input from the user (unknown name, bad number, broken file): exit code 2."""
+
+
+class PluginError(SeqbenchError):
+    """A plugin misbehaved (import failure, raising hook, duplicate name)."""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> UsageError:
+    """A UsageError for an unknown ``name`` that suggests the closest known one."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return UsageError(f"unknown {kind} '{name}'{hint}; known {kind}s: {', '.join(known) or 'none'}")

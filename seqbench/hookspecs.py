@@ -1,0 +1,85 @@
+"""Every hook a seqbench plugin can implement.
+
+A plugin is any module (or object) with functions decorated by ``seqbench.hookimpl`` whose
+names match the specs below. An implementation may accept fewer arguments than its spec
+(pluggy passes only those it names), so specs can grow without breaking plugins.
+
+Registration hooks receive a ``register`` callback from the host rather than returning
+values, so the host knows which plugin provided what and can report duplicates by name.
+Lifecycle hooks are called for every trial; an implementation that raises is reported once
+and disabled for the rest of the run, and the trials go on.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("seqbench")
+hookimpl = pluggy.HookimplMarker("seqbench")
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def seqbench_register_cells(register: Callable[..., None]) -> None:
+    """Contribute sequence cells.
+
+    Call ``register(name, factory, description="")`` once per cell. ``factory(input_size,
+    hidden_size, num_layers, dropout, **params)`` must return a ``torch.nn.Module`` whose
+    ``forward(x, state=None)`` maps ``x`` of shape (batch, time, input_size) to
+    ``(y, state)`` with ``y`` of shape (batch, time, hidden_size); passing the returned
+    ``state`` back in continues the sequence step by step. See ``seqbench.cells.base``.
+    """
+
+
+@hookspec
+def seqbench_register_tasks(register: Callable[..., None]) -> None:
+    """Contribute tasks (data generators with a loss, metrics, a baseline and a notion of solved).
+
+    Call ``register(name, factory, description="")`` once per task. ``factory(length,
+    **params)`` must return a ``seqbench.tasks.base.Task``.
+    """
+
+
+@hookspec
+def seqbench_register_metrics(register: Callable[..., None]) -> None:
+    """Contribute metrics computed from a task's aggregated evaluation statistics.
+
+    Call ``register(name, fn, higher_is_better, description="")``. ``fn(stats)`` receives the
+    mapping a task's evaluation returns (``loss`` and, where they apply, ``accuracy`` and
+    ``ce_nats``, the mean cross-entropy in nats per predicted token) and returns a float, or
+    ``None`` where the metric does not apply to that task. Each metric becomes a column of
+    ``results.csv``.
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def seqbench_run_start(run_dir: str, config: Mapping[str, Any], trials: list) -> None:
+    """A run begins: ``trials`` are the ``TrialSpec`` objects still to run (after --resume)."""
+
+
+@hookspec
+def seqbench_trial_start(trial: Any, params: int) -> None:
+    """A trial's model is built and training is about to start; ``params`` is its size."""
+
+
+@hookspec
+def seqbench_trial_log(trial: Any, step: int, metrics: Mapping[str, float]) -> None:
+    """Periodic training log: ``metrics`` holds ``loss`` and ``tok_s`` (recent train tokens/s)
+    every log interval, plus ``eval_loss`` (and other eval statistics) after each evaluation."""
+
+
+@hookspec
+def seqbench_trial_end(trial: Any, row: Mapping[str, Any]) -> None:
+    """A trial finished (ok, diverged or error); ``row`` is exactly what was written to
+    ``results.csv``."""
+
+
+@hookspec
+def seqbench_run_end(run_dir: str, results: Any, interrupted: bool) -> None:
+    """The run ended; ``results`` is the pandas DataFrame of every row of the run."""

@@ -1,0 +1,111 @@
+"""Measuring time and memory honestly: warm-up, repeats, medians, CUDA synchronization."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import torch
+
+PROC_STATUS = "/proc/self/status"
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], Any], device: torch.device, warmup: int = 2, repeats: int = 5) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class StepTimer:
+    """Per-step durations without a host sync per step: CUDA events on GPU, perf_counter on CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self._events: list[tuple[Any, Any]] = []
+        self._seconds: list[float] = []
+        self._start: Any = None
+
+    def start(self) -> None:
+        if self.cuda:
+            self._start = torch.cuda.Event(enable_timing=True)
+            self._start.record()
+        else:
+            self._start = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self._events.append((self._start, end))
+        else:
+            self._seconds.append(time.perf_counter() - self._start)
+
+    def seconds(self) -> list[float]:
+        if self.cuda and self._events:
+            torch.cuda.synchronize()
+            self._seconds.extend(s.elapsed_time(e) / 1000.0 for s, e in self._events)
+            self._events.clear()
+        return list(self._seconds)
+
+
+def median_after_warmup(times: list[float], warmup: int = 5) -> float:
+    """Median of ``times`` without the first ``warmup`` entries (fewer when the run is short)."""
+    if not times:
+        return float("nan")
+    skip = min(warmup, len(times) // 2)
+    return statistics.median(times[skip:])
+
+
+class PeakMemory:
+    """Peak memory during a block of work.
+
+    On CUDA: ``torch.cuda.max_memory_allocated`` (tensors only, allocator cache excluded).
+    On CPU (Linux): growth of the process's resident-set high-water mark since ``start()``
+    (VmHWM, reset through /proc/self/clear_refs): everything the process touched, tensors,
+    allocator slack and Python objects alike. Elsewhere: not measured (NaN).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_rss_growth"
+        self._base = 0.0
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = 0.0
+            return
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+            self._base = _proc_kb("VmRSS")
+        except OSError:
+            self.kind = "unavailable"
+
+    def peak_mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self.kind == "unavailable":
+            return float("nan")
+        return max(_proc_kb("VmHWM") - self._base, 0.0) / 1024
+
+
+def _proc_kb(field: str) -> float:
+    with open(PROC_STATUS) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    raise OSError(f"{field} not in {PROC_STATUS}")

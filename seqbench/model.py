@@ -1,0 +1,59 @@
+"""The model every trial trains: task input adapter → cell → linear head.
+
+Token inputs go through an embedding of width ``hidden``; continuous inputs go to the cell
+as they are. The cell is whatever a plugin registered; its output is checked once, so a
+cell with the wrong output shape fails with a message naming it.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from .errors import PluginError
+
+
+class SequenceModel(nn.Module):
+    def __init__(self, task: Any, cell: nn.Module, hidden_size: int, cell_name: str = "cell") -> None:
+        super().__init__()
+        self.cell_name = cell_name
+        self.hidden_size = hidden_size
+        if task.input_kind == "tokens":
+            self.embed: Optional[nn.Embedding] = nn.Embedding(task.input_size, hidden_size)
+        else:
+            self.embed = None
+        self.cell = cell
+        self.head = nn.Linear(hidden_size, task.output_size)
+        self._checked = False
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        h = self.embed(x) if self.embed is not None else x
+        result = self.cell(h, state)
+        if not self._checked:
+            self._check(x, result)
+        y, state = result
+        return self.head(y), state
+
+    def _check(self, x: torch.Tensor, result: Any) -> None:
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)):
+            raise PluginError(f"cell '{self.cell_name}' must return (output, state), got {type(result).__name__}")
+        expected = (x.shape[0], x.shape[1], self.hidden_size)
+        if tuple(result[0].shape) != expected:
+            raise PluginError(f"cell '{self.cell_name}' returned output of shape {tuple(result[0].shape)}, "
+                              f"expected (batch, time, hidden) = {expected}")
+        self._checked = True
+
+
+def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: float,
+                cell_params: Optional[dict] = None) -> SequenceModel:
+    """Build the cell through its registered factory and wrap it for ``task``."""
+    input_size = hidden if task.input_kind == "tokens" else task.input_size
+    cell = cell_entry.obj(input_size, hidden, layers, dropout, **(cell_params or {}))
+    if not isinstance(cell, nn.Module):
+        raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module")
+    return SequenceModel(task, cell, hidden, cell_entry.name)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

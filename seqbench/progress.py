@@ -1,0 +1,69 @@
+"""Live progress on stderr while a run trains: a built-in reporter plugin that uses only the
+lifecycle hooks, like any third-party logger would."""
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from .hookspecs import hookimpl
+
+
+class RichProgress:
+    """One ``rich.progress.Progress`` for the run: an overall bar and one bar per trial
+    showing cell, task, step, loss and training tokens/s."""
+
+    def __init__(self, console: Optional[Console] = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress: Optional[Progress] = None
+        self.overall: Any = None
+        self.current: Any = None
+
+    @hookimpl
+    def seqbench_run_start(self, run_dir: str, trials: list) -> None:
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                 console=self.console)
+        self.progress.start()
+        self.progress.console.log(f"run directory: {run_dir} ({len(trials)} trials to run)")
+        self.overall = self.progress.add_task("[bold]all trials", total=len(trials), info="")
+
+    @hookimpl
+    def seqbench_trial_start(self, trial: Any, params: int) -> None:
+        if self.progress is None:
+            return
+        label = f"{trial.cell} · {trial.task} T={trial.length} · seed {trial.seed}"
+        self.current = self.progress.add_task(label, total=trial.steps, info=f"{params:,} params")
+
+    @hookimpl
+    def seqbench_trial_log(self, step: int, metrics: Mapping[str, float]) -> None:
+        if self.progress is None or self.current is None or "loss" not in metrics:
+            return
+        info = f"step {step:>6,}  loss {metrics['loss']:.4g}  {metrics['tok_s']:>9,.0f} tok/s"
+        self.progress.update(self.current, completed=step, info=info)
+
+    @hookimpl
+    def seqbench_trial_end(self, trial: Any, row: Mapping[str, Any]) -> None:
+        if self.progress is None:
+            return
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        status = str(row["status"])
+        if status == "ok":
+            mark = "[green]✓[/]" if row.get("solved") else "[yellow]·[/]"
+            loss = row.get("loss")
+            detail = (f"loss {loss:.4g}" if loss is not None else "done") + (" solved" if row.get("solved") else "")
+        else:
+            mark, detail = "[red]✗[/]", status
+        self.progress.console.log(f"{mark} {trial.cell} · {trial.task} T={trial.length} · seed {trial.seed}: "
+                                  f"{detail} ({row['steps']} steps, {row['wall_s']:.1f}s)", markup=True,
+                                  highlight=False)
+        self.progress.advance(self.overall)
+
+    @hookimpl
+    def seqbench_run_end(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,261 @@
+"""The plugin registry: loads plugins with pluggy and collects the cells, tasks and metrics
+they register, remembering which plugin provided each.
+
+Plugins come from, in order: the built-in modules (registered exactly like third-party
+ones), installed entry points of group ``seqbench``, the ``SEQBENCH_PLUGINS`` environment
+variable (comma-separated module paths) and ``-p module.path`` options. ``-p no:NAME`` blocks
+a plugin by name. ``SEQBENCH_LOAD_PLUGINS=name1,name2`` loads only those entry points
+(set it to the empty string to load none, as the test suite does).
+
+A plugin that fails to import, raises in a registration hook or registers a name that is
+already taken is reported in one line and skipped; everything else keeps working.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Iterable, Mapping
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, UsageError, unknown_name
+
+BUILTIN_PLUGINS = (
+    "seqbench.cells.recurrent",
+    "seqbench.cells.transformer",
+    "seqbench.tasks.adding",
+    "seqbench.tasks.copy_memory",
+    "seqbench.metrics",
+)
+ENTRY_POINT_GROUP = "seqbench"
+KINDS = ("cell", "task", "metric")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered cell, task or metric."""
+
+    kind: str
+    name: str
+    obj: Any
+    provider: str
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a loaded plugin came from."""
+
+    name: str
+    source: str  # builtin | entry point | SEQBENCH_PLUGINS | -p
+    location: str
+    version: str
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"seqbench: warning: {message}", file=sys.stderr)
+
+
+class Registry:
+    """Loaded plugins and everything they registered."""
+
+    def __init__(
+        self,
+        plugins: Iterable[str] = (),
+        *,
+        entry_points: bool = True,
+        on_problem: Callable[[str], None] = _warn_stderr,
+    ) -> None:
+        self.on_problem = on_problem
+        self.problems: list[str] = []
+        self.pm = pluggy.PluginManager("seqbench")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._disabled: set[tuple[str, str]] = set()
+
+        requested = [p.strip() for p in plugins if p.strip()]
+        env_modules = [m.strip() for m in os.environ.get("SEQBENCH_PLUGINS", "").split(",") if m.strip()]
+        for spec in requested:
+            if spec.startswith("no:"):
+                self.pm.set_blocked(spec[3:])
+        for module in BUILTIN_PLUGINS:
+            self._register_module(module, "builtin", strict=True)
+        if entry_points:
+            self._load_entry_points()
+        for module in env_modules:
+            self._register_module(module, "SEQBENCH_PLUGINS", strict=False)
+        for spec in requested:
+            if not spec.startswith("no:"):
+                self._register_module(spec, "-p", strict=True)
+        self._drop_unknown_hooks()
+        self._collect()
+
+    # ------------------------------------------------------------------ loading
+
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+        self.on_problem(message)
+
+    def _register_module(self, module_name: str, source: str, *, strict: bool) -> None:
+        if self.pm.is_blocked(module_name) or self.pm.has_plugin(module_name):
+            return
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
+            message = f"plugin '{module_name}' ({source}) failed to import: {type(exc).__name__}: {exc}"
+            if strict:
+                raise UsageError(message) from None
+            self._problem(message)
+            return
+        self._add(module, module_name, source, _module_version(module))
+
+    def _load_entry_points(self) -> None:
+        only = os.environ.get("SEQBENCH_LOAD_PLUGINS")
+        wanted = None if only is None else {n.strip() for n in only.split(",") if n.strip()}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if wanted is not None and ep.name not in wanted:
+                continue
+            if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001
+                self._problem(f"plugin '{ep.name}' (entry point {ep.value}) failed to import: "
+                              f"{type(exc).__name__}: {exc}")
+                continue
+            version = ep.dist.version if ep.dist is not None else "?"
+            self._add(plugin, ep.name, "entry point", version)
+
+    def _add(self, plugin: Any, name: str, source: str, version: str) -> None:
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - e.g. a hook with a wrong signature
+            self._problem(f"plugin '{name}' could not be registered: {exc}")
+            return
+        location = getattr(plugin, "__file__", None) or repr(plugin)
+        self.plugins[name] = PluginInfo(name, source, location, version)
+
+    def _drop_unknown_hooks(self) -> None:
+        """Unregister plugins implementing a hook that is not in hookspecs.py (likely a typo)."""
+        for hook_name in dir(self.pm.hook):
+            caller = getattr(self.pm.hook, hook_name)
+            if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                self._problem(f"plugin '{impl.plugin_name}' implements unknown hook '{hook_name}'; "
+                              "plugin skipped (see seqbench/hookspecs.py)")
+                self.pm.unregister(name=impl.plugin_name)
+                self.plugins.pop(impl.plugin_name, None)
+        self.pm.check_pending()
+
+    def _collect(self) -> None:
+        for kind in KINDS:
+            hook = getattr(self.pm.hook, f"seqbench_register_{kind}s")
+            # get_hookimpls() is in registration order: built-ins first, so a third-party
+            # plugin reusing a built-in name is the one reported and skipped.
+            for impl in hook.get_hookimpls():
+                staged: list[Entry] = []
+
+                def register(name: str, obj: Any, *args: Any, description: str = "",
+                             _kind: str = kind, _staged: list = staged,
+                             _provider: str = impl.plugin_name, **extra: Any) -> None:
+                    _staged.append(_make_entry(_kind, name, obj, _provider, description, args, extra))
+
+                try:
+                    impl.function(register)
+                except Exception as exc:  # noqa: BLE001
+                    self._problem(f"plugin '{impl.plugin_name}' raised in "
+                                  f"seqbench_register_{kind}s: {type(exc).__name__}: {exc}")
+                    continue
+                for entry in staged:
+                    taken = self.entries[kind].get(entry.name)
+                    if taken is not None:
+                        self._problem(f"{kind} '{entry.name}' is registered by both '{taken.provider}' "
+                                      f"and '{entry.provider}'; keeping '{taken.provider}'")
+                        continue
+                    self.entries[kind][entry.name] = entry
+
+    # ------------------------------------------------------------------ lookup
+
+    @property
+    def cells(self) -> dict[str, Entry]:
+        return self.entries["cell"]
+
+    @property
+    def tasks(self) -> dict[str, Entry]:
+        return self.entries["task"]
+
+    @property
+    def metrics(self) -> dict[str, Entry]:
+        return self.entries["metric"]
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry ``name`` of ``kind``; an unknown name raises a UsageError with a suggestion."""
+        try:
+            return self.entries[kind][name]
+        except KeyError:
+            raise unknown_name(kind, name, self.entries[kind]) from None
+
+    # ------------------------------------------------------------------ lifecycle hooks
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook on every plugin, isolating failures.
+
+        A plugin whose implementation raises is reported once and not called again for that
+        hook; the run goes on.
+        """
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            key = (impl.plugin_name, hook_name)
+            if key in self._disabled:
+                continue
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self._disabled.add(key)
+                self._problem(f"plugin '{impl.plugin_name}' raised in {hook_name}: "
+                              f"{type(exc).__name__}: {exc}; hook disabled for this run")
+
+    def hooks_of(self, plugin_name: str) -> list[str]:
+        """Names of the hooks a loaded plugin implements."""
+        plugin = self.pm.get_plugin(plugin_name)
+        return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+
+
+def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
+                args: tuple, extra: dict) -> Entry:
+    if not isinstance(name, str) or not name or "," in name or name != name.strip():
+        raise PluginError(f"invalid {kind} name {name!r}: use a non-empty name without commas or spaces")
+    if not callable(obj):
+        raise PluginError(f"{kind} '{name}': {obj!r} is not callable")
+    if kind == "metric":
+        if args:
+            extra = {"higher_is_better": args[0], **extra}
+        if "higher_is_better" not in extra:
+            raise PluginError(f"metric '{name}': register(name, fn, higher_is_better) is required")
+        extra["higher_is_better"] = bool(extra["higher_is_better"])
+    elif args:
+        raise PluginError(f"{kind} '{name}': unexpected positional arguments {args!r}")
+    return Entry(kind, name, obj, provider, description, dict(extra))
+
+
+def _module_version(module: Any) -> str:
+    version = getattr(module, "__version__", None)
+    if version:
+        return str(version)
+    top = getattr(module, "__name__", "").split(".")[0]
+    if top == "seqbench":
+        from . import __version__
+
+        return __version__
+    try:
+        return metadata.version(top)
+    except metadata.PackageNotFoundError:
+        return "?"

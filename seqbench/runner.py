@@ -1,0 +1,200 @@
+"""Running trials: the Python API behind ``seqbench run``.
+
+``run(...)`` validates the request, creates (or reopens, with ``resume``) a run directory,
+runs every trial in turn and returns all rows as a pandas DataFrame. Each trial is isolated:
+a cell or task that raises gives that trial a row whose status reads ``error: …`` and the
+next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps them.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional, Union
+
+from .config import RunConfig, TrialSpec, parse_names, resolve_device
+from .errors import UsageError
+from .registry import Entry, Registry
+from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
+
+
+def build_task(entry: Entry, length: int, params: Optional[dict] = None) -> Any:
+    """Instantiate a registered task; bad parameters become a UsageError naming the task."""
+    params = params or {}
+    try:
+        signature = inspect.signature(entry.obj)
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        unknown = [] if accepts_any else sorted(set(params) - set(signature.parameters))
+    except (TypeError, ValueError):
+        unknown = []
+    if unknown:
+        known = [p for p in signature.parameters if p != "length"]
+        raise UsageError(f"task '{entry.name}' has no parameter {', '.join(map(repr, unknown))}; "
+                         f"it takes: {', '.join(known) or 'none'}")
+    try:
+        return entry.obj(length, **params)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"task '{entry.name}' at length {length}: {exc}") from None
+
+
+def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
+    """Train and evaluate one trial; always returns its row (status ok, diverged or error)."""
+    import torch
+
+    from .measure import PeakMemory, median_after_warmup, median_seconds
+    from .model import build_model, count_params
+    from .train import EvalSet, evaluate, train
+
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
+        "seed": spec.seed, "hidden": spec.hidden, "layers": spec.layers, "batch": spec.batch,
+        "lr": spec.lr, "device": spec.device, "params": None,
+    }
+    row.update(dict.fromkeys(registry.metrics))
+    row.update({"baseline": None, "solved": False, "steps_to_solve": None, "train_tok_s": None,
+                "infer_tok_s": None, "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0,
+                "train_s": None, "wall_s": None, "status": "ok"})
+    model = None
+    try:
+        device = torch.device(spec.device)
+        task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
+        row["baseline"] = task.baseline
+        torch.manual_seed(spec.seed)
+        model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers,
+                            spec.dropout, spec.cell_params).to(device)
+        row["params"] = count_params(model)
+        registry.notify("seqbench_trial_start", trial=spec, params=row["params"])
+
+        eval_set = EvalSet.draw(task, spec.eval_examples, spec.batch, device)
+        memory = PeakMemory(device)
+        memory.start()
+        outcome = train(model, task, spec, device, eval_set,
+                        log=lambda step, metrics: registry.notify("seqbench_trial_log", trial=spec,
+                                                                  step=step, metrics=metrics))
+        row["peak_mem_mb"], row["peak_mem_kind"] = memory.peak_mb(), memory.kind
+        row["steps"], row["train_s"] = outcome.steps, outcome.train_s
+        row["steps_to_solve"] = outcome.steps_to_solve
+        row["train_tok_s"] = spec.batch * task.seq_len / median_after_warmup(outcome.step_seconds)
+
+        stats = evaluate(model, task, eval_set)
+        for name, metric in registry.metrics.items():
+            value = metric.obj(stats)
+            row[name] = None if value is None else float(value)
+        diverged = outcome.status == "diverged" or not all(math.isfinite(v) for v in stats.values())
+        row["status"] = "diverged" if diverged else "ok"
+        row["solved"] = not diverged and bool(task.solved(stats))
+        if row["solved"] and row["steps_to_solve"] is None:
+            row["steps_to_solve"] = outcome.steps
+
+        x = eval_set.batches[0][0]
+
+        def infer() -> None:
+            with torch.inference_mode():
+                model(x)
+
+        model.eval()
+        row["infer_tok_s"] = x.shape[0] * task.seq_len / median_seconds(infer, device)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolate the trial; the run goes on
+        message = " ".join(str(exc).split())
+        row["status"] = f"error: {type(exc).__name__}: {message}"[:500]
+    finally:
+        del model
+        if spec.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    row["wall_s"] = time.perf_counter() - started
+    return row
+
+
+def run(
+    cells: Union[str, Iterable[str], None] = None,
+    tasks: Union[str, Iterable[str], None] = None,
+    lengths: Union[str, Iterable[int], None] = None,
+    *,
+    steps: Optional[int] = None,
+    budget: Union[str, float, None] = None,
+    seeds: int = 1,
+    hidden: int = 64,
+    layers: int = 1,
+    batch: int = 64,
+    lr: float = 3e-3,
+    dropout: float = 0.0,
+    clip: float = 1.0,
+    device: str = "auto",
+    eval_every: int = 100,
+    eval_examples: int = 1024,
+    out: Union[str, Path] = "results",
+    plugins: Iterable[str] = (),
+    resume: Union[str, Path, None] = None,
+    progress: bool = False,
+    registry: Optional[Registry] = None,
+    run_id: Optional[str] = None,
+) -> Any:
+    """Run cells × tasks × lengths × seeds and return one row per trial as a DataFrame.
+
+    The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
+    directory. With ``resume=RUN_DIR`` the saved configuration is used and finished trials are
+    skipped (the other arguments, except ``plugins`` and ``progress``, are ignored).
+    Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving) on Ctrl-C.
+    """
+    registry = registry or Registry(plugins)
+    if resume is not None:
+        rundir = RunDir.open(resume)
+        config = RunConfig.from_dict(rundir.read_json(CONFIG_JSON)["config"])
+    else:
+        default_lengths = None if lengths is None else (lengths.split(",") if isinstance(lengths, str) else list(lengths))
+        config = RunConfig(
+            cells=parse_names(cells) or list(registry.cells),
+            tasks=parse_names(tasks) or ["adding"],
+            lengths=default_lengths or [50],
+            seeds=seeds, steps=steps, budget_s=budget, hidden=hidden, layers=layers, batch=batch,
+            lr=lr, dropout=dropout, clip=clip, device=device, eval_every=eval_every,
+            eval_examples=eval_examples, plugins=list(plugins),
+        )
+    for cell in config.cells:
+        registry.get("cell", cell)
+    task_info = {}
+    for name in config.tasks:
+        entry = registry.get("task", name)
+        for length in config.lengths:
+            task_info[f"{name}|{length}"] = build_task(entry, length).describe()
+    resolved = resolve_device(config.device)
+
+    if resume is None:
+        rundir = RunDir.create(out, run_id)
+        metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
+        rundir.write_json(CONFIG_JSON, {"config": config.to_dict(), "tasks": task_info, "metrics": metrics})
+    from .environment import collect
+
+    plugin_versions = {name: info.version for name, info in registry.plugins.items()}
+    rundir.write_json(ENVIRONMENT_JSON, collect(resolved, plugin_versions))
+
+    if progress:
+        from .progress import RichProgress
+
+        registry.pm.register(RichProgress(), name="seqbench.progress")
+    done = rundir.finished_keys()
+    trials = [t for t in config.trials(resolved) if t.key not in done]
+    registry.notify("seqbench_run_start", run_dir=str(rundir.path), config=config.to_dict(), trials=trials)
+    interrupted = False
+    try:
+        for spec in trials:
+            row = run_trial(spec, registry)
+            rundir.append(row)
+            registry.notify("seqbench_trial_end", trial=spec, row=row)
+    except KeyboardInterrupt:
+        interrupted = True
+    frame = rundir.frame()
+    frame.attrs["run_dir"] = str(rundir.path)
+    registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=frame, interrupted=interrupted)
+    if progress:
+        registry.pm.unregister(name="seqbench.progress")
+    if interrupted:
+        raise KeyboardInterrupt(str(rundir.path))
+    return frame
+
+
+__all__ = ["run", "run_trial", "build_task"]

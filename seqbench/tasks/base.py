@@ -1,0 +1,94 @@
+"""What a task is: a seeded, vectorized batch generator with a loss, evaluation statistics,
+a trivial baseline and a definition of "solved".
+
+A task is built for one sequence length ``T`` by its factory, ``factory(length, **params)``.
+Models see inputs ``x`` of shape (batch, seq_len) of token ids (``input_kind == "tokens"``)
+or (batch, seq_len, input_size) of floats (``"continuous"``), and produce outputs of shape
+(batch, seq_len, output_size) from which the task reads what it needs.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+if TYPE_CHECKING:
+    import torch
+
+EVAL_SEED = 1_000_003  # the held-out set is drawn from this seed, never from a training seed
+
+
+class Task:
+    """Base class for tasks. Subclasses set the class attributes and implement the methods."""
+
+    input_kind: ClassVar[str]  # "tokens" or "continuous"
+    input_size: int  # vocabulary size or number of input features
+    output_size: int  # number of classes or regression outputs
+    predicts_tokens: ClassVar[bool] = False  # whether perplexity / bits per token apply
+    solved_metric: ClassVar[str] = "loss"
+    solved_threshold: ClassVar[float]
+    solved_higher_is_better: ClassVar[bool] = False
+
+    def __init__(self, length: int) -> None:
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise ValueError(f"sequence length must be a positive integer, got {length!r}")
+        self.length = length
+
+    # -- data ---------------------------------------------------------------------------
+
+    @property
+    def seq_len(self) -> int:
+        """Number of time steps the model sees per example (the tokens counted for tok/s)."""
+        return self.length
+
+    def sample(self, batch_size: int, generator: "torch.Generator", device: Any) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """A batch ``(x, y)`` drawn with ``generator`` on ``device``."""
+        raise NotImplementedError
+
+    # -- objective ----------------------------------------------------------------------
+
+    def loss(self, out: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
+        """Scalar training loss of model outputs ``out`` against targets ``y``."""
+        raise NotImplementedError
+
+    def eval_sums(self, out: "torch.Tensor", y: "torch.Tensor") -> dict[str, tuple[float, int]]:
+        """Per-batch ``{statistic: (sum, count)}``; the harness divides the totals.
+
+        Always ``loss``; token-predicting tasks add ``ce_nats`` (cross-entropy per predicted
+        token) and classification tasks ``accuracy``.
+        """
+        raise NotImplementedError
+
+    # -- reference points ---------------------------------------------------------------
+
+    @property
+    def baseline(self) -> float:
+        """Loss of the trivial baseline (a model that ignores the dependency)."""
+        raise NotImplementedError
+
+    baseline_description: ClassVar[str] = ""
+
+    def solved(self, stats: Mapping[str, float]) -> bool:
+        """Whether aggregated evaluation statistics count as solving the task."""
+        value = stats.get(self.solved_metric, math.nan)
+        if math.isnan(value):
+            return False
+        if self.solved_higher_is_better:
+            return value >= self.solved_threshold
+        return value < self.solved_threshold
+
+    @property
+    def solved_description(self) -> str:
+        op = "≥" if self.solved_higher_is_better else "<"
+        return f"{self.solved_metric} {op} {self.solved_threshold:g}"
+
+    def describe(self) -> dict[str, Any]:
+        """Plain description recorded with every run."""
+        return {
+            "seq_len": self.seq_len,
+            "input_kind": self.input_kind,
+            "input_size": self.input_size,
+            "output_size": self.output_size,
+            "baseline": self.baseline,
+            "baseline_description": self.baseline_description,
+            "solved": self.solved_description,
+        }

@@ -1,0 +1,75 @@
+"""Copy memory (Hochreiter & Schmidhuber 1997; in the form of Arjovsky et al. 2016).
+
+Input: ``n`` symbols from an alphabet of ``k`` (tokens 1..k), then ``T - 1`` blanks (0), a
+delimiter (k + 1), then ``n`` blanks: ``T + 2n`` steps. Target: blanks everywhere except the
+last ``n`` steps, which must reproduce the ``n`` symbols in order. The loss is the
+cross-entropy over all ``T + 2n`` steps; a memoryless model that outputs blanks and then
+guesses uniformly scores ``n·ln k / (T + 2n)``. Accuracy is measured on the ``n`` recall steps.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..hookspecs import hookimpl
+from .base import Task
+
+
+class CopyTask(Task):
+    input_kind = "tokens"
+    predicts_tokens = True
+    solved_metric = "accuracy"
+    solved_threshold = 0.99
+    solved_higher_is_better = True
+    baseline_description = "blanks, then uniform guesses (n·ln k / (T + 2n))"
+
+    def __init__(self, length: int, n_symbols: int = 10, alphabet: int = 8) -> None:
+        super().__init__(length)
+        if n_symbols < 1 or alphabet < 2:
+            raise ValueError("copy needs n_symbols >= 1 and alphabet >= 2")
+        self.n_symbols = n_symbols
+        self.alphabet = alphabet
+        self.input_size = alphabet + 2  # blank, k symbols, delimiter
+        self.output_size = alphabet + 1  # blank, k symbols
+
+    @property
+    def seq_len(self) -> int:
+        return self.length + 2 * self.n_symbols
+
+    def sample(self, batch_size: int, generator: Any, device: Any) -> tuple[Any, Any]:
+        import torch
+
+        n, T = self.n_symbols, self.length
+        symbols = torch.randint(1, self.alphabet + 1, (batch_size, n), generator=generator, device=device)
+        x = torch.zeros(batch_size, self.seq_len, dtype=torch.long, device=device)
+        x[:, :n] = symbols
+        x[:, n + T - 1] = self.alphabet + 1
+        y = torch.zeros_like(x)
+        y[:, -n:] = symbols
+        return x, y
+
+    def loss(self, out: Any, y: Any) -> Any:
+        import torch.nn.functional as F
+
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+
+    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
+        import torch.nn.functional as F
+
+        ce = F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="sum").item()
+        recall = out[:, -self.n_symbols:].argmax(-1) == y[:, -self.n_symbols:]
+        return {
+            "loss": (ce, y.numel()),
+            "ce_nats": (ce, y.numel()),
+            "accuracy": (recall.sum().item(), recall.numel()),
+        }
+
+    @property
+    def baseline(self) -> float:
+        return self.n_symbols * math.log(self.alphabet) / self.seq_len
+
+
+@hookimpl
+def seqbench_register_tasks(register):
+    register("copy", CopyTask,
+             description="copy memory: recall 10 symbols (alphabet 8) after T blanks (cross-entropy)")
