@@ -79,6 +79,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+def _stdout() -> Any:
+    """Console for tables: wide when stdout is a file or pipe (rich would assume 80 columns)."""
+    import os
+
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=200 if piped else None)
+
+
 def _registry(args: Any) -> Any:
     from .registry import Registry
 
@@ -108,7 +118,7 @@ def cmd_run(args: Any) -> int:
                   f"continue with: seqbench run --resume {run_dir}", highlight=False)
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
-    report.render(frame, Console(), saved.get("metrics"), saved.get("tasks"))
+    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"))
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]
     for _, row in errors.iterrows():
@@ -135,7 +145,7 @@ def cmd_report(args: Any) -> int:
             with open(args.output, "w", encoding="utf-8") as f:
                 report.render(frame, Console(file=f, width=160), metrics, tasks)
         else:
-            report.render(frame, Console(), metrics, tasks)
+            report.render(frame, _stdout(), metrics, tasks)
         return 0
     text = report.export(frame, args.format, metrics, tasks)
     if args.output:
@@ -159,7 +169,7 @@ def cmd_list(args: Any) -> int:
     for kind in ("cell", "task", "metric"):
         for entry in registry.entries[kind].values():
             table.add_row(kind, entry.name, entry.provider, entry.description)
-    Console().print(table)
+    _stdout().print(table)
     return 0
 
 
@@ -174,7 +184,7 @@ def cmd_plugins(args: Any) -> int:
     for info in registry.plugins.values():
         hooks = ", ".join(h.removeprefix("seqbench_") for h in registry.hooks_of(info.name))
         table.add_row(info.name, info.version, info.source, info.location, hooks)
-    Console().print(table)
+    _stdout().print(table)
     return 0
 
 

@@ -15,7 +15,7 @@ class RichProgress:
     showing cell, task, step, loss and training tokens/s."""
 
     def __init__(self, console: Optional[Console] = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, log_path=False)
         self.progress: Optional[Progress] = None
         self.overall: Any = None
         self.current: Any = None

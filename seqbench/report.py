@@ -72,14 +72,14 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> Any:
     return pd.DataFrame(records)
 
 
-def _number(name: str, value: float) -> str:
+def _number(name: str, value: float, digits: int = 4) -> str:
     if name in ("params", "steps", "train_tok_s", "infer_tok_s"):
         return f"{value:,.0f}"
     if name == "peak_mem_mb":
         return f"{value:,.1f}"
     if name == "solved":
         return f"{value:.0%}"
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def _fmt(name: str, value: float, std: float = math.nan) -> str:
@@ -87,8 +87,8 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
     if value is None or math.isnan(value):
         return "–"
     text = _number(name, value)
-    if std is not None and not math.isnan(std) and name not in ("params", "solved"):
-        text += f" ± {_number(name, std)}"
+    if std is not None and not math.isnan(std) and name not in ("params", "solved", "steps"):
+        text += f" ± {_number(name, std, digits=2)}"
     return text
 
 
@@ -163,8 +163,10 @@ def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]
     for data in tables(frame, metrics, task_info):
         table = Table(title=data.title, caption=data.caption, caption_justify="left")
         for i, header in enumerate(data.headers):
-            table.add_column(header, justify="left" if i == 0 or header == "status" else "right",
-                             overflow="fold")
+            if i == 0:
+                table.add_column(header, no_wrap=True, min_width=max(len(r[0]) for r in data.rows))
+            else:
+                table.add_column(header, justify="left" if header == "status" else "right", overflow="fold")
         for cells, flags in zip(data.rows, data.best):
             style = "dim" if cells[0] == "(baseline)" else None
             table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)), style=style)

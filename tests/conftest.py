@@ -1,0 +1,37 @@
+"""Test set-up: no installed third-party plugins, small CPU-only configs, fixture plugins
+importable by module name (``-p fixtures.bad_cells`` and friends)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+os.environ["SEQBENCH_LOAD_PLUGINS"] = ""  # never auto-load installed plugins in tests
+os.environ.pop("SEQBENCH_PLUGINS", None)
+sys.path.insert(0, str(HERE))
+
+# small, fast trials for the runner and CLI tests
+TINY = dict(hidden=16, batch=16, steps=12, eval_every=6, eval_examples=32)
+TINY_ARGS = ["--hidden", "16", "--batch", "16", "--steps", "12", "--eval-every", "6"]
+
+
+@pytest.fixture()
+def registry():
+    from seqbench.registry import Registry
+
+    problems: list[str] = []
+    reg = Registry(on_problem=problems.append)
+    reg.problems_seen = problems
+    return reg
+
+
+def subprocess_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+    env["SEQBENCH_LOAD_PLUGINS"] = ""
+    env["NO_COLOR"] = "1"
+    env["COLUMNS"] = "200"
+    return env

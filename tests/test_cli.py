@@ -1,0 +1,147 @@
+"""The command line: exit codes, one-line errors, tables, report formats, Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seqbench.cli import main
+
+from conftest import TINY_ARGS, subprocess_env
+
+
+def seqbench_cli(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "seqbench", *args], capture_output=True, text=True,
+                          env=subprocess_env(), cwd=cwd, timeout=timeout)
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from seqbench.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
+    assert out.stdout.strip() == "False"
+    result = seqbench_cli("--help")
+    assert result.returncode == 0 and "run" in result.stdout and "report" in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cells", "lsmt"], "unknown cell 'lsmt' (did you mean 'lstm'?)"),
+    (["--tasks", "adder"], "unknown task 'adder' (did you mean 'adding'?)"),
+    (["--lengths", "0"], "lengths must be a positive integer, got '0'"),
+    (["--lengths", "10,-5"], "lengths must be a positive integer, got '-5'"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--steps", "ten"], "steps must be a positive integer, got 'ten'"),
+    (["--batch", "-1"], "batch must be a positive integer"),
+    (["--budget", "30x"], "malformed budget '30x'"),
+    (["--budget", "0s"], "budget must be a positive duration"),
+    (["--lr", "-0.1"], "lr must be a positive number"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["-p", "no_such_plugin_module"], "plugin 'no_such_plugin_module' (-p) failed to import"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, capsys):
+    code = main(["run", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
+    result = seqbench_cli("run", "--cells", "lsmt", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("seqbench: error: unknown cell 'lsmt' (did you mean 'lstm'?); "
+                                     "known cells: gru, lstm, rnn, transformer")
+    result = seqbench_cli("run", "--stepz", "3")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_resume_with_other_options_is_refused(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path), "--steps", "3"]) == 2
+    assert "--resume reuses the saved configuration; drop --steps" in capsys.readouterr().err
+
+
+def test_run_prints_tables_and_report_exports(tmp_path, capsys):
+    code = main(["run", "-q", "--cells", "rnn,lstm", "--tasks", "copy", "--lengths", "4", "--seeds", "2",
+                 "--out", str(tmp_path), *TINY_ARGS])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "copy · T=4" in out and "(baseline)" in out and "± is the std over 2 seeds" in out
+    assert "rnn" in out and "lstm" in out
+    run_dir = next(tmp_path.iterdir())
+
+    assert main(["report", str(run_dir)]) == 0
+    assert "copy · T=4" in capsys.readouterr().out
+
+    assert main(["report", str(run_dir), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("### copy · T=4") and "| cell |" in md and "**" in md
+
+    target = tmp_path / "summary.csv"
+    assert main(["report", str(run_dir), "--format", "csv", "-o", str(target)]) == 0
+    summary = pd.read_csv(target)
+    assert list(summary["cell"]) == ["rnn", "lstm"] and (summary["seeds"] == 2).all()
+    assert {"loss", "loss_std", "accuracy", "perplexity", "train_tok_s"} <= set(summary.columns)
+
+    assert main(["report", str(run_dir), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["cell"] for r in records] == ["rnn", "lstm"]
+
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "no results at" in capsys.readouterr().err
+
+
+def test_error_trial_gives_exit_1_and_others_run(tmp_path, capsys):
+    code = main(["run", "-q", "-p", "fixtures.bad_cells", "--cells", "raises-in-forward,gru",
+                 "--tasks", "adding", "--lengths", "5", "--out", str(tmp_path), *TINY_ARGS])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "raises-in-forward|adding|5|0: error: RuntimeError: boom in forward" in captured.err
+    rows = pd.read_csv(next(tmp_path.iterdir()) / "results.csv")
+    assert list(rows["status"]) == ["error: RuntimeError: boom in forward", "ok"]
+
+
+def test_list_and_plugins_show_providers(capsys):
+    assert main(["list", "-p", "fixtures.good_plugin"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-linear" in out and "fixtures.good_plugin" in out and "seqbench.cells.recurrent" in out
+    assert main(["plugins", "-p", "fixtures.good_plugin"]) == 0
+    out = capsys.readouterr().out
+    assert "fixtures.good_plugin" in out and "-p" in out and "builtin" in out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path):
+    """A real SIGINT in the middle of a run: finished rows stay, --resume completes the rest."""
+    args = [sys.executable, "-m", "seqbench", "run", "-q", "--cells", "rnn,lstm,gru", "--tasks", "adding",
+            "--lengths", "5", "--hidden", "16", "--batch", "16", "--eval-every", "50", "--out", str(tmp_path)]
+    proc = subprocess.Popen(args + ["--steps", "100000"], env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # wait until the first trial is running (the run directory and its config exist)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob("*/config.json")):
+        time.sleep(0.1)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    run_dir = next(tmp_path.iterdir())
+    assert not (run_dir / "results.csv").exists() or len(pd.read_csv(run_dir / "results.csv")) < 3
+    assert not list(run_dir.glob(".*.tmp"))
+
+    # A short run, interrupted after its first trial by the fixture plugin, resumes to completion.
+    short = [*args[:-2], "--out", str(tmp_path / "short"), "--steps", "10"]
+    first = subprocess.run(short + ["-p", "fixtures.interrupt_after_first"], capture_output=True, text=True,
+                           env=subprocess_env(), timeout=120)
+    assert first.returncode == 130
+    run_dir = next((tmp_path / "short").iterdir())
+    assert list(pd.read_csv(run_dir / "results.csv")["cell"]) == ["rnn"]
+    resumed = seqbench_cli("run", "-q", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(run_dir / "results.csv")["cell"]) == ["rnn", "lstm", "gru"]

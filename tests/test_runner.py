@@ -1,0 +1,153 @@
+"""The Python API: rows, columns, results on disk, isolation, divergence, resume, Ctrl-C."""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+import seqbench
+from seqbench.errors import UsageError
+from seqbench.results import RESULTS_CSV
+
+from conftest import TINY
+
+
+def test_run_returns_one_row_per_trial_and_writes_them(tmp_path):
+    frame = seqbench.run(["lstm", "transformer"], ["adding", "copy"], [5, 8], seeds=2, out=tmp_path, **TINY)
+    assert len(frame) == 2 * 2 * 2 * 2
+    assert set(frame["status"]) == {"ok"}
+    run_dir = tmp_path / frame.attrs["run_dir"].split("/")[-1]
+    on_disk = pd.read_csv(run_dir / RESULTS_CSV)
+    assert list(on_disk.columns) == list(frame.columns)
+    assert len(on_disk) == len(frame)
+    for column in ("params", "loss", "accuracy", "perplexity", "bits_per_token", "baseline", "solved",
+                   "train_tok_s", "infer_tok_s", "peak_mem_mb", "steps", "wall_s", "status"):
+        assert column in frame
+    assert (frame["steps"] == TINY["steps"]).all()
+    assert (frame["train_tok_s"] > 0).all() and (frame["infer_tok_s"] > 0).all()
+    copy = frame[frame.task == "copy"]
+    assert copy["perplexity"].apply(math.isfinite).all()
+    assert copy["perplexity"].to_numpy() == pytest.approx(copy["loss"].map(math.exp).to_numpy())
+    assert copy["bits_per_token"].to_numpy() == pytest.approx((copy["loss"] / math.log(2)).to_numpy())
+    assert frame[frame.task == "adding"]["perplexity"].isna().all()
+    assert frame[frame.task == "copy"]["baseline"].iloc[0] == pytest.approx(10 * math.log(8) / 25)
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["cells"] == ["lstm", "transformer"]
+    assert config["metrics"]["accuracy"] is True
+    env = json.loads((run_dir / "environment.json").read_text())
+    for key in ("seqbench", "torch", "python", "device", "torch_threads", "cpu", "git"):
+        assert key in env
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = seqbench.run("gru", "adding", [6], out=tmp_path / "a", **TINY)
+    b = seqbench.run("gru", "adding", [6], out=tmp_path / "b", **TINY)
+    c = seqbench.run("gru", "adding", [6], seeds=2, out=tmp_path / "c", **TINY)
+    assert a["loss"].iloc[0] == b["loss"].iloc[0]
+    assert c["loss"].iloc[0] == a["loss"].iloc[0] and c["loss"].iloc[1] != a["loss"].iloc[0]
+
+
+def test_failing_cells_are_isolated(tmp_path):
+    frame = seqbench.run(["raises-on-build", "lstm", "raises-in-forward", "wrong-shape", "diverges"],
+                         "adding", [5], out=tmp_path, plugins=["fixtures.bad_cells"], **{**TINY, "steps": 60})
+    status = dict(zip(frame["cell"], frame["status"]))
+    assert status["lstm"] == "ok"
+    assert status["raises-on-build"] == "error: RuntimeError: boom at build"
+    assert status["raises-in-forward"] == "error: RuntimeError: boom in forward"
+    assert status["wrong-shape"].startswith("error: PluginError: cell 'wrong-shape' returned output of shape")
+    assert status["diverges"] == "diverged"
+    diverged = frame[frame.cell == "diverges"].iloc[0]
+    assert diverged["steps"] == 20 and not diverged["solved"]  # stopped at the first loss check
+
+
+def test_unknown_names_and_bad_numbers_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="did you mean 'lstm'"):
+        seqbench.run("lsmt", out=tmp_path)
+    with pytest.raises(UsageError, match="unknown task 'coppy'.*did you mean 'copy'"):
+        seqbench.run("lstm", "coppy", out=tmp_path)
+    for kwargs in ({"lengths": [0]}, {"steps": -1}, {"batch": 0}, {"budget": "soon"}, {"lr": "x"},
+                   {"seeds": 0}, {"lengths": "5,abc"}, {"device": "tpu"}, {"lengths": [1]}):
+        with pytest.raises(UsageError):
+            seqbench.run("lstm", "adding", out=tmp_path, **{**TINY, **kwargs})
+    assert not any(tmp_path.iterdir()), "no run directory is created for bad input"
+
+
+def test_budget_stops_training(tmp_path):
+    frame = seqbench.run("rnn", "adding", [5], budget=0.3, steps=None, out=tmp_path,
+                         **{k: v for k, v in TINY.items() if k != "steps"})
+    row = frame.iloc[0]
+    assert row["status"] == "ok" and row["steps"] >= 1
+    assert 0.3 <= row["train_s"] < 2.0
+
+
+def test_interrupt_keeps_finished_rows_and_resume_completes(tmp_path):
+    with pytest.raises(KeyboardInterrupt) as info:
+        seqbench.run(["rnn", "lstm", "gru"], "adding", [5], out=tmp_path,
+                     plugins=["fixtures.interrupt_after_first"], **TINY)
+    run_dir = str(info.value)
+    saved = seqbench.load_run(run_dir)
+    assert list(saved["cell"]) == ["rnn"]
+
+    events = []
+
+    class Watch:
+        @seqbench.hookimpl
+        def seqbench_run_start(self, trials):
+            events.append([t.key for t in trials])
+
+    from seqbench.registry import Registry
+
+    reg = Registry()
+    reg.pm.register(Watch())
+    frame = seqbench.run(resume=run_dir, registry=reg)
+    assert events == [["lstm|adding|5|0", "gru|adding|5|0"]]
+    assert list(frame["cell"]) == ["rnn", "lstm", "gru"]
+    assert frame.loc[0, "loss"] == saved.loc[0, "loss"]
+    assert len(pd.read_csv(f"{run_dir}/{RESULTS_CSV}")) == 3
+
+
+def test_resume_reruns_errors_but_not_finished_trials(tmp_path):
+    frame = seqbench.run(["lstm", "raises-in-forward"], "adding", [5], out=tmp_path,
+                         plugins=["fixtures.bad_cells"], **TINY)
+    run_dir = frame.attrs["run_dir"]
+    again = seqbench.run(resume=run_dir, plugins=["fixtures.bad_cells"])
+    assert len(again) == 2  # the error row was replaced, not duplicated
+    assert len(pd.read_csv(f"{run_dir}/{RESULTS_CSV}")) == 3  # lstm, error, error again
+    with pytest.raises(UsageError, match="not a seqbench run directory"):
+        seqbench.run(resume=tmp_path)
+
+
+def test_lifecycle_hooks_see_every_trial(tmp_path):
+    import fixtures.good_plugin as good
+
+    good.EVENTS.clear()
+    frame = seqbench.run(["tiny-linear", "rnn"], "copy", [4], out=tmp_path, plugins=["fixtures.good_plugin"], **TINY)
+    assert good.EVENTS == [("tiny-linear|copy|4|0", "ok"), ("rnn|copy|4|0", "ok")]
+    assert frame["loss_x2"].to_numpy() == pytest.approx(2 * frame["loss"].to_numpy())
+
+
+def test_training_really_learns():
+    """An LSTM gets well below the adding baseline at a short length within a few hundred steps."""
+    import torch
+
+    from seqbench.config import TrialSpec
+    from seqbench.model import build_model
+    from seqbench.registry import Registry
+    from seqbench.tasks.adding import AddingTask
+    from seqbench.train import EvalSet, evaluate, train
+
+    reg = Registry()
+    task = AddingTask(10)
+    torch.manual_seed(0)
+    model = build_model(task, reg.cells["lstm"], 32, 1, 0.0)
+    spec = TrialSpec("lstm", "adding", 10, 0, steps=300, budget_s=None, hidden=32, layers=1, batch=64,
+                     lr=1e-2, eval_every=1000)
+    data = EvalSet.draw(task, 512, 128, torch.device("cpu"))
+    before = evaluate(model, task, data)["loss"]
+    outcome = train(model, task, spec, torch.device("cpu"), data)
+    after = evaluate(model, task, data)["loss"]
+    assert outcome.status == "ok" and outcome.steps == 300
+    assert before > 0.1 and after < 0.02
