@@ -49,6 +49,10 @@ def build_parser() -> Parser:
     run.add_argument("--clip", help="gradient-norm clipping threshold (default: 1.0)")
     run.add_argument("--device", help="auto, cpu or cuda (default: auto)")
     run.add_argument("--eval-every", dest="eval_every", help="steps between evaluations (default: 100)")
+    run.add_argument("--task-opt", dest="task_opts", action="append", metavar="TASK.PARAM=VALUE",
+                     help="a task parameter, e.g. copy.n_symbols=5 (repeatable)")
+    run.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
+                     help="a cell parameter, e.g. transformer.n_heads=2 (repeatable)")
     run.add_argument("--out", help="folder for run directories (default: results)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -103,9 +107,15 @@ def cmd_run(args: Any) -> int:
     from .results import CONFIG_JSON, RunDir
     from .runner import run
 
+    from .config import parse_options
+
     options = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    if args.task_opts:
+        options["task_params"] = parse_options("--task-opt", args.task_opts)
+    if args.cell_opts:
+        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
     if args.resume and options:
-        flags = ", ".join("--" + name.replace("_", "-") for name in options)
+        flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in options)
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
     registry = _registry(args)
     err = Console(stderr=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Union
 
 from .errors import UsageError
 
@@ -135,6 +135,8 @@ class RunConfig:
     device: str = "auto"
     eval_every: int = 100
     eval_examples: int = 1024
+    task_params: dict = field(default_factory=dict)  # task name → {parameter: value}
+    cell_params: dict = field(default_factory=dict)  # cell name → {parameter: value}
     plugins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -162,7 +164,9 @@ class RunConfig:
             TrialSpec(cell=cell, task=task, length=length, seed=seed, steps=self.steps,
                       budget_s=self.budget_s, hidden=self.hidden, layers=self.layers,
                       batch=self.batch, lr=self.lr, dropout=self.dropout, clip=self.clip,
-                      device=device, eval_every=self.eval_every, eval_examples=self.eval_examples)
+                      device=device, eval_every=self.eval_every, eval_examples=self.eval_examples,
+                      task_params=dict(self.task_params.get(task, {})),
+                      cell_params=dict(self.cell_params.get(cell, {})))
             for task in self.tasks for length in self.lengths
             for seed in range(self.seeds) for cell in self.cells
         ]
@@ -191,5 +195,27 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def list_arg(values: Sequence[str]) -> list[str]:
-    return parse_names(",".join(values)) or []
+def parse_options(flag: str, items: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """['copy.n_symbols=5', 'copy.alphabet=4'] → {'copy': {'n_symbols': 5, 'alphabet': 4}}.
+
+    Values are read as int, float, true/false or else kept as strings.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        match = re.match(r"^\s*([\w.-]+?)\.(\w+)\s*=\s*(.*?)\s*$", item)
+        if not match or not match.group(3):
+            raise UsageError(f"{flag} takes NAME.PARAMETER=VALUE (e.g. {flag} copy.n_symbols=5), got {item!r}")
+        name, key, raw = match.groups()
+        out.setdefault(name, {})[key] = _literal(raw)
+    return out
+
+
+def _literal(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for convert in (int, float):
+        try:
+            return convert(raw)
+        except ValueError:
+            pass
+    return raw

@@ -19,19 +19,26 @@ from .registry import Entry, Registry
 from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
 
 
+def check_params(entry: Entry, params: dict, skip: int) -> None:
+    """Raise a UsageError naming ``entry`` when ``params`` holds a keyword its factory does
+    not take (the first ``skip`` positional parameters are the harness's own)."""
+    try:
+        parameters = list(inspect.signature(entry.obj).parameters.values())
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return
+    known = [p.name for p in parameters[skip:]]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise UsageError(f"{entry.kind} '{entry.name}' has no parameter {', '.join(map(repr, unknown))}; "
+                         f"it takes: {', '.join(known) or 'none'}")
+
+
 def build_task(entry: Entry, length: int, params: Optional[dict] = None) -> Any:
     """Instantiate a registered task; bad parameters become a UsageError naming the task."""
     params = params or {}
-    try:
-        signature = inspect.signature(entry.obj)
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-        unknown = [] if accepts_any else sorted(set(params) - set(signature.parameters))
-    except (TypeError, ValueError):
-        unknown = []
-    if unknown:
-        known = [p for p in signature.parameters if p != "length"]
-        raise UsageError(f"task '{entry.name}' has no parameter {', '.join(map(repr, unknown))}; "
-                         f"it takes: {', '.join(known) or 'none'}")
+    check_params(entry, params, skip=1)
     try:
         return entry.obj(length, **params)
     except (ValueError, TypeError) as exc:
@@ -126,6 +133,8 @@ def run(
     device: str = "auto",
     eval_every: int = 100,
     eval_examples: int = 1024,
+    task_params: Optional[dict] = None,
+    cell_params: Optional[dict] = None,
     out: Union[str, Path] = "results",
     plugins: Iterable[str] = (),
     resume: Union[str, Path, None] = None,
@@ -152,15 +161,20 @@ def run(
             lengths=default_lengths or [50],
             seeds=seeds, steps=steps, budget_s=budget, hidden=hidden, layers=layers, batch=batch,
             lr=lr, dropout=dropout, clip=clip, device=device, eval_every=eval_every,
-            eval_examples=eval_examples, plugins=list(plugins),
+            eval_examples=eval_examples, task_params=task_params or {}, cell_params=cell_params or {},
+            plugins=list(plugins),
         )
     for cell in config.cells:
-        registry.get("cell", cell)
+        check_params(registry.get("cell", cell), config.cell_params.get(cell, {}), skip=4)
     task_info = {}
     for name in config.tasks:
         entry = registry.get("task", name)
         for length in config.lengths:
-            task_info[f"{name}|{length}"] = build_task(entry, length).describe()
+            task_info[f"{name}|{length}"] = build_task(entry, length, config.task_params.get(name)).describe()
+    for kind, params, chosen in (("cell", config.cell_params, config.cells), ("task", config.task_params, config.tasks)):
+        for name in params:
+            if name not in chosen:
+                raise UsageError(f"options given for {kind} '{name}', which is not in this run")
     resolved = resolve_device(config.device)
 
     if resume is None:

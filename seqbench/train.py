@@ -15,22 +15,19 @@ from typing import Any, Callable, Optional
 import torch
 
 from .measure import StepTimer, synchronize
-from .tasks.base import EVAL_SEED
 
 LogFn = Callable[[int, dict], None]
 
 
 @dataclass
 class EvalSet:
-    """The held-out examples of a trial, drawn once from the fixed evaluation seed."""
+    """The held-out examples of a trial, drawn once (see ``Task.eval_batches``)."""
 
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
     def draw(cls, task: Any, examples: int, batch: int, device: torch.device) -> "EvalSet":
-        generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
-        sizes = [batch] * (examples // batch) + ([examples % batch] if examples % batch else [])
-        return cls([task.sample(size, generator, device) for size in sizes])
+        return cls(task.eval_batches(examples, batch, device))
 
     def head(self, examples: int) -> "EvalSet":
         """The first batches holding at least ``examples`` examples (for quick periodic evals)."""

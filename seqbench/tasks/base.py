@@ -9,7 +9,7 @@ or (batch, seq_len, input_size) of floats (``"continuous"``), and produce output
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +44,18 @@ class Task:
         """A batch ``(x, y)`` drawn with ``generator`` on ``device``."""
         raise NotImplementedError
 
+    def eval_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+        """The held-out evaluation set as a list of batches.
+
+        By default ``examples`` examples drawn with ``sample`` from the fixed ``EVAL_SEED``
+        (never a training seed). Tasks with a fixed held-out split (e.g. a corpus) override it.
+        """
+        import torch
+
+        generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
+        sizes = [batch_size] * (examples // batch_size) + ([examples % batch_size] if examples % batch_size else [])
+        return [self.sample(size, generator, device) for size in sizes]
+
     # -- objective ----------------------------------------------------------------------
 
     def loss(self, out: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
@@ -66,6 +78,11 @@ class Task:
         raise NotImplementedError
 
     baseline_description: ClassVar[str] = ""
+
+    @property
+    def optimum(self) -> Optional[float]:
+        """Lowest achievable expected loss, where it is known exactly (else ``None``)."""
+        return None
 
     def solved(self, stats: Mapping[str, float]) -> bool:
         """Whether aggregated evaluation statistics count as solving the task."""
@@ -90,5 +107,6 @@ class Task:
             "output_size": self.output_size,
             "baseline": self.baseline,
             "baseline_description": self.baseline_description,
+            "optimum": self.optimum,
             "solved": self.solved_description,
         }
