@@ -57,6 +57,11 @@ def build_parser() -> Parser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
+    check = sub.add_parser("check", parents=[plugin_opts], help="run the conformance checks on cells",
+                           description="Check each cell: shapes, causality, step-by-step equals full "
+                           "sequence, determinism, parameter count, equality with its fused twin.")
+    check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
+
     sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks and metrics with their plugin")
     sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins: version, location, hooks")
 
@@ -168,6 +173,26 @@ def cmd_report(args: Any) -> int:
     return 0
 
 
+def cmd_check(args: Any) -> int:
+    from rich.table import Table
+
+    from .config import parse_names
+    from .testing import check_cells
+
+    results = check_cells(parse_names(args.cells), _registry(args))
+    table = Table(title="seqbench check", caption="float64, CPU, eval mode; exit 1 if any check fails",
+                  caption_justify="left")
+    for header in ("cell", "check", "result", "detail"):
+        table.add_column(header, overflow="fold")
+    for r in results:
+        table.add_row(r.cell, r.check, "[green]pass[/]" if r.passed else "[bold red]FAIL[/]", r.detail)
+    _stdout().print(table)
+    failed = sum(not r.passed for r in results)
+    cells = len({r.cell for r in results})
+    print(f"{cells} cells, {len(results) - failed} passed, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_list(args: Any) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -198,7 +223,7 @@ def cmd_plugins(args: Any) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
+COMMANDS = {"run": cmd_run, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -106,7 +106,7 @@ class Registry:
         if self.pm.is_blocked(module_name) or self.pm.has_plugin(module_name):
             return
         try:
-            module = importlib.import_module(module_name)
+            module = _import(module_name, from_cwd=source != "builtin")
         except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
             message = f"plugin '{module_name}' ({source}) failed to import: {type(exc).__name__}: {exc}"
             if strict:
@@ -227,6 +227,20 @@ class Registry:
         """Names of the hooks a loaded plugin implements."""
         plugin = self.pm.get_plugin(plugin_name)
         return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
+
+
+def _import(module_name: str, from_cwd: bool) -> Any:
+    """Import a plugin module; -p and SEQBENCH_PLUGINS modules may also live in the current
+    directory (as with ``python -m``), even when seqbench runs as a console script."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = module_name.split(".")[0]
+        if not from_cwd or exc.name != top or cwd in sys.path or "" in sys.path:
+            raise
+        sys.path.insert(0, cwd)
+        return importlib.import_module(module_name)
 
 
 def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
