@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 from . import __version__
 from .errors import SeqbenchError
 
-RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "layers", "batch",
+RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
                "lr", "dropout", "clip", "device", "eval_every", "out")
 
 
@@ -42,6 +42,8 @@ def build_parser() -> Parser:
     run.add_argument("--budget", help="training wall-clock budget per trial, e.g. 30s, 2m")
     run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
     run.add_argument("--hidden", help="hidden size (default: 64)")
+    run.add_argument("--params", help="parameter budget, e.g. 50k: each cell's hidden size is solved so "
+                     "the whole model lands within ±3%% of it (instead of --hidden)")
     run.add_argument("--layers", help="number of layers (default: 1)")
     run.add_argument("--batch", help="batch size (default: 64)")
     run.add_argument("--lr", help="Adam learning rate (default: 3e-3)")

@@ -130,6 +130,7 @@ class RunConfig:
     layers: int = 1
     batch: int = 64
     lr: float = 3e-3
+    params: Optional[int] = None  # parameter budget: each cell's width is solved to match it
     dropout: float = 0.0
     clip: float = 1.0
     device: str = "auto"
@@ -145,6 +146,9 @@ class RunConfig:
         if self.steps is not None:
             self.steps = positive_int("steps", self.steps)
         self.budget_s = parse_budget(self.budget_s)
+        from .budget import parse_params
+
+        self.params = parse_params(self.params)
         if self.steps is None and self.budget_s is None:
             self.steps = DEFAULT_STEPS
         for name in ("hidden", "layers", "batch", "eval_every", "eval_examples"):
@@ -157,12 +161,14 @@ class RunConfig:
         if self.device not in DEVICES:
             raise UsageError(f"unknown device '{self.device}'; use one of {', '.join(DEVICES)}")
 
-    def trials(self, device: str) -> list[TrialSpec]:
+    def trials(self, device: str, widths: Optional[dict] = None) -> list[TrialSpec]:
         """One spec per task × length × seed × cell, cells innermost so that an interrupted
-        run still holds complete comparisons."""
+        run still holds complete comparisons. ``widths`` maps (cell, task, length) to the
+        hidden size solved for a parameter budget."""
+        widths = widths or {}
         return [
             TrialSpec(cell=cell, task=task, length=length, seed=seed, steps=self.steps,
-                      budget_s=self.budget_s, hidden=self.hidden, layers=self.layers,
+                      budget_s=self.budget_s, hidden=widths.get((cell, task, length), self.hidden), layers=self.layers,
                       batch=self.batch, lr=self.lr, dropout=self.dropout, clip=self.clip,
                       device=device, eval_every=self.eval_every, eval_examples=self.eval_examples,
                       task_params=dict(self.task_params.get(task, {})),

@@ -1,5 +1,11 @@
-"""Comparison tables from a run's rows: one table per task and length, one row per cell,
-mean ± std over seeds, best value per column highlighted, the task's baseline shown.
+"""Comparison tables from a run's rows.
+
+For each task and length, a detail table: one row per cell with mean ± std over seeds, the
+95 % confidence interval and rank of the task's primary metric (ties the intervals do not
+separate are marked), best value per column highlighted, the baseline (and the known
+optimum, with each cell's gap to it) shown. When a task ran at several lengths, an overview
+table first: one row per cell, one column group per length, so the length at which each cell
+breaks is visible at a glance.
 
 ``summarize`` returns the aggregated DataFrame; ``render`` prints rich tables;
 ``to_markdown`` / ``to_csv`` / ``to_json`` write the same content as files.
@@ -8,26 +14,26 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
+
+from .stats import mean_std_ci, ranks_with_ties
 
 # Columns the harness measures itself, with their direction (True: higher is better).
 HARNESS_COLUMNS: dict[str, Optional[bool]] = {
-    "params": None,
-    "solved": True,
-    "steps": None,
-    "train_tok_s": True,
-    "infer_tok_s": True,
-    "peak_mem_mb": False,
+    "hidden": None, "params": None, "gap": False, "solved": True, "steps_to_solve": False,
+    "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False,
 }
 BUILTIN_METRICS = {"loss": False, "accuracy": True, "perplexity": False, "bits_per_token": False}
 LABELS = {
-    "params": "params", "loss": "loss", "accuracy": "accuracy", "perplexity": "ppl",
-    "bits_per_token": "bits/tok", "solved": "solved", "steps": "steps",
-    "train_tok_s": "train tok/s", "infer_tok_s": "infer tok/s", "peak_mem_mb": "peak MB",
+    "hidden": "hidden", "params": "params", "loss": "loss", "accuracy": "accuracy",
+    "perplexity": "ppl", "bits_per_token": "bits/tok", "gap": "gap to opt", "solved": "solved",
+    "steps_to_solve": "steps to solve", "steps": "steps", "train_tok_s": "train tok/s",
+    "infer_tok_s": "infer tok/s", "peak_mem_mb": "peak MB",
 }
 KEYS = ("task", "length", "cell")
 FORMATS = ("table", "markdown", "csv", "json")
+NO_SPREAD = ("hidden", "params", "solved", "steps")
 
 
 @dataclass
@@ -44,36 +50,65 @@ class Column:
 def columns_of(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> list[Column]:
     """Displayed columns, in order, that have at least one value in ``frame``."""
     directions = {**BUILTIN_METRICS, **(metrics or {})}
-    ordered = ["params", *directions, "solved", "steps", "train_tok_s", "infer_tok_s", "peak_mem_mb"]
+    ordered = ["hidden", "params", *directions, "gap", "solved", "steps_to_solve", "steps",
+               "train_tok_s", "infer_tok_s", "peak_mem_mb"]
     out = []
     for name in dict.fromkeys(ordered):
+        if name == "hidden" and (name not in frame or frame[name].nunique() < 2):
+            continue  # only worth a column when a parameter budget gave cells different widths
         if name in frame and frame[name].notna().any():
             out.append(Column(name, HARNESS_COLUMNS.get(name, directions.get(name))))
     return out
 
 
-def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> Any:
-    """Mean and std over seeds per task × length × cell (columns ``X`` and ``X_std``), plus
-    ``seeds``, ``baseline`` and ``status`` (``ok`` or the distinct non-ok statuses)."""
+def primary_metric(info: Mapping[str, Any]) -> tuple[str, bool]:
+    """The metric a task is judged by (its "solved" metric) and its direction."""
+    return info.get("metric", "loss"), bool(info.get("metric_higher_is_better", False))
+
+
+def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
+              task_info: Optional[Mapping[str, Any]] = None) -> Any:
+    """Per task × length × cell: ``X`` (mean over seeds that finished ok), ``X_std`` (sample
+    std), ``X_ci95`` (half-width of the 95 % t interval of the mean) for every column, plus
+    ``seeds``, ``baseline``, ``optimum``, ``rank`` (by the task's primary metric) and
+    ``status`` (``ok`` or the distinct other statuses). ``solved`` counts every seed: a
+    diverged seed is an unsolved one."""
     import pandas as pd
 
+    frame = frame.copy()
+    if "optimum" in frame and frame["optimum"].notna().any():
+        frame["gap"] = pd.to_numeric(frame["loss"], errors="coerce") - pd.to_numeric(frame["optimum"], errors="coerce")
+    columns = columns_of(frame, metrics)
     records = []
     for (task, length, cell), group in frame.groupby(list(KEYS), sort=False):
         ok = group[group["status"] == "ok"]
         record: dict[str, Any] = {"task": task, "length": int(length), "cell": cell, "seeds": len(group)}
-        for column in columns_of(frame, metrics):
-            values = pd.to_numeric(ok[column.name].astype(float), errors="coerce").dropna()
-            record[column.name] = values.mean() if len(values) else math.nan
-            record[f"{column.name}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
-        record["baseline"] = pd.to_numeric(group["baseline"], errors="coerce").mean()
+        for column in columns:
+            source = group if column.name == "solved" else ok
+            values = pd.to_numeric(source[column.name].astype(float), errors="coerce").dropna().tolist()
+            if column.name == "solved":
+                values = [float(v) for v in source[column.name].astype(str).isin(["True", "true", "1", "1.0"])]
+            mean, std, ci = mean_std_ci(values)
+            record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
+        for key in ("baseline", "optimum"):
+            record[key] = pd.to_numeric(group[key], errors="coerce").mean() if key in group else math.nan
         bad = sorted({str(s) for s in group["status"] if str(s) != "ok"})
         record["status"] = "; ".join(f"{sum(group['status'] == s)}× {s}" for s in bad) if bad else "ok"
         records.append(record)
-    return pd.DataFrame(records)
+    summary = pd.DataFrame(records)
+    if summary.empty:
+        return summary
+    summary["rank"] = "–"
+    for (task, length), group in summary.groupby(["task", "length"], sort=False):
+        metric, higher = primary_metric((task_info or {}).get(f"{task}|{length}", {}))
+        if metric in group:
+            summary.loc[group.index, "rank"] = ranks_with_ties(
+                group[metric].tolist(), group[f"{metric}_ci95"].tolist(), higher)
+    return summary
 
 
 def _number(name: str, value: float, digits: int = 4) -> str:
-    if name in ("params", "steps", "train_tok_s", "infer_tok_s"):
+    if name in ("hidden", "params", "steps", "steps_to_solve", "train_tok_s", "infer_tok_s"):
         return f"{value:,.0f}"
     if name == "peak_mem_mb":
         return f"{value:,.1f}"
@@ -87,18 +122,16 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
     if value is None or math.isnan(value):
         return "–"
     text = _number(name, value)
-    if std is not None and not math.isnan(std) and name not in ("params", "solved", "steps"):
+    if std is not None and not math.isnan(std) and name not in NO_SPREAD:
         text += f" ± {_number(name, std, digits=2)}"
     return text
 
 
-def _best(summary: Any, column: Column) -> Optional[float]:
-    if column.higher_is_better is None:
+def _best(values: Any, higher_is_better: Optional[bool]) -> Optional[float]:
+    values = values.dropna()
+    if higher_is_better is None or values.empty:
         return None
-    values = summary[column.name].dropna()
-    if values.empty:
-        return None
-    return values.max() if column.higher_is_better else values.min()
+    return values.max() if higher_is_better else values.min()
 
 
 @dataclass
@@ -108,49 +141,128 @@ class TableData:
     title: str
     caption: str
     headers: list[str]
-    rows: list[list[str]]
-    best: list[list[bool]]  # per cell: is it the best of its column
+    rows: list[list[str]] = field(default_factory=list)
+    best: list[list[bool]] = field(default_factory=list)  # per cell: best of its column
+    dim: list[bool] = field(default_factory=list)  # reference rows (baseline, optimum)
+
+    def add(self, cells: list[str], best: Optional[list[bool]] = None, dim: bool = False) -> None:
+        self.rows.append(cells)
+        self.best.append(best or [False] * len(cells))
+        self.dim.append(dim)
 
 
-def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
-           task_info: Optional[Mapping[str, Any]] = None) -> list[TableData]:
-    summary = summarize(frame, metrics)
-    columns = columns_of(frame, metrics)
+def _spread_note(seeds: int) -> str:
+    if seeds > 1:
+        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t); "
+                "≈ marks a rank the intervals do not separate from the one above")
+    return "1 seed (no spread)"
+
+
+def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[str, Any]) -> list[TableData]:
     out = []
     for (task, length), group in summary.groupby(["task", "length"], sort=False):
+        info = task_info.get(f"{task}|{length}", {})
+        metric, _ = primary_metric(info)
         seeds = int(group["seeds"].max())
-        info = (task_info or {}).get(f"{task}|{length}", {})
-        baseline = group["baseline"].dropna()
-        caption_bits = []
+        columns = [c for c in all_columns if group[c.name].notna().any()]
+        multi = seeds > 1 and metric in group
+        baseline, optimum = group["baseline"].dropna(), group["optimum"].dropna()
+        notes = []
         if not baseline.empty:
             what = f" ({info['baseline_description']})" if info.get("baseline_description") else ""
-            caption_bits.append(f"baseline loss {baseline.iloc[0]:.4g}{what}")
+            notes.append(f"baseline loss {baseline.iloc[0]:.4g}{what}")
+        if not optimum.empty:
+            notes.append(f"optimum loss {optimum.iloc[0]:.4g} (known exactly)")
         if info.get("solved"):
-            caption_bits.append(f"solved: {info['solved']} on the held-out set")
-        spread = f"± is the std over {seeds} seeds" if seeds > 1 else "1 seed (no spread)"
-        caption_bits.append(f"{spread}; ↑/↓ higher/lower is better; best per column in bold")
+            notes.append(f"solved: {info['solved']} on the held-out set")
+        notes.append(_spread_note(seeds) + "; ↑/↓ higher/lower is better; best per column in bold")
         show_status = (group["status"] != "ok").any()
-        headers = ["cell"] + [c.header for c in columns] + (["status"] if show_status else [])
-        rows, best = [], []
-        bests = {c.name: _best(group, c) for c in columns}
-        for _, rec in group.iterrows():
-            cells = [str(rec["cell"])]
-            flags = [False]
+        headers = (["rank"] if multi else []) + ["cell"] + [c.header for c in columns] \
+            + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])
+        table = TableData(f"{task} · T={length}", " · ".join(notes), headers)
+        bests = {c.name: _best(group[c.name], c.higher_is_better) for c in columns}
+        ordered = group.sort_values("rank", key=lambda s: s.map(_rank_key)) if multi else group
+        for _, rec in ordered.iterrows():
+            cells = ([str(rec["rank"])] if multi else []) + [str(rec["cell"])]
+            flags = [False] * len(cells)
             for c in columns:
                 value = rec[c.name]
                 cells.append(_fmt(c.name, value, rec.get(f"{c.name}_std", math.nan)))
                 flags.append(bests[c.name] is not None and not math.isnan(value) and value == bests[c.name])
+            if multi:
+                m, hw = rec[metric], rec[f"{metric}_ci95"]
+                cells.append("–" if math.isnan(hw) else f"[{_number(metric, m - hw)}, {_number(metric, m + hw)}]")
+                flags.append(False)
             if show_status:
                 cells.append(str(rec["status"]))
                 flags.append(False)
-            rows.append(cells)
-            best.append(flags)
-        if not baseline.empty and any(c.name == "loss" for c in columns):
-            cells = ["(baseline)"] + [_fmt("loss", baseline.iloc[0]) if c.name == "loss" else "" for c in columns]
-            rows.append(cells + ([""] if show_status else []))
-            best.append([False] * len(cells) + ([False] if show_status else []))
-        out.append(TableData(f"{task} · T={length}", " · ".join(caption_bits), headers, rows, best))
+            table.add(cells, flags)
+        lead = ["", ""] if multi else [""]
+        tail = ([""] if multi else []) + ([""] if show_status else [])
+        for label, values in (("(baseline)", baseline), ("(optimum)", optimum)):
+            if not values.empty and any(c.name == "loss" for c in columns):
+                ref = [_fmt("loss", values.iloc[0]) if c.name == "loss" else "" for c in columns]
+                table.add(lead[:-1] + [label] + ref + tail, dim=True)
+        out.append(table)
     return out
+
+
+def _rank_key(label: str) -> float:
+    head = str(label).split()[0]
+    return float(head) if head.isdigit() else math.inf
+
+
+def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableData]:
+    """For each task run at several lengths: one row per cell, per length its primary
+    metric (mean ± std) and the fraction of seeds that solved it."""
+    out = []
+    for task, group in summary.groupby("task", sort=False):
+        lengths = list(dict.fromkeys(group["length"]))
+        if len(lengths) < 2:
+            continue
+        metric, higher = primary_metric(task_info.get(f"{task}|{lengths[0]}", {}))
+        label = LABELS.get(metric, metric) + (" ↑" if higher else " ↓")
+        headers = ["cell", "params"] + [h for T in lengths for h in (f"T={T} {label}", f"T={T} solved")]
+        seeds = int(group["seeds"].max())
+        table = TableData(f"{task} · by length", f"{_spread_note(seeds)}; best per column in bold", headers)
+        cells_order = list(dict.fromkeys(group["cell"]))
+        bests = {}
+        for T in lengths:
+            at = group[group["length"] == T]
+            bests[T] = (_best(at[metric], higher), _best(at["solved"], True))
+        for cell in cells_order:
+            rows = group[group["cell"] == cell]
+            cells, flags = [cell, _fmt("params", rows["params"].iloc[0])], [False, False]
+            for T in lengths:
+                rec = rows[rows["length"] == T]
+                if rec.empty:
+                    cells += ["", ""]
+                    flags += [False, False]
+                    continue
+                rec = rec.iloc[0]
+                cells += [_fmt(metric, rec[metric], rec[f"{metric}_std"]), _fmt("solved", rec["solved"])]
+                flags += [bests[T][0] is not None and rec[metric] == bests[T][0],
+                          bests[T][1] is not None and rec["solved"] == bests[T][1] and rec["solved"] > 0]
+            table.add(cells, flags)
+        out.append(table)
+    return out
+
+
+def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
+           task_info: Optional[Mapping[str, Any]] = None) -> list[TableData]:
+    """Every table for a run: the by-length overviews, then the detail tables."""
+    task_info = task_info or {}
+    summary = summarize(frame, metrics, task_info)
+    if summary.empty:
+        return []
+    columns = columns_of(_with_gap(frame), metrics)
+    return overview_tables(summary, task_info) + detail_tables(summary, columns, task_info)
+
+
+def _with_gap(frame: Any) -> Any:
+    if "optimum" in frame and frame["optimum"].notna().any():
+        return frame.assign(gap=frame["loss"] - frame["optimum"])
+    return frame
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
@@ -163,13 +275,14 @@ def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]
     for data in tables(frame, metrics, task_info):
         table = Table(title=data.title, caption=data.caption, caption_justify="left")
         for i, header in enumerate(data.headers):
-            if i == 0:
-                table.add_column(header, no_wrap=True, min_width=max(len(r[0]) for r in data.rows))
+            if header == "cell":
+                table.add_column(header, no_wrap=True, min_width=max(len(r[i]) for r in data.rows))
             else:
-                table.add_column(header, justify="left" if header == "status" else "right", overflow="fold")
-        for cells, flags in zip(data.rows, data.best):
-            style = "dim" if cells[0] == "(baseline)" else None
-            table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)), style=style)
+                left = header in ("status", "rank")
+                table.add_column(header, justify="left" if left else "right", overflow="fold")
+        for cells, flags, dim in zip(data.rows, data.best, data.dim):
+            table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)),
+                          style="dim" if dim else None)
         console.print(table)
 
 
@@ -179,20 +292,21 @@ def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for data in tables(frame, metrics, task_info):
         parts.append(f"### {data.title}\n")
         parts.append("| " + " | ".join(data.headers) + " |")
-        parts.append("|" + "|".join([":---"] + ["---:"] * (len(data.headers) - 1)) + "|")
+        parts.append("|" + "|".join(":---" if h in ("cell", "rank", "status") else "---:" for h in data.headers) + "|")
         for cells, flags in zip(data.rows, data.best):
-            parts.append("| " + " | ".join(f"**{c}**" if f else c for c, f in zip(cells, flags)) + " |")
+            parts.append("| " + " | ".join(f"**{c}**" if f and c else c for c, f in zip(cells, flags)) + " |")
         parts.append(f"\n{data.caption}\n")
     return "\n".join(parts)
 
 
-def to_csv(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> str:
-    return summarize(frame, metrics).to_csv(index=False)
+def to_csv(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
+           task_info: Optional[Mapping[str, Any]] = None) -> str:
+    return summarize(frame, metrics, task_info).to_csv(index=False)
 
 
-def to_json(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> str:
-    summary = summarize(frame, metrics)
-    records = json.loads(summary.to_json(orient="records"))
+def to_json(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
+            task_info: Optional[Mapping[str, Any]] = None) -> str:
+    records = json.loads(summarize(frame, metrics, task_info).to_json(orient="records"))
     return json.dumps(records, indent=2) + "\n"
 
 
@@ -201,7 +315,7 @@ def export(frame: Any, fmt: str, metrics: Optional[Mapping[str, bool]] = None,
     if fmt == "markdown":
         return to_markdown(frame, metrics, task_info)
     if fmt == "csv":
-        return to_csv(frame, metrics)
+        return to_csv(frame, metrics, task_info)
     if fmt == "json":
-        return to_json(frame, metrics)
+        return to_json(frame, metrics, task_info)
     raise ValueError(f"unknown format {fmt!r}")

@@ -60,14 +60,14 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
         "lr": spec.lr, "device": spec.device, "params": None,
     }
     row.update(dict.fromkeys(registry.metrics))
-    row.update({"baseline": None, "solved": False, "steps_to_solve": None, "train_tok_s": None,
+    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None, "train_tok_s": None,
                 "infer_tok_s": None, "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0,
                 "train_s": None, "wall_s": None, "status": "ok"})
     model = None
     try:
         device = torch.device(spec.device)
         task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
-        row["baseline"] = task.baseline
+        row["baseline"], row["optimum"] = task.baseline, task.optimum
         torch.manual_seed(spec.seed)
         model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers,
                             spec.dropout, spec.cell_params).to(device)
@@ -124,7 +124,8 @@ def run(
     steps: Optional[int] = None,
     budget: Union[str, float, None] = None,
     seeds: int = 1,
-    hidden: int = 64,
+    hidden: Optional[int] = None,
+    params: Union[str, int, None] = None,
     layers: int = 1,
     batch: int = 64,
     lr: float = 3e-3,
@@ -159,18 +160,28 @@ def run(
             cells=parse_names(cells) or list(registry.cells),
             tasks=parse_names(tasks) or ["adding"],
             lengths=default_lengths or [50],
-            seeds=seeds, steps=steps, budget_s=budget, hidden=hidden, layers=layers, batch=batch,
+            seeds=seeds, steps=steps, budget_s=budget, hidden=64 if hidden is None else hidden,
+            params=params, layers=layers, batch=batch,
             lr=lr, dropout=dropout, clip=clip, device=device, eval_every=eval_every,
             eval_examples=eval_examples, task_params=task_params or {}, cell_params=cell_params or {},
             plugins=list(plugins),
         )
     for cell in config.cells:
         check_params(registry.get("cell", cell), config.cell_params.get(cell, {}), skip=4)
-    task_info = {}
+    if resume is None and hidden is not None and config.params is not None:
+        raise UsageError("give either a hidden size or a parameter budget (params), not both")
+    task_info, widths = {}, {}
     for name in config.tasks:
         entry = registry.get("task", name)
         for length in config.lengths:
-            task_info[f"{name}|{length}"] = build_task(entry, length, config.task_params.get(name)).describe()
+            task = build_task(entry, length, config.task_params.get(name))
+            task_info[f"{name}|{length}"] = task.describe()
+            if config.params is not None:
+                from .budget import match_hidden
+
+                for cell in config.cells:
+                    widths[(cell, name, length)], _ = match_hidden(
+                        task, registry.get("cell", cell), config.params, config.layers, config.cell_params.get(cell))
     for kind, params, chosen in (("cell", config.cell_params, config.cells), ("task", config.task_params, config.tasks)):
         for name in params:
             if name not in chosen:
@@ -191,7 +202,7 @@ def run(
 
         registry.pm.register(RichProgress(), name="seqbench.progress")
     done = rundir.finished_keys()
-    trials = [t for t in config.trials(resolved) if t.key not in done]
+    trials = [t for t in config.trials(resolved, widths) if t.key not in done]
     registry.notify("seqbench_run_start", run_dir=str(rundir.path), config=config.to_dict(), trials=trials)
     interrupted = False
     try:

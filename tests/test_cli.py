@@ -71,7 +71,7 @@ def test_run_prints_tables_and_report_exports(tmp_path, capsys):
                  "--out", str(tmp_path), *TINY_ARGS])
     out = capsys.readouterr().out
     assert code == 0
-    assert "copy · T=4" in out and "(baseline)" in out and "± is the std over 2 seeds" in out
+    assert "copy · T=4" in out and "(baseline)" in out and "± is the sample std over 2 seeds" in out and "accuracy 95% CI" in out
     assert "rnn" in out and "lstm" in out
     run_dir = next(tmp_path.iterdir())
 

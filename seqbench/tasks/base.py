@@ -109,4 +109,6 @@ class Task:
             "baseline_description": self.baseline_description,
             "optimum": self.optimum,
             "solved": self.solved_description,
+            "metric": self.solved_metric,
+            "metric_higher_is_better": self.solved_higher_is_better,
         }

@@ -1,0 +1,89 @@
+"""Matched parameter budgets: solve each cell's width so that the whole model (embedding,
+cell, head) lands within ±3 % of a parameter budget (``--params 50k``)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from .errors import UsageError
+
+TOLERANCE = 0.03
+MAX_HIDDEN = 1 << 14
+_SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000}
+
+
+def parse_params(value: Any) -> Optional[int]:
+    """'50k', '1.5M', '20000' → a positive parameter count."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", str(value))
+    if not match:
+        raise UsageError(f"malformed parameter budget {value!r}: use a count such as 50000, 50k or 1.5M")
+    count = int(round(float(match.group(1)) * _SUFFIX[match.group(2).lower()]))
+    if count < 1:
+        raise UsageError(f"parameter budget must be positive, got {value!r}")
+    return count
+
+
+def count_model_params(task: Any, entry: Any, hidden: int, layers: int, cell_params: dict) -> Optional[int]:
+    """Parameters of the full model at width ``hidden`` (built on the meta device: no memory,
+    no compute), or None when the cell rejects that width (e.g. heads not dividing it)."""
+    import torch
+
+    from .model import build_model, count_params
+
+    try:
+        with torch.device("meta"):
+            return count_params(build_model(task, entry, hidden, layers, 0.0, cell_params))
+    except (ValueError, AssertionError):
+        return None
+    except Exception:  # noqa: BLE001 - a factory that cannot build on meta: count on the CPU
+        try:
+            return count_params(build_model(task, entry, hidden, layers, 0.0, cell_params))
+        except (ValueError, AssertionError):
+            return None
+
+
+def match_hidden(task: Any, entry: Any, budget: int, layers: int, cell_params: Optional[dict] = None,
+                 tolerance: float = TOLERANCE) -> tuple[int, int]:
+    """The width whose model size is closest to ``budget``; ``(hidden, params)``.
+
+    Raises UsageError when no width lands within ``tolerance`` (budget too small for the
+    cell, or widths too coarse around it).
+    """
+    cell_params = cell_params or {}
+    cache: dict[int, Optional[int]] = {}
+
+    def count(h: int) -> Optional[int]:
+        if h not in cache:
+            cache[h] = count_model_params(task, entry, h, layers, cell_params)
+        return cache[h]
+
+    def valid_at_or_above(h: int) -> Optional[tuple[int, int]]:
+        for w in range(h, min(h + 64, MAX_HIDDEN) + 1):
+            n = count(w)
+            if n is not None:
+                return w, n
+        return None
+
+    smallest = valid_at_or_above(1)
+    if smallest is None:
+        raise UsageError(f"cell '{entry.name}' could not be built at any small width")
+    if smallest[1] > budget * (1 + tolerance):
+        raise UsageError(f"parameter budget {budget:,} is too small for cell '{entry.name}' on this task: "
+                         f"its smallest model (hidden {smallest[0]}) has {smallest[1]:,} parameters")
+    # smallest width whose (next valid) model exceeds the budget; sizes grow with the width
+    lo, hi = smallest[0], MAX_HIDDEN
+    while lo < hi:
+        mid = (lo + hi) // 2
+        found = valid_at_or_above(mid)
+        if found is None or found[1] > budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    candidates = [c for c in (valid_at_or_above(max(lo - 1, 1)), valid_at_or_above(lo)) if c is not None]
+    hidden, params = min(candidates, key=lambda c: (abs(c[1] - budget), c[0]))
+    if abs(params - budget) > tolerance * budget:
+        raise UsageError(f"cannot match {budget:,} parameters within ±{tolerance:.0%} for cell '{entry.name}': "
+                         f"the closest width (hidden {hidden}) gives {params:,}")
+    return hidden, params

@@ -1,0 +1,96 @@
+"""Statistics over seeds, ranks with ties, parameter-budget matching."""
+from __future__ import annotations
+
+import math
+import statistics
+
+import pandas as pd
+import pytest
+
+import seqbench
+from seqbench.budget import match_hidden, parse_params
+from seqbench.errors import UsageError
+from seqbench.registry import Registry
+from seqbench.report import summarize, to_markdown
+from seqbench.stats import mean_std_ci, ranks_with_ties, t95
+from seqbench.tasks.adding import AddingTask
+from seqbench.tasks.copy_memory import CopyTask
+
+from conftest import TINY
+
+
+def test_t_critical_values():
+    # reference values of the two-sided 95 % Student's t quantile
+    for df, expected in ((1, 12.706), (2, 4.303), (4, 2.776), (11, 2.201), (19, 2.093), (50, 2.009), (1000, 1.962)):
+        assert t95(df) == pytest.approx(expected, abs=2e-3)
+    assert all(t95(d) > t95(d + 1) for d in range(1, 200))
+
+
+def test_mean_std_ci():
+    values = [1.0, 2.0, 4.0, 7.0]
+    mean, std, hw = mean_std_ci(values)
+    assert mean == 3.5 and std == pytest.approx(statistics.stdev(values))
+    assert hw == pytest.approx(3.182 * std / 2)
+    assert math.isnan(mean_std_ci([5.0])[1]) and math.isnan(mean_std_ci([])[0])
+    assert mean_std_ci([1.0, float("nan"), 3.0])[0] == 2.0
+
+
+def test_ranks_mark_ties_the_intervals_do_not_separate():
+    means, hws = [0.5, 0.1, 0.12, 0.9], [0.01, 0.01, 0.015, 0.05]
+    assert ranks_with_ties(means, hws, higher_is_better=False) == ["3", "1", "2 ≈", "4"]
+    assert ranks_with_ties(means, hws, higher_is_better=True) == ["2", "4 ≈", "3", "1"]
+    assert ranks_with_ties([0.1, 0.2], [math.nan, math.nan], False) == ["1", "2"]
+
+
+def _rows(cell, losses, solved):
+    return [dict(trial=f"{cell}|t|5|{i}", cell=cell, task="t", length=5, seed=i, params=100, loss=l,
+                 solved=s, baseline=1.0, status="ok") for i, (l, s) in enumerate(zip(losses, solved))]
+
+
+def test_summary_aggregates_over_seeds_and_ranks():
+    frame = pd.DataFrame(_rows("a", [0.1, 0.3], [True, False]) + _rows("b", [0.5, 0.52], [False, False])
+                         + [dict(trial="c|t|5|0", cell="c", task="t", length=5, seed=0, params=100,
+                                 loss=float("nan"), solved=False, baseline=1.0, status="diverged")])
+    summary = summarize(frame).set_index("cell")
+    assert summary.loc["a", "loss"] == pytest.approx(0.2)
+    assert summary.loc["a", "loss_std"] == pytest.approx(statistics.stdev([0.1, 0.3]))
+    assert summary.loc["a", "loss_ci95"] == pytest.approx(12.706 * statistics.stdev([0.1, 0.3]) / math.sqrt(2))
+    assert summary.loc["a", "solved"] == 0.5
+    assert summary.loc["a", "rank"] == "1" and summary.loc["b", "rank"] == "2 ≈"
+    assert summary.loc["c", "status"] == "1× diverged" and summary.loc["c", "rank"] == "–"
+    md = to_markdown(frame)
+    assert "| rank | cell |" in md and "**0.2 ± 0.14**" in md and "loss 95% CI" in md
+
+
+def test_parse_params():
+    assert parse_params("50k") == 50_000 and parse_params("1.5M") == 1_500_000 and parse_params(1234) == 1234
+    for bad in ("x", "-5k", "0", "5g"):
+        with pytest.raises(UsageError):
+            parse_params(bad)
+
+
+@pytest.mark.parametrize("task", [AddingTask(50), CopyTask(20)])
+@pytest.mark.parametrize("budget", [20_000, 60_000])
+def test_every_cell_matches_the_budget_within_3_percent(task, budget):
+    reg = Registry()
+    for name, entry in reg.cells.items():
+        hidden, params = match_hidden(task, entry, budget, layers=1)
+        assert abs(params - budget) <= 0.03 * budget, (name, hidden, params)
+        from seqbench.model import build_model, count_params
+
+        assert count_params(build_model(task, entry, hidden, 1, 0.0)) == params  # the real model's count
+
+
+def test_budget_too_small_is_a_usage_error():
+    reg = Registry()
+    with pytest.raises(UsageError, match="too small for cell 'transformer'"):
+        match_hidden(AddingTask(10), reg.cells["transformer"], 100, layers=1)
+
+
+def test_run_with_a_parameter_budget(tmp_path):
+    args = {k: v for k, v in TINY.items() if k != "hidden"}
+    frame = seqbench.run(["rnn", "lstm", "gru", "transformer"], "adding", [5], params="8k", out=tmp_path, **args)
+    assert ((frame["params"] - 8000).abs() <= 240).all()
+    assert frame["hidden"].nunique() == 4
+    with pytest.raises(UsageError, match="either a hidden size or a parameter budget"):
+        seqbench.run("lstm", params="8k", hidden=32, out=tmp_path)
