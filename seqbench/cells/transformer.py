@@ -75,11 +75,17 @@ class Block(nn.Module):
 
 
 class CausalTransformer(nn.Module):
-    """Maps (B, T, input_size) to (B, T, hidden_size); attention never looks ahead."""
+    """Maps (B, T, input_size) to (B, T, hidden_size); attention never looks ahead.
+
+    ``n_heads`` defaults to 4, or to 2 or 1 when the width is not divisible by 4.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 n_heads: int = 4, mlp_ratio: int = 4) -> None:
+                 n_heads: Optional[int] = None, mlp_ratio: int = 4) -> None:
         super().__init__()
+        if n_heads is None:  # 4 heads where the width allows, so any width works (parameter budgets)
+            n_heads = next(h for h in (4, 2, 1) if hidden_size % h == 0)
+        self.n_heads = n_heads
         if hidden_size % n_heads:
             raise ValueError(f"transformer hidden size {hidden_size} is not divisible by n_heads={n_heads}")
         self.hidden_size = hidden_size
