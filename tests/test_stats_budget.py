@@ -84,7 +84,7 @@ def test_every_cell_matches_the_budget_within_3_percent(task, budget):
 def test_budget_too_small_is_a_usage_error():
     reg = Registry()
     with pytest.raises(UsageError, match="too small for cell 'transformer'"):
-        match_hidden(AddingTask(10), reg.cells["transformer"], 100, layers=1)
+        match_hidden(AddingTask(10), reg.cells["transformer"], 10, layers=1)
 
 
 def test_run_with_a_parameter_budget(tmp_path):
