@@ -56,6 +56,8 @@ def build_parser() -> Parser:
     run.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
                      help="a cell parameter, e.g. transformer.n_heads=2 (repeatable)")
     run.add_argument("--out", help="folder for run directories (default: results)")
+    run.add_argument("--suite", metavar="NAME|PATH", help="run a named suite (quick, standard, long) or a "
+                     "suite TOML file; other options override it")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
@@ -121,13 +123,14 @@ def cmd_run(args: Any) -> int:
         options["task_params"] = parse_options("--task-opt", args.task_opts)
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
-    if args.resume and options:
+    if args.resume and (options or args.suite):
+        options = {**options, **({"suite": args.suite} if args.suite else {})}
         flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in options)
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
     registry = _registry(args)
     err = Console(stderr=True)
     try:
-        frame = run(registry=registry, plugins=args.plugins, resume=args.resume,
+        frame = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
                     progress=not args.quiet, **options)
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"

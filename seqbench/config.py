@@ -141,6 +141,8 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.cells = parse_names(self.cells) or []
+        self.tasks = parse_names(self.tasks) or []
         self.lengths = parse_int_list("lengths", self.lengths)
         self.seeds = positive_int("seeds", self.seeds)
         if self.steps is not None:
@@ -161,7 +163,7 @@ class RunConfig:
         if self.device not in DEVICES:
             raise UsageError(f"unknown device '{self.device}'; use one of {', '.join(DEVICES)}")
 
-    def trials(self, device: str, widths: Optional[dict] = None) -> list[TrialSpec]:
+    def trials(self, device: str = "cpu", widths: Optional[dict] = None) -> list[TrialSpec]:
         """One spec per task × length × seed × cell, cells innermost so that an interrupted
         run still holds complete comparisons. ``widths`` maps (cell, task, length) to the
         hidden size solved for a parameter budget."""

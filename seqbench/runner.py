@@ -121,77 +121,61 @@ def run(
     tasks: Union[str, Iterable[str], None] = None,
     lengths: Union[str, Iterable[int], None] = None,
     *,
-    steps: Optional[int] = None,
-    budget: Union[str, float, None] = None,
-    seeds: int = 1,
-    hidden: Optional[int] = None,
-    params: Union[str, int, None] = None,
-    layers: int = 1,
-    batch: int = 64,
-    lr: float = 3e-3,
-    dropout: float = 0.0,
-    clip: float = 1.0,
-    device: str = "auto",
-    eval_every: int = 100,
-    eval_examples: int = 1024,
-    task_params: Optional[dict] = None,
-    cell_params: Optional[dict] = None,
+    suite: Union[str, Path, None] = None,
     out: Union[str, Path] = "results",
     plugins: Iterable[str] = (),
     resume: Union[str, Path, None] = None,
     progress: bool = False,
     registry: Optional[Registry] = None,
     run_id: Optional[str] = None,
+    **options: Any,
 ) -> Any:
     """Run cells × tasks × lengths × seeds and return one row per trial as a DataFrame.
 
+    ``options`` are the fields of ``RunConfig``: ``steps``, ``budget`` (e.g. ``"30s"``),
+    ``seeds``, ``hidden`` or ``params`` (a parameter budget such as ``"50k"``: each cell's
+    width is solved so every model lands within ±3 % of it), ``layers``, ``batch``, ``lr``,
+    ``dropout``, ``clip``, ``device``, ``eval_every``, ``eval_examples``, ``task_params``,
+    ``cell_params``. With ``suite`` (a built-in name or a TOML path) the suite's parts are
+    run and the given arguments override them. With ``resume=RUN_DIR`` the saved
+    configuration is used and finished trials are skipped.
+
     The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
-    directory. With ``resume=RUN_DIR`` the saved configuration is used and finished trials are
-    skipped (the other arguments, except ``plugins`` and ``progress``, are ignored).
-    Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving) on Ctrl-C.
+    directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
+    on Ctrl-C.
     """
     registry = registry or Registry(plugins)
+    if "budget" in options:
+        options["budget_s"] = options.pop("budget")
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__))
+    if unknown:
+        raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
+    if options.get("hidden") is not None and options.get("params") is not None:
+        raise UsageError("give either a hidden size or a parameter budget (params), not both")
+    named = {k: v for k, v in (("cells", parse_names(cells)), ("tasks", parse_names(tasks)),
+                               ("lengths", _lengths(lengths))) if v}
+    description = ""
     if resume is not None:
         rundir = RunDir.open(resume)
-        config = RunConfig.from_dict(rundir.read_json(CONFIG_JSON)["config"])
+        saved = rundir.read_json(CONFIG_JSON)
+        configs = [RunConfig.from_dict(c) for c in saved["configs"]]
+        description = saved.get("description", "")
+    elif suite is not None:
+        from .suite import load_suite
+
+        description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
     else:
-        default_lengths = None if lengths is None else (lengths.split(",") if isinstance(lengths, str) else list(lengths))
-        config = RunConfig(
-            cells=parse_names(cells) or list(registry.cells),
-            tasks=parse_names(tasks) or ["adding"],
-            lengths=default_lengths or [50],
-            seeds=seeds, steps=steps, budget_s=budget, hidden=64 if hidden is None else hidden,
-            params=params, layers=layers, batch=batch,
-            lr=lr, dropout=dropout, clip=clip, device=device, eval_every=eval_every,
-            eval_examples=eval_examples, task_params=task_params or {}, cell_params=cell_params or {},
-            plugins=list(plugins),
-        )
-    for cell in config.cells:
-        check_params(registry.get("cell", cell), config.cell_params.get(cell, {}), skip=4)
-    if resume is None and hidden is not None and config.params is not None:
-        raise UsageError("give either a hidden size or a parameter budget (params), not both")
-    task_info, widths = {}, {}
-    for name in config.tasks:
-        entry = registry.get("task", name)
-        for length in config.lengths:
-            task = build_task(entry, length, config.task_params.get(name))
-            task_info[f"{name}|{length}"] = task.describe()
-            if config.params is not None:
-                from .budget import match_hidden
+        configs = [RunConfig(**{"cells": list(registry.cells), **named, **options, "plugins": list(plugins)})]
 
-                for cell in config.cells:
-                    widths[(cell, name, length)], _ = match_hidden(
-                        task, registry.get("cell", cell), config.params, config.layers, config.cell_params.get(cell))
-    for kind, params, chosen in (("cell", config.cell_params, config.cells), ("task", config.task_params, config.tasks)):
-        for name in params:
-            if name not in chosen:
-                raise UsageError(f"options given for {kind} '{name}', which is not in this run")
-    resolved = resolve_device(config.device)
-
+    trials, task_info = plan(configs, registry)
+    resolved = resolve_device(configs[0].device)
     if resume is None:
         rundir = RunDir.create(out, run_id)
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
-        rundir.write_json(CONFIG_JSON, {"config": config.to_dict(), "tasks": task_info, "metrics": metrics})
+        rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
+                                        "configs": [c.to_dict() for c in configs],
+                                        "tasks": task_info, "metrics": metrics})
     from .environment import collect
 
     plugin_versions = {name: info.version for name, info in registry.plugins.items()}
@@ -202,11 +186,14 @@ def run(
 
         registry.pm.register(RichProgress(), name="seqbench.progress")
     done = rundir.finished_keys()
-    trials = [t for t in config.trials(resolved, widths) if t.key not in done]
-    registry.notify("seqbench_run_start", run_dir=str(rundir.path), config=config.to_dict(), trials=trials)
+    todo = [t for t in trials if t.key not in done]
+    for spec in todo:
+        spec.device = resolved
+    registry.notify("seqbench_run_start", run_dir=str(rundir.path),
+                    config={"configs": [c.to_dict() for c in configs]}, trials=todo)
     interrupted = False
     try:
-        for spec in trials:
+        for spec in todo:
             row = run_trial(spec, registry)
             rundir.append(row)
             registry.notify("seqbench_trial_end", trial=spec, row=row)
@@ -220,6 +207,50 @@ def run(
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return frame
+
+
+def _lengths(lengths: Union[str, Iterable[int], None]) -> Optional[list]:
+    if lengths is None:
+        return None
+    return lengths.split(",") if isinstance(lengths, str) else list(lengths)
+
+
+def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec], dict[str, Any]]:
+    """Validate every config against the registry and expand it into trial specs.
+
+    Unknown names, bad task or cell parameters and unmatchable parameter budgets raise a
+    UsageError here, before any run directory exists. Returns the specs (device still
+    unresolved) and each task's description by ``"task|length"``.
+    """
+    trials: list[TrialSpec] = []
+    task_info: dict[str, Any] = {}
+    for config in configs:
+        for cell in config.cells:
+            check_params(registry.get("cell", cell), config.cell_params.get(cell, {}), skip=4)
+        for kind, params, chosen in (("cell", config.cell_params, config.cells),
+                                     ("task", config.task_params, config.tasks)):
+            for name in params:
+                if name not in chosen:
+                    raise UsageError(f"options given for {kind} '{name}', which is not in this run")
+        widths = {}
+        for name in config.tasks:
+            entry = registry.get("task", name)
+            for length in config.lengths:
+                task = build_task(entry, length, config.task_params.get(name))
+                task_info[f"{name}|{length}"] = task.describe()
+                if config.params is not None:
+                    from .budget import match_hidden
+
+                    for cell in config.cells:
+                        widths[(cell, name, length)], _ = match_hidden(
+                            task, registry.get("cell", cell), config.params, config.layers,
+                            config.cell_params.get(cell))
+        trials += config.trials(config.device, widths)
+    keys = [t.key for t in trials]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise UsageError(f"the same trial appears twice in the suite: {', '.join(repeated[:3])}")
+    return trials, task_info
 
 
 __all__ = ["run", "run_trial", "build_task"]

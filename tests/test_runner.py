@@ -35,7 +35,7 @@ def test_run_returns_one_row_per_trial_and_writes_them(tmp_path):
     assert frame[frame.task == "copy"]["baseline"].iloc[0] == pytest.approx(10 * math.log(8) / 25)
 
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["config"]["cells"] == ["lstm", "transformer"]
+    assert config["configs"][0]["cells"] == ["lstm", "transformer"]
     assert config["metrics"]["accuracy"] is True
     env = json.loads((run_dir / "environment.json").read_text())
     for key in ("seqbench", "torch", "python", "device", "torch_threads", "cpu", "git"):

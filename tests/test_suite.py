@@ -1,0 +1,67 @@
+"""Named suites: built-ins load, user files validate, overrides apply."""
+from __future__ import annotations
+
+import pytest
+
+import seqbench
+from seqbench.cli import main
+from seqbench.errors import UsageError
+from seqbench.suite import builtin_suites, load_suite
+
+
+def test_builtin_suites_load_and_validate():
+    assert {"quick", "standard", "long"} <= set(builtin_suites())
+    for name in builtin_suites():
+        description, configs = load_suite(name)
+        assert description and configs
+        from seqbench.registry import Registry
+        from seqbench.runner import plan
+
+        trials, info = plan(configs, Registry())  # every name, parameter and budget is valid
+        assert trials and info
+
+
+def test_standard_suite_covers_the_known_findings():
+    _, configs = load_suite("standard")
+    parts = {(tuple(c.tasks), tuple(c.lengths)) for c in configs}
+    assert (("adding",), (100,)) in parts and (("copy",), (50,)) in parts
+    assert all({"rnn", "lstm", "gru", "transformer"} <= set(c.cells) and c.params for c in configs)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return path
+
+
+def test_user_suite_and_overrides(tmp_path):
+    path = write(tmp_path, 'description = "x"\n[defaults]\ncells = ["rnn"]\nhidden = 8\nsteps = 3\n'
+                           'batch = 4\neval_examples = 8\n[[part]]\ntasks = ["adding"]\nlengths = [4]\n'
+                           '[[part]]\ntasks = ["copy"]\nlengths = [3]\n[part.task_params.copy]\nn_symbols = 2\n')
+    _, configs = load_suite(path, {"seeds": 2})
+    assert [c.seeds for c in configs] == [2, 2] and configs[1].task_params == {"copy": {"n_symbols": 2}}
+    frame = seqbench.run(suite=path, out=tmp_path / "out", seeds=2)
+    assert sorted(frame["trial"]) == sorted(["rnn|adding|4|0", "rnn|adding|4|1", "rnn|copy|3|0", "rnn|copy|3|1"])
+    assert (frame["status"] == "ok").all()
+    again = seqbench.run(resume=frame.attrs["run_dir"])  # a suite run resumes like any other
+    assert len(again) == 4
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[part]]\ncells = ["rnn"]\ntasks = ["adding"]\nlenghts = [4]\n', "unknown key 'lenghts' (did you mean 'lengths'?)"),
+    ('[defaults]\ncells = ["rnn"]\n', "has no [[part]] table"),
+    ('colour = 1\n[[part]]\ncells = ["rnn"]\n', "unknown key 'colour'"),
+    ('[[part]]\ncells = ["rnn"]\nsteps = -4\n', "part 1: steps must be a positive integer"),
+    ('[[part\ncells = ', "is not valid TOML"),
+])
+def test_bad_suite_files(tmp_path, text, message):
+    with pytest.raises(UsageError) as info:
+        load_suite(write(tmp_path, text))
+    assert message in str(info.value)
+
+
+def test_unknown_suite_name_via_cli(capsys, tmp_path):
+    assert main(["run", "--suite", "standrd", "--out", str(tmp_path)]) == 2
+    assert "unknown suite 'standrd' (did you mean 'standard'?)" in capsys.readouterr().err
+    assert main(["run", "--suite", str(tmp_path / "missing.toml"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
