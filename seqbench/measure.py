@@ -15,18 +15,28 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], Any], device: torch.device, warmup: int = 2, repeats: int = 5) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+def median_seconds(fn: Callable[[], Any], device: torch.device, warmup: int = 2, repeats: int = 5,
+                   min_time: float = 0.2, max_repeats: int = 100) -> tuple[float, float]:
+    """Median wall time of ``fn()`` and the IQR relative to it, over at least ``repeats``
+    calls after ``warmup`` calls, repeating until ``min_time`` seconds are measured."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < min_time and len(times) < max_repeats):
         synchronize(device)
         start = time.perf_counter()
         fn()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(times), relative_iqr(times)
+
+
+def relative_iqr(times: list[float]) -> float:
+    """Interquartile range over median (torch.utils.benchmark warns above 10 %)."""
+    if len(times) < 4:
+        return float("nan")
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return (q3 - q1) / statistics.median(times)
 
 
 class StepTimer:
@@ -61,12 +71,13 @@ class StepTimer:
         return list(self._seconds)
 
 
-def median_after_warmup(times: list[float], warmup: int = 5) -> float:
-    """Median of ``times`` without the first ``warmup`` entries (fewer when the run is short)."""
+def median_after_warmup(times: list[float], warmup: int = 5) -> tuple[float, float]:
+    """Median and relative IQR of ``times`` without the first ``warmup`` entries (fewer when
+    the run is short)."""
     if not times:
-        return float("nan")
-    skip = min(warmup, len(times) // 2)
-    return statistics.median(times[skip:])
+        return float("nan"), float("nan")
+    kept = times[min(warmup, len(times) // 2):]
+    return statistics.median(kept), relative_iqr(kept)
 
 
 class PeakMemory:

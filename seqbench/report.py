@@ -34,6 +34,7 @@ LABELS = {
 KEYS = ("task", "length", "cell")
 FORMATS = ("table", "markdown", "csv", "json")
 NO_SPREAD = ("hidden", "params", "solved", "steps")
+NOISY = 0.10  # relative IQR of step times above which speed figures are flagged
 
 
 @dataclass
@@ -76,6 +77,9 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     import pandas as pd
 
     frame = frame.copy()
+    for key in ("train_iqr", "infer_iqr"):
+        if key not in frame:
+            frame[key] = math.nan
     if "optimum" in frame and frame["optimum"].notna().any():
         frame["gap"] = pd.to_numeric(frame["loss"], errors="coerce") - pd.to_numeric(frame["optimum"], errors="coerce")
     columns = columns_of(frame, metrics)
@@ -90,8 +94,8 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 values = [float(v) for v in source[column.name].astype(str).isin(["True", "true", "1", "1.0"])]
             mean, std, ci = mean_std_ci(values)
             record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
-        for key in ("baseline", "optimum"):
-            record[key] = pd.to_numeric(group[key], errors="coerce").mean() if key in group else math.nan
+        for key in ("baseline", "optimum", "train_iqr", "infer_iqr"):
+            record[key] = pd.to_numeric(group[key], errors="coerce").max() if key in group else math.nan
         bad = sorted({str(s) for s in group["status"] if str(s) != "ok"})
         record["status"] = "; ".join(f"{sum(group['status'] == s)}× {s}" for s in bad) if bad else "ok"
         records.append(record)
@@ -176,6 +180,11 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         if info.get("solved"):
             notes.append(f"solved: {info['solved']} on the held-out set")
         notes.append(_spread_note(seeds) + "; ↑/↓ higher/lower is better; best per column in bold")
+        noisy = [str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
+        noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]
+        if noisy:
+            notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}: "
+                         "the machine was busy; speed figures are uncertain")
         show_status = (group["status"] != "ok").any()
         headers = (["rank"] if multi else []) + ["cell"] + [c.header for c in columns] \
             + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])

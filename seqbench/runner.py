@@ -61,7 +61,7 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
     }
     row.update(dict.fromkeys(registry.metrics))
     row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None, "train_tok_s": None,
-                "infer_tok_s": None, "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0,
+                "infer_tok_s": None, "train_iqr": None, "infer_iqr": None, "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0,
                 "train_s": None, "wall_s": None, "status": "ok"})
     model = None
     try:
@@ -83,7 +83,8 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
         row["peak_mem_mb"], row["peak_mem_kind"] = memory.peak_mb(), memory.kind
         row["steps"], row["train_s"] = outcome.steps, outcome.train_s
         row["steps_to_solve"] = outcome.steps_to_solve
-        row["train_tok_s"] = spec.batch * task.seq_len / median_after_warmup(outcome.step_seconds)
+        step_s, row["train_iqr"] = median_after_warmup(outcome.step_seconds)
+        row["train_tok_s"] = spec.batch * task.seq_len / step_s
 
         stats = evaluate(model, task, eval_set)
         for name, metric in registry.metrics.items():
@@ -102,7 +103,8 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
                 model(x)
 
         model.eval()
-        row["infer_tok_s"] = x.shape[0] * task.seq_len / median_seconds(infer, device)
+        infer_s, row["infer_iqr"] = median_seconds(infer, device)
+        row["infer_tok_s"] = x.shape[0] * task.seq_len / infer_s
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - isolate the trial; the run goes on

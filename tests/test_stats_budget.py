@@ -94,3 +94,12 @@ def test_run_with_a_parameter_budget(tmp_path):
     assert frame["hidden"].nunique() == 4
     with pytest.raises(UsageError, match="either a hidden size or a parameter budget"):
         seqbench.run("lstm", params="8k", hidden=32, out=tmp_path)
+
+
+def test_noisy_timings_are_flagged_in_the_caption():
+    rows = _rows("a", [0.1], [False]) + _rows("b", [0.2], [False])
+    rows[0]["train_iqr"], rows[1]["train_iqr"] = 0.02, 0.35
+    md = to_markdown(pd.DataFrame(rows))
+    assert "noisy timings (IQR > 10% of the median) for b" in md
+    rows[1]["train_iqr"] = 0.05
+    assert "noisy" not in to_markdown(pd.DataFrame(rows))
