@@ -112,11 +112,10 @@ def cmd_run(args: Any) -> int:
     from rich.console import Console
 
     from . import report
+    from .config import parse_options
     from .errors import UsageError
     from .results import CONFIG_JSON, RunDir
     from .runner import run
-
-    from .config import parse_options
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
     if args.task_opts:
@@ -124,8 +123,8 @@ def cmd_run(args: Any) -> int:
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
     if args.resume and (options or args.suite):
-        options = {**options, **({"suite": args.suite} if args.suite else {})}
-        flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in options)
+        given = [*options, *(["suite"] if args.suite else [])]
+        flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in given)
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
     registry = _registry(args)
     err = Console(stderr=True)
@@ -147,6 +146,7 @@ def cmd_run(args: Any) -> int:
 
 
 def cmd_report(args: Any) -> int:
+    import io
     from pathlib import Path
 
     from rich.console import Console
@@ -156,25 +156,26 @@ def cmd_report(args: Any) -> int:
     from .results import CONFIG_JSON, RunDir, load_run
 
     frame = load_run(args.run_dir)
-    saved = RunDir(args.run_dir).read_json(CONFIG_JSON) if Path(args.run_dir, CONFIG_JSON).is_file() else {}
-    metrics, tasks = saved.get("metrics"), saved.get("tasks")
     if frame.empty:
         raise UsageError(f"{args.run_dir} has no finished trials yet")
-    if args.format == "table":
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
-                report.render(frame, Console(file=f, width=160), metrics, tasks)
-        else:
-            report.render(frame, _stdout(), metrics, tasks)
-        return 0
-    text = report.export(frame, args.format, metrics, tasks)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    saved = RunDir(args.run_dir).read_json(CONFIG_JSON) if Path(args.run_dir, CONFIG_JSON).is_file() else {}
+    metrics, tasks = saved.get("metrics"), saved.get("tasks")
+    if args.format != "table":
+        text = report.export(frame, args.format, metrics, tasks)
+    elif args.output:
+        buffer = io.StringIO()
+        report.render(frame, Console(file=buffer, width=160), metrics, tasks)
+        text = buffer.getvalue()
     else:
+        report.render(frame, _stdout(), metrics, tasks)
+        return 0
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
     return 0
 
 
@@ -199,7 +200,6 @@ def cmd_check(args: Any) -> int:
 
 
 def cmd_list(args: Any) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     registry = _registry(args)
@@ -214,7 +214,6 @@ def cmd_list(args: Any) -> int:
 
 
 def cmd_plugins(args: Any) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     registry = _registry(args)
