@@ -55,6 +55,8 @@ def build_parser() -> Parser:
                      help="a task parameter, e.g. copy.n_symbols=5 (repeatable)")
     run.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
                      help="a cell parameter, e.g. transformer.n_heads=2 (repeatable)")
+    run.add_argument("--corpus", metavar="PATH", help="text file for the charlm task instead of the embedded "
+                     "default (any UTF-8 text)")
     run.add_argument("--out", help="folder for run directories (default: results)")
     run.add_argument("--suite", metavar="NAME|PATH", help="run a named suite (quick, standard, long) or a "
                      "suite TOML file; other options override it")
@@ -122,8 +124,13 @@ def cmd_run(args: Any) -> int:
         options["task_params"] = parse_options("--task-opt", args.task_opts)
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    if args.corpus:
+        from pathlib import Path
+
+        corpus = str(Path(args.corpus).expanduser().resolve())  # so --resume works from anywhere
+        options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus
     if args.resume and (options or args.suite):
-        given = [*options, *(["suite"] if args.suite else [])]
+        given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]
         flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in given)
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
     registry = _registry(args)

@@ -29,6 +29,7 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.transformer",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
+    "seqbench.tasks.charlm",
     "seqbench.metrics",
 )
 ENTRY_POINT_GROUP = "seqbench"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 os.environ["SEQBENCH_LOAD_PLUGINS"] = ""  # never auto-load installed plugins in tests
 os.environ.pop("SEQBENCH_PLUGINS", None)
+# the embedded corpus is built once per test session into a temporary cache, never ~/.cache
+os.environ["SEQBENCH_CACHE"] = tempfile.mkdtemp(prefix="seqbench-test-cache-")
 sys.path.insert(0, str(HERE))
 
 # small, fast trials for the runner and CLI tests

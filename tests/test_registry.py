@@ -17,7 +17,7 @@ def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
     assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer"]
-    assert set(reg.tasks) == {"adding", "copy"}
+    assert {"adding", "copy", "charlm"} <= set(reg.tasks)
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert reg.tasks["copy"].provider == "seqbench.tasks.copy_memory"
@@ -66,7 +66,7 @@ def test_raising_registration_hook_is_isolated():
     reg, problems = make("fixtures.broken_hooks", "fixtures.good_plugin")
     assert len(problems) == 1
     assert "fixtures.broken_hooks" in problems[0] and "cannot register my tasks" in problems[0]
-    assert set(reg.tasks) == {"adding", "copy"}
+    assert set(reg.tasks) == set(make()[0].tasks)  # the broken plugin registered none
     assert "tiny-linear" in reg.cells
 
 
