@@ -29,6 +29,9 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.transformer",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
+    "seqbench.tasks.selective_copy",
+    "seqbench.tasks.associative_recall",
+    "seqbench.tasks.markov",
     "seqbench.tasks.charlm",
     "seqbench.metrics",
 )

@@ -17,7 +17,7 @@ def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
     assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer"]
-    assert {"adding", "copy", "charlm"} <= set(reg.tasks)
+    assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert reg.tasks["copy"].provider == "seqbench.tasks.copy_memory"

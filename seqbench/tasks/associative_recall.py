@@ -1,0 +1,118 @@
+"""Multi-query associative recall, "MQAR" (Arora et al. 2023, "Zoology: Measuring and
+improving recall in efficient language models").
+
+Input of ``T`` steps: ``pairs`` key–value pairs ``k1 v1 k2 v2 …`` (keys distinct, from a key
+vocabulary of ``key_vocab`` tokens; values distinct, from a disjoint value vocabulary of
+``value_vocab`` tokens), then the rest of the sequence: filler tokens (0) among which
+``queries`` of the keys (each at most once, in random order) sit at random distinct
+positions. At each query step the target is the value bound to that key; every other target
+is ``-100`` and ignored. Token ids: 0 filler, 1..K keys, K+1..K+V values.
+
+The loss is the cross-entropy on the query steps only, and accuracy is measured on them.
+Baseline: a memoryless model cannot tell which value a key was bound to and guesses
+uniformly over the value vocabulary, ``ln V``. (A model that remembers which values occurred
+but not their keys could reach ``ln pairs``; a perfect one scores 0, the optimum.) Solved:
+query accuracy ≥ 0.99.
+
+Differences from Zoology's generator: query positions are uniform over the rest of the
+sequence (Zoology draws them from a power law that favours positions just after the pairs),
+the filler is one dedicated token (its ``random_non_queries=False``), and the value is not
+repeated in the input after its query (the target is read at the query step itself).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+from ..hookspecs import hookimpl
+from .base import Task
+
+IGNORE = -100  # target of the steps that are not scored (F.cross_entropy's ignore_index)
+
+
+def _int_param(name: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"associative-recall: {name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class AssociativeRecallTask(Task):
+    input_kind = "tokens"
+    predicts_tokens = True
+    solved_metric = "accuracy"
+    solved_threshold = 0.99
+    solved_higher_is_better = True
+    baseline_description = "uniform guess over the value vocabulary at each query (ln V)"
+
+    def __init__(self, length: int, pairs: int = 8, queries: Optional[int] = None,
+                 key_vocab: int = 64, value_vocab: int = 64) -> None:
+        super().__init__(length)
+        self.pairs = _int_param("pairs", pairs, 1)
+        self.queries = pairs if queries is None else _int_param("queries", queries, 1)
+        self.key_vocab = _int_param("key_vocab", key_vocab, 1)
+        self.value_vocab = _int_param("value_vocab", value_vocab, 2)
+        if self.queries > pairs:
+            raise ValueError(f"associative-recall: queries ({self.queries}) cannot exceed pairs ({pairs}): "
+                             "each key is queried at most once")
+        if key_vocab < pairs or value_vocab < pairs:
+            raise ValueError(f"associative-recall: {pairs} pairs need at least {pairs} distinct keys and "
+                             f"values, got key_vocab={key_vocab}, value_vocab={value_vocab}")
+        needed = 2 * pairs + self.queries
+        if length < needed:
+            raise ValueError(f"associative-recall: length {length} is too short for {pairs} pairs and "
+                             f"{self.queries} queries: it needs 2*pairs + queries = {needed} steps")
+        self.input_size = 1 + key_vocab + value_vocab  # filler, keys, values
+        self.output_size = self.input_size  # targets are value ids
+
+    def sample(self, batch_size: int, generator: Any, device: Any) -> tuple[Any, Any]:
+        import torch
+
+        B, p, q, T = batch_size, self.pairs, self.queries, self.length
+
+        def distinct(pool: int, count: int) -> Any:
+            """(B, count) distinct indices in [0, pool), uniformly at random (no ties in float64)."""
+            keys = torch.rand(B, pool, generator=generator, device=device, dtype=torch.float64)
+            return keys.argsort(dim=1)[:, :count]
+
+        keys = 1 + distinct(self.key_vocab, p)
+        values = 1 + self.key_vocab + distinct(self.value_vocab, p)
+        asked = distinct(p, q)  # which pairs are queried, in query order
+        where = 2 * p + distinct(T - 2 * p, q).sort(dim=1).values
+        x = torch.zeros(B, T, dtype=torch.long, device=device)
+        x[:, 0:2 * p:2] = keys
+        x[:, 1:2 * p:2] = values
+        x.scatter_(1, where, keys.gather(1, asked))
+        y = torch.full_like(x, IGNORE)
+        y.scatter_(1, where, values.gather(1, asked))
+        return x, y
+
+    def loss(self, out: Any, y: Any) -> Any:
+        import torch.nn.functional as F
+
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+
+    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
+        import torch.nn.functional as F
+
+        target = y.reshape(-1)
+        logits = out.reshape(-1, out.shape[-1])
+        scored = target != IGNORE
+        count = int(scored.sum().item())
+        ce = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum").item()
+        correct = ((logits.argmax(-1) == target) & scored).sum().item()
+        return {"loss": (ce, count), "ce_nats": (ce, count), "accuracy": (correct, count)}
+
+    @property
+    def baseline(self) -> float:
+        return math.log(self.value_vocab)
+
+    @property
+    def optimum(self) -> Optional[float]:
+        return 0.0
+
+
+@hookimpl
+def seqbench_register_tasks(register):
+    register("associative-recall", AssociativeRecallTask,
+             description="multi-query associative recall (MQAR): 8 key-value pairs, then queries of "
+                         "the keys among T filler steps (cross-entropy on the query steps)")
