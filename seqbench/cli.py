@@ -167,7 +167,15 @@ def cmd_report(args: Any) -> int:
         raise UsageError(f"{args.run_dir} has no finished trials yet")
     saved = RunDir(args.run_dir).read_json(CONFIG_JSON) if Path(args.run_dir, CONFIG_JSON).is_file() else {}
     metrics, tasks = saved.get("metrics"), saved.get("tasks")
-    if args.format != "table":
+    if args.format == "markdown":
+        from .results import ENVIRONMENT_JSON
+
+        env_path = Path(args.run_dir, ENVIRONMENT_JSON)
+        env = RunDir(args.run_dir).read_json(ENVIRONMENT_JSON) if env_path.is_file() else {}
+        header = f"# seqbench report: {Path(args.run_dir).name}\n\n"
+        header += report.environment_markdown(env, saved.get("description", "")) if env else ""
+        text = header + "\n" + report.export(frame, "markdown", metrics, tasks)
+    elif args.format != "table":
         text = report.export(frame, args.format, metrics, tasks)
     elif args.output:
         buffer = io.StringIO()

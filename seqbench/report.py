@@ -132,8 +132,10 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
 
 
 def _best(values: Any, higher_is_better: Optional[bool]) -> Optional[float]:
+    """The best value of a column, or None when there is nothing to single out (no direction,
+    no values, or every row equal)."""
     values = values.dropna()
-    if higher_is_better is None or values.empty:
+    if higher_is_better is None or values.nunique() < 2 and len(values) > 1 or values.empty:
         return None
     return values.max() if higher_is_better else values.min()
 
@@ -293,6 +295,20 @@ def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]
             table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)),
                           style="dim" if dim else None)
         console.print(table)
+
+
+def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
+    """A header naming the machine and versions a report was measured on."""
+    git = env.get("git") or {}
+    commit = f"{git.get('commit', '?')[:12]}{' (dirty)' if git.get('dirty') else ''}" if git else "unknown"
+    lines = [f"{description}\n" if description else "",
+             f"- measured: {env.get('time', '?')} on `{env.get('hostname', '?')}`",
+             f"- machine: {env.get('cpu', '?')}, {env.get('cpu_count', '?')} CPUs, "
+             f"{env.get('torch_threads', '?')} torch threads, device `{env.get('device', '?')}`"
+             + (f" ({env['gpu']}, CUDA {env.get('cuda')})" if env.get("gpu") else ""),
+             f"- software: seqbench {env.get('seqbench', '?')} (commit {commit}), torch {env.get('torch', '?')}, "
+             f"Python {env.get('python', '?')}, {env.get('platform', '?')}", ""]
+    return "\n".join(line for line in lines if line is not None) + "\n"
 
 
 def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,

@@ -80,7 +80,8 @@ def test_run_prints_tables_and_report_exports(tmp_path, capsys):
 
     assert main(["report", str(run_dir), "--format", "markdown"]) == 0
     md = capsys.readouterr().out
-    assert md.startswith("### copy · T=4") and "| cell |" in md and "**" in md
+    assert md.startswith("# seqbench report: ") and "- machine: " in md and "torch " in md
+    assert "### copy · T=4" in md and "| cell |" in md and "**" in md
 
     target = tmp_path / "summary.csv"
     assert main(["report", str(run_dir), "--format", "csv", "-o", str(target)]) == 0
