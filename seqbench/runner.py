@@ -60,9 +60,10 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
         "lr": spec.lr, "device": spec.device, "params": None,
     }
     row.update(dict.fromkeys(registry.metrics))
-    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None, "train_tok_s": None,
-                "infer_tok_s": None, "train_iqr": None, "infer_iqr": None, "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0,
-                "train_s": None, "wall_s": None, "status": "ok"})
+    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
+                "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
+                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "train_s": None,
+                "wall_s": None, "status": "ok"})
     model = None
     try:
         device = torch.device(spec.device)
