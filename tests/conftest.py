@@ -2,7 +2,9 @@
 importable by module name (``-p fixtures.bad_cells`` and friends)."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,6 +16,7 @@ os.environ["SEQBENCH_LOAD_PLUGINS"] = ""  # never auto-load installed plugins in
 os.environ.pop("SEQBENCH_PLUGINS", None)
 # the embedded corpus is built once per test session into a temporary cache, never ~/.cache
 os.environ["SEQBENCH_CACHE"] = tempfile.mkdtemp(prefix="seqbench-test-cache-")
+atexit.register(shutil.rmtree, os.environ["SEQBENCH_CACHE"], ignore_errors=True)
 sys.path.insert(0, str(HERE))
 
 # small, fast trials for the runner and CLI tests
