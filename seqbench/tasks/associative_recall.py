@@ -25,20 +25,10 @@ import math
 from typing import Any, Optional
 
 from ..hookspecs import hookimpl
-from .base import Task
-
-IGNORE = -100  # target of the steps that are not scored (F.cross_entropy's ignore_index)
+from .base import IGNORE, TokenTask, int_param
 
 
-def _int_param(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"associative-recall: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-class AssociativeRecallTask(Task):
-    input_kind = "tokens"
-    predicts_tokens = True
+class AssociativeRecallTask(TokenTask):
     solved_metric = "accuracy"
     solved_threshold = 0.99
     solved_higher_is_better = True
@@ -47,10 +37,10 @@ class AssociativeRecallTask(Task):
     def __init__(self, length: int, pairs: int = 8, queries: Optional[int] = None,
                  key_vocab: int = 64, value_vocab: int = 64) -> None:
         super().__init__(length)
-        self.pairs = _int_param("pairs", pairs, 1)
-        self.queries = pairs if queries is None else _int_param("queries", queries, 1)
-        self.key_vocab = _int_param("key_vocab", key_vocab, 1)
-        self.value_vocab = _int_param("value_vocab", value_vocab, 2)
+        self.pairs = int_param("associative-recall", "pairs", pairs, 1)
+        self.queries = pairs if queries is None else int_param("associative-recall", "queries", queries, 1)
+        self.key_vocab = int_param("associative-recall", "key_vocab", key_vocab, 1)
+        self.value_vocab = int_param("associative-recall", "value_vocab", value_vocab, 2)
         if self.queries > pairs:
             raise ValueError(f"associative-recall: queries ({self.queries}) cannot exceed pairs ({pairs}): "
                              "each key is queried at most once")
@@ -85,22 +75,6 @@ class AssociativeRecallTask(Task):
         y = torch.full_like(x, IGNORE)
         y.scatter_(1, where, values.gather(1, asked))
         return x, y
-
-    def loss(self, out: Any, y: Any) -> Any:
-        import torch.nn.functional as F
-
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
-
-    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
-        import torch.nn.functional as F
-
-        target = y.reshape(-1)
-        logits = out.reshape(-1, out.shape[-1])
-        scored = target != IGNORE
-        count = int(scored.sum().item())
-        ce = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum").item()
-        correct = ((logits.argmax(-1) == target) & scored).sum().item()
-        return {"loss": (ce, count), "ce_nats": (ce, count), "accuracy": (correct, count)}
 
     @property
     def baseline(self) -> float:

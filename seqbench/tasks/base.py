@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     import torch
 
 EVAL_SEED = 1_000_003  # the held-out set is drawn from this seed, never from a training seed
+IGNORE = -100  # target of steps that are not scored (F.cross_entropy's ignore_index)
+
+
+def int_param(task: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum``; else a ValueError naming task and parameter
+    (values come from the command line, so bools, floats and strings are refused too)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{task}: {name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 class Task:
@@ -112,3 +121,33 @@ class Task:
             "metric": self.solved_metric,
             "metric_higher_is_better": self.solved_higher_is_better,
         }
+
+
+class TokenTask(Task):
+    """A task that predicts tokens: cross-entropy loss, and ``ce_nats`` and ``accuracy`` over
+    the scored steps. Targets equal to ``IGNORE`` are not scored; ``scored`` may also narrow
+    the steps (e.g. to a recall window)."""
+
+    input_kind = "tokens"
+    predicts_tokens = True
+
+    def scored(self, out: "torch.Tensor", y: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The logits and targets of the scored steps (all of them by default)."""
+        return out, y
+
+    def loss(self, out: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
+        import torch.nn.functional as F
+
+        logits, target = self.scored(out, y)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
+
+    def eval_sums(self, out: "torch.Tensor", y: "torch.Tensor") -> dict[str, tuple[float, int]]:
+        import torch.nn.functional as F
+
+        logits, target = self.scored(out, y)
+        logits, target = logits.reshape(-1, logits.shape[-1]), target.reshape(-1)
+        scored = target != IGNORE
+        count = int(scored.sum().item())
+        ce = F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum").item()
+        correct = ((logits.argmax(-1) == target) & scored).sum().item()
+        return {"loss": (ce, count), "ce_nats": (ce, count), "accuracy": (correct, count)}

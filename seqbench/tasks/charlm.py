@@ -32,7 +32,7 @@ from typing import Any, Iterable, Optional
 
 from ..corpus import Corpus, DEFAULT_CORPUS, load_corpus
 from ..hookspecs import hookimpl
-from .base import Task
+from .base import TokenTask
 
 SOLVED_BPC = 2.0
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
@@ -58,9 +58,7 @@ def _fraction(name: str, value: Any) -> float:
     return float(value)
 
 
-class CharLMTask(Task):
-    input_kind = "tokens"
-    predicts_tokens = True
+class CharLMTask(TokenTask):
     solved_metric = "loss"
     solved_higher_is_better = False
     baseline_description = ("unigram model: add-one smoothed train-split character frequencies, "
@@ -161,22 +159,6 @@ class CharLMTask(Task):
     def test_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple[Any, Any]]:
         """The test split (see ``split_batches``); for final reports only, never for tuning."""
         return self.split_batches("test", examples, batch_size, device)
-
-    # -- objective ----------------------------------------------------------------------
-
-    def loss(self, out: Any, y: Any) -> Any:
-        import torch.nn.functional as F
-
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-
-    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
-        import torch.nn.functional as F
-
-        logits, target = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-        ce = F.cross_entropy(logits, target, reduction="sum").item()
-        correct = (logits.argmax(-1) == target).sum().item()
-        n = target.numel()
-        return {"loss": (ce, n), "ce_nats": (ce, n), "accuracy": (correct, n)}
 
     # -- reference points ---------------------------------------------------------------
 

@@ -39,20 +39,12 @@ import math
 from typing import Any, Optional
 
 from ..hookspecs import hookimpl
-from .base import Task
+from .base import TokenTask, int_param
 
 SOLVED_GAP_FRACTION = 0.05
 
 
-def _int_param(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"markov: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-class MarkovTask(Task):
-    input_kind = "tokens"
-    predicts_tokens = True
+class MarkovTask(TokenTask):
     solved_metric = "loss"
     solved_higher_is_better = False
     baseline_description = "unigram model: uniform over the vocabulary (ln V)"
@@ -62,9 +54,9 @@ class MarkovTask(Task):
         import torch
 
         super().__init__(length)
-        self.lag = _int_param("lag", lag, 1)
-        self.vocab = _int_param("vocab", vocab, 2)
-        self.transition_seed = _int_param("transition_seed", transition_seed, 0)
+        self.lag = int_param("markov", "lag", lag, 1)
+        self.vocab = int_param("markov", "vocab", vocab, 2)
+        self.transition_seed = int_param("markov", "transition_seed", transition_seed, 0)
         if lag >= length:
             raise ValueError(f"markov: lag ({lag}) must be smaller than the length T = {length}, "
                              "or no target has its lag-L predecessor in view")
@@ -141,22 +133,6 @@ class MarkovTask(Task):
         if key not in self._on_device:
             self._on_device[key] = self._powers.to(device)
         return self._on_device[key]
-
-    # -- objective ----------------------------------------------------------------------
-
-    def loss(self, out: Any, y: Any) -> Any:
-        import torch.nn.functional as F
-
-        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
-
-    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
-        import torch.nn.functional as F
-
-        logits, target = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-        ce = F.cross_entropy(logits, target, reduction="sum").item()
-        correct = (logits.argmax(-1) == target).sum().item()
-        return {"loss": (ce, target.numel()), "ce_nats": (ce, target.numel()),
-                "accuracy": (correct, target.numel())}
 
     # -- reference points ---------------------------------------------------------------
 

@@ -21,20 +21,10 @@ import math
 from typing import Any, Optional
 
 from ..hookspecs import hookimpl
-from .base import Task
-
-IGNORE = -100  # target of the steps that are not scored (F.cross_entropy's ignore_index)
+from .base import IGNORE, TokenTask, int_param
 
 
-def _int_param(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"selective-copy: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-class SelectiveCopyTask(Task):
-    input_kind = "tokens"
-    predicts_tokens = True
+class SelectiveCopyTask(TokenTask):
     solved_metric = "accuracy"
     solved_threshold = 0.99
     solved_higher_is_better = True
@@ -42,8 +32,8 @@ class SelectiveCopyTask(Task):
 
     def __init__(self, length: int, n_tokens: int = 16, alphabet: int = 8) -> None:
         super().__init__(length)
-        self.n_tokens = _int_param("n_tokens", n_tokens, 1)
-        self.alphabet = _int_param("alphabet", alphabet, 2)
+        self.n_tokens = int_param("selective-copy", "n_tokens", n_tokens, 1)
+        self.alphabet = int_param("selective-copy", "alphabet", alphabet, 2)
         if n_tokens > length:
             raise ValueError(f"selective-copy: the {n_tokens} tokens (n_tokens) must fit in the first "
                              f"T = {length} steps; use a length >= {n_tokens} or fewer tokens")
@@ -69,21 +59,8 @@ class SelectiveCopyTask(Task):
         y[:, -n:] = symbols
         return x, y
 
-    def loss(self, out: Any, y: Any) -> Any:
-        import torch.nn.functional as F
-
-        n = self.n_tokens
-        return F.cross_entropy(out[:, -n:].reshape(-1, out.shape[-1]), y[:, -n:].reshape(-1))
-
-    def eval_sums(self, out: Any, y: Any) -> dict[str, tuple[float, int]]:
-        import torch.nn.functional as F
-
-        n = self.n_tokens
-        logits, target = out[:, -n:].reshape(-1, out.shape[-1]), y[:, -n:].reshape(-1)
-        ce = F.cross_entropy(logits, target, reduction="sum").item()
-        correct = (logits.argmax(-1) == target).sum().item()
-        return {"loss": (ce, target.numel()), "ce_nats": (ce, target.numel()),
-                "accuracy": (correct, target.numel())}
+    def scored(self, out: Any, y: Any) -> tuple[Any, Any]:
+        return out[:, -self.n_tokens:], y[:, -self.n_tokens:]  # the recall window
 
     @property
     def baseline(self) -> float:
