@@ -34,8 +34,9 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
-                         "comparison tables. Without options: every registered cell on adding, T=50.")
-    run.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
+                         "comparison tables. Without options: every registered cell (the *-ref reference cells aside) on adding, T=50.")
+    run.add_argument("--cells", help="comma-separated cell names (default: every registered cell "
+                     "except the *-ref reference cells)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
     run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
     run.add_argument("--steps", help="training steps per trial (default: 400 when no --budget)")

@@ -27,6 +27,7 @@ from .errors import PluginError, UsageError, unknown_name
 BUILTIN_PLUGINS = (
     "seqbench.cells.recurrent",
     "seqbench.cells.transformer",
+    "seqbench.cells.reference",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -190,6 +191,11 @@ class Registry:
     @property
     def cells(self) -> dict[str, Entry]:
         return self.entries["cell"]
+
+    def default_cells(self) -> list[str]:
+        """The cells a run compares when none are named: every cell except the reference
+        implementations (those registered with a ``fused_twin``), which ``--cells`` names."""
+        return [name for name, entry in self.cells.items() if "fused_twin" not in entry.extra]
 
     @property
     def tasks(self) -> dict[str, Entry]:

@@ -169,7 +169,7 @@ def run(
 
         description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
     else:
-        configs = [RunConfig(**{"cells": list(registry.cells), **named, **options, "plugins": list(plugins)})]
+        configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
 
     trials, task_info = plan(configs, registry)
     resolved = resolve_device(configs[0].device)

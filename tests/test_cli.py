@@ -56,7 +56,7 @@ def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     result = seqbench_cli("run", "--cells", "lsmt", "--out", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == ("seqbench: error: unknown cell 'lsmt' (did you mean 'lstm'?); "
-                                     "known cells: gru, lstm, rnn, transformer")
+                                     "known cells: gru, gru-ref, lstm, lstm-ref, rnn, rnn-ref, transformer")
     result = seqbench_cli("run", "--stepz", "3")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
