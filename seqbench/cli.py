@@ -69,12 +69,23 @@ def build_parser() -> Parser:
                            "sequence, determinism, parameter count, equality with its fused twin.")
     check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
 
-    sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks and metrics with their plugin")
-    sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins: version, location, hooks")
+    sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks, metrics and report formats with their plugin")
+    plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins and what each contributes; "
+                             "'plugins new NAME' scaffolds a plugin package",
+                             description="Without a subcommand: list loaded plugins (name, version, where loaded "
+                             "from, what each contributes).")
+    plugins_sub = plugins.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND", parser_class=Parser)
+    new = plugins_sub.add_parser("new", help="scaffold a ready-to-install plugin package with one example cell",
+                                 description="Create NAME/ (in --dir): pyproject.toml with the entry point, "
+                                 "seqbench_NAME/ with an example cell named NAME, a conformance test, a README. "
+                                 "Then: pip install -e NAME && seqbench run --cells NAME")
+    new.add_argument("name", metavar="NAME", help="plugin and cell name: lowercase letters, digits, - and _")
+    new.add_argument("--dir", default=".", help="folder to create NAME/ in (default: the current one)")
 
     report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table")
+    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
+                        "table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     return parser
 
@@ -154,37 +165,31 @@ def cmd_run(args: Any) -> int:
 
 
 def cmd_report(args: Any) -> int:
-    import io
     from pathlib import Path
-
-    from rich.console import Console
 
     from . import report
     from .errors import UsageError
-    from .results import CONFIG_JSON, RunDir, load_run
 
-    frame = load_run(args.run_dir)
-    if frame.empty:
+    registry = _registry(args)
+    run = report.load_run_info(args.run_dir)
+    if run.results.empty:
         raise UsageError(f"{args.run_dir} has no finished trials yet")
-    saved = RunDir(args.run_dir).read_json(CONFIG_JSON) if Path(args.run_dir, CONFIG_JSON).is_file() else {}
-    metrics, tasks = saved.get("metrics"), saved.get("tasks")
-    if args.format == "markdown":
-        from .results import ENVIRONMENT_JSON
-
-        env_path = Path(args.run_dir, ENVIRONMENT_JSON)
-        env = RunDir(args.run_dir).read_json(ENVIRONMENT_JSON) if env_path.is_file() else {}
-        header = f"# seqbench report: {Path(args.run_dir).name}\n\n"
-        header += report.environment_markdown(env, saved.get("description", "")) if env else ""
-        text = header + "\n" + report.export(frame, "markdown", metrics, tasks)
-    elif args.format != "table":
-        text = report.export(frame, args.format, metrics, tasks)
-    elif args.output:
-        buffer = io.StringIO()
-        report.render(frame, Console(file=buffer, width=160), metrics, tasks)
-        text = buffer.getvalue()
-    else:
-        report.render(frame, _stdout(), metrics, tasks)
+    fmt = args.format
+    if fmt is None and args.output:
+        suffix = Path(args.output).suffix
+        fmt = next((e.name for e in registry.report_formats.values() if e.extra["suffix"] == suffix), None)
+    entry = registry.get("report_format", fmt or "table")
+    if entry.name == "table" and not args.output:
+        report.render(run.results, _stdout(), run.metrics, run.tasks)  # in colour on a terminal
         return 0
+    try:
+        text = entry.obj(run.results, run)
+    except Exception as exc:  # noqa: BLE001 - a plugin's format must not end in a traceback
+        raise UsageError(f"report format '{entry.name}' (plugin '{entry.provider}') failed: "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(text, str):
+        raise UsageError(f"report format '{entry.name}' (plugin '{entry.provider}') returned "
+                         f"{type(text).__name__}, not a string")
     if not args.output:
         sys.stdout.write(text)
         return 0
@@ -219,12 +224,12 @@ def cmd_list(args: Any) -> int:
     from rich.table import Table
 
     registry = _registry(args)
-    table = Table(title="seqbench: cells, tasks and metrics")
+    table = Table(title="seqbench: cells, tasks, metrics and report formats")
     for header in ("kind", "name", "provided by", "description"):
         table.add_column(header)
-    for kind in ("cell", "task", "metric"):
+    for kind in ("cell", "task", "metric", "report_format"):
         for entry in registry.entries[kind].values():
-            table.add_row(kind, entry.name, entry.provider, entry.description)
+            table.add_row(kind.replace("report_", ""), entry.name, entry.provider, entry.description)
     _stdout().print(table)
     return 0
 
@@ -232,13 +237,21 @@ def cmd_list(args: Any) -> int:
 def cmd_plugins(args: Any) -> int:
     from rich.table import Table
 
+    if args.plugins_command == "new":
+        from .scaffold import scaffold
+
+        path = scaffold(args.name, args.dir, taken=_registry(args).cells)
+        print(f"created {path}: next, pip install -e {path} && seqbench run --cells {args.name}", file=sys.stderr)
+        return 0
     registry = _registry(args)
-    table = Table(title="seqbench plugins")
-    for header in ("plugin", "version", "source", "location", "hooks"):
+    table = Table(title="seqbench plugins", caption="source: builtin, entry point, SEQBENCH_PLUGINS or -p",
+                  caption_justify="left")
+    for header in ("plugin", "version", "source", "location", "contributes"):
         table.add_column(header, overflow="fold")
     for info in registry.plugins.values():
-        hooks = ", ".join(h.removeprefix("seqbench_") for h in registry.hooks_of(info.name))
-        table.add_row(info.name, info.version, info.source, info.location, hooks)
+        parts = registry.contributions(info.name)
+        what = "; ".join(f"{kind.replace('_', ' ')}s: {', '.join(names)}" for kind, names in parts.items())
+        table.add_row(info.name, info.version, info.source, info.location, what or "–")
     _stdout().print(table)
     return 0
 

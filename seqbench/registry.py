@@ -1,5 +1,5 @@
-"""The plugin registry: loads plugins with pluggy and collects the cells, tasks and metrics
-they register, remembering which plugin provided each.
+"""The plugin registry: loads plugins with pluggy and collects the cells, tasks, metrics and
+report formats they register, remembering which plugin provided each.
 
 Plugins come from, in order: the built-in modules (registered exactly like third-party
 ones), installed entry points of group ``seqbench``, the ``SEQBENCH_PLUGINS`` environment
@@ -35,9 +35,13 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.markov",
     "seqbench.tasks.charlm",
     "seqbench.metrics",
+    "seqbench.report",
 )
 ENTRY_POINT_GROUP = "seqbench"
-KINDS = ("cell", "task", "metric")
+# what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
+KINDS = ("cell", "task", "metric", "report_format")
+LIFECYCLE_HOOKS = ("seqbench_run_start", "seqbench_trial_start", "seqbench_trial_log",
+                   "seqbench_trial_end", "seqbench_run_end")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class Registry:
     def _register_module(self, module_name: str, source: str, *, strict: bool) -> None:
         if self.pm.is_blocked(module_name) or self.pm.has_plugin(module_name):
             return
+        loaded = sys.modules.get(module_name)
+        if loaded is not None and self.pm.is_registered(loaded):
+            return  # already loaded under its entry-point name (e.g. -p for an installed plugin)
         try:
             module = _import(module_name, from_cwd=source != "builtin")
         except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
@@ -138,6 +145,8 @@ class Registry:
             self._add(plugin, ep.name, "entry point", version)
 
     def _add(self, plugin: Any, name: str, source: str, version: str) -> None:
+        if self.pm.is_registered(plugin):
+            return  # the same module under a second name (two entry points, -p and an entry point)
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - e.g. a hook with a wrong signature
@@ -205,12 +214,30 @@ class Registry:
     def metrics(self) -> dict[str, Entry]:
         return self.entries["metric"]
 
+    @property
+    def report_formats(self) -> dict[str, Entry]:
+        return self.entries["report_format"]
+
     def get(self, kind: str, name: str) -> Entry:
         """The entry ``name`` of ``kind``; an unknown name raises a UsageError with a suggestion."""
         try:
             return self.entries[kind][name]
         except KeyError:
-            raise unknown_name(kind, name, self.entries[kind]) from None
+            raise unknown_name(kind.replace("_", " "), name, self.entries[kind]) from None
+
+    def contributions(self, plugin_name: str) -> dict[str, list[str]]:
+        """What a loaded plugin contributes: the names it registered by kind (``cell``,
+        ``task``, ``metric``, ``report_format``) and the lifecycle hooks it implements
+        (``hook``), leaving out empty kinds."""
+        out: dict[str, list[str]] = {}
+        for kind in KINDS:
+            names = [e.name for e in self.entries[kind].values() if e.provider == plugin_name]
+            if names:
+                out[kind] = names
+        hooks = [h.removeprefix("seqbench_") for h in self.hooks_of(plugin_name) if h in LIFECYCLE_HOOKS]
+        if hooks:
+            out["hook"] = hooks
+        return out
 
     # ------------------------------------------------------------------ lifecycle hooks
 
@@ -267,6 +294,8 @@ def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
         extra["higher_is_better"] = bool(extra["higher_is_better"])
     elif args:
         raise PluginError(f"{kind} '{name}': unexpected positional arguments {args!r}")
+    if kind == "report_format":
+        extra.setdefault("suffix", ".txt")
     return Entry(kind, name, obj, provider, description, dict(extra))
 
 

@@ -8,7 +8,9 @@ table first: one row per cell, one column group per length, so the length at whi
 breaks is visible at a glance.
 
 ``summarize`` returns the aggregated DataFrame; ``render`` prints rich tables;
-``to_markdown`` / ``to_csv`` / ``to_json`` write the same content as files.
+``to_markdown`` / ``to_csv`` / ``to_json`` write the same content as files. The formats of
+``seqbench report --format`` (``table``, ``markdown``, ``csv``, ``json``) are registered by this
+module through the ``seqbench_register_report_formats`` hook, as a plugin's would be.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from .hookspecs import hookimpl
 from .stats import mean_std_ci, ranks_with_ties
 
 # Columns the harness measures itself, with their direction (True: higher is better).
@@ -344,3 +347,83 @@ def export(frame: Any, fmt: str, metrics: Optional[Mapping[str, bool]] = None,
     if fmt == "json":
         return to_json(frame, metrics, task_info)
     raise ValueError(f"unknown format {fmt!r}")
+
+
+# --------------------------------------------------------------------------- report formats
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a report format's ``render(results, run)`` knows about the run besides its rows."""
+
+    run_dir: str
+    config: Mapping[str, Any] = field(default_factory=dict)  # config.json
+    environment: Mapping[str, Any] = field(default_factory=dict)  # environment.json
+    results: Any = None  # the rows, as passed to render
+
+    @property
+    def metrics(self) -> Mapping[str, bool]:
+        """Every metric column and whether higher is better."""
+        return self.config.get("metrics") or {}
+
+    @property
+    def tasks(self) -> Mapping[str, Any]:
+        """Each task's description (baseline, solved criterion, ...) by ``"task|length"``."""
+        return self.config.get("tasks") or {}
+
+    def summary(self) -> Any:
+        """The aggregated DataFrame behind the tables (see ``summarize``)."""
+        return summarize(self.results, self.metrics, self.tasks)
+
+    def tables(self) -> list[TableData]:
+        """The overview and detail tables, ready to lay out in any format."""
+        return tables(self.results, self.metrics, self.tasks)
+
+
+def load_run_info(run_dir: Any) -> RunInfo:
+    """A run directory's rows, configuration and environment (missing files read as empty)."""
+    from pathlib import Path
+
+    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, load_run
+
+    rows = load_run(run_dir)
+    saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
+             for name in (CONFIG_JSON, ENVIRONMENT_JSON)}
+    return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], rows)
+
+
+def render_table(results: Any, run: RunInfo) -> str:
+    """The terminal tables as plain text (``seqbench report`` prints them in colour)."""
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    render(results, Console(file=buffer, width=160), run.metrics, run.tasks)
+    return buffer.getvalue()
+
+
+def render_markdown(results: Any, run: RunInfo) -> str:
+    """Markdown tables under a header naming the run, the machine and the versions."""
+    from pathlib import Path
+
+    header = f"# seqbench report: {Path(run.run_dir).name}\n\n"
+    if run.environment:
+        header += environment_markdown(run.environment, run.config.get("description", ""))
+    return header + "\n" + to_markdown(results, run.metrics, run.tasks)
+
+
+def render_csv(results: Any, run: RunInfo) -> str:
+    return to_csv(results, run.metrics, run.tasks)
+
+
+def render_json(results: Any, run: RunInfo) -> str:
+    return to_json(results, run.metrics, run.tasks)
+
+
+@hookimpl
+def seqbench_register_report_formats(register: Any) -> None:
+    register("table", render_table, suffix=".txt", description="the terminal tables as plain text")
+    register("markdown", render_markdown, suffix=".md", description="Markdown tables with the machine and versions")
+    register("csv", render_csv, suffix=".csv", description="the summary (mean, std, 95% CI per column) as CSV")
+    register("json", render_json, suffix=".json", description="the summary as a JSON list of records")
