@@ -1,7 +1,8 @@
 """seqbench: compare recurrent cells and a Transformer on long-dependency sequence tasks.
 
 ``seqbench.run(...)`` is the Python API behind ``seqbench run`` and returns a pandas
-DataFrame; ``seqbench.hookimpl`` marks plugin hook implementations (see ``hookspecs``).
+DataFrame, as ``seqbench.speed(...)`` does for ``seqbench speed``; ``seqbench.hookimpl``
+marks plugin hook implementations (see ``hookspecs``).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "load_run"]
+__all__ = ["__version__", "hookimpl", "run", "load_run", "speed"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -18,6 +19,13 @@ def run(*args: Any, **kwargs: Any) -> Any:
     from .runner import run as _run
 
     return _run(*args, **kwargs)
+
+
+def speed(*args: Any, **kwargs: Any) -> Any:
+    """Measure cells' speed, memory and scaling; see :func:`seqbench.bench.speed` (imported lazily)."""
+    from .bench import speed as _speed
+
+    return _speed(*args, **kwargs)
 
 
 def load_run(path: Any) -> Any:

@@ -69,6 +69,25 @@ def build_parser() -> Parser:
                            "sequence, determinism, parameter count, equality with its fused twin.")
     check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
 
+    speed = sub.add_parser("speed", parents=[plugin_opts], help="measure speed, memory and scaling of cells",
+                           description="Per cell and length: training and inference tokens/s, generation "
+                           "latency per token, peak memory, FLOPs per token and %% of a matmul peak probe, "
+                           "and the exponent of time vs length. Results go to OUT/<run-id>/speed.csv.")
+    speed.add_argument("--cells", help="comma-separated cell names (default: every registered cell except "
+                       "the *-ref reference cells; name them, e.g. lstm,lstm-ref, to see them beside their twins)")
+    speed.add_argument("--lengths", help="comma-separated sequence lengths T (default: 64,256,1024,4096)")
+    speed.add_argument("--batch", help="batch size (default: 32)")
+    speed.add_argument("--hidden", help="hidden size (default: 128)")
+    speed.add_argument("--params", help="parameter budget of the cell alone, e.g. 100k (instead of --hidden)")
+    speed.add_argument("--layers", help="number of layers (default: 1)")
+    speed.add_argument("--device", help="auto, cpu or cuda (default: auto)")
+    speed.add_argument("--dtype", help="float32 or bfloat16 (default: float32)")
+    speed.add_argument("--repeats", help="timed repeats per measurement, at least (default: 5)")
+    speed.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
+                       help="a cell parameter, e.g. lstm-ref.mode=compile (repeatable)")
+    speed.add_argument("--out", help="folder for run directories (default: results)")
+    speed.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+
     sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks, metrics and report formats with their plugin")
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins and what each contributes; "
                              "'plugins new NAME' scaffolds a plugin package",
@@ -220,6 +239,12 @@ def cmd_check(args: Any) -> int:
     return 1 if failed else 0
 
 
+def cmd_speed(args: Any) -> int:
+    from .bench import command
+
+    return command(args, _registry(args), _stdout())
+
+
 def cmd_list(args: Any) -> int:
     from rich.table import Table
 
@@ -256,7 +281,8 @@ def cmd_plugins(args: Any) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins}
+COMMANDS = {"run": cmd_run, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins,
+            "speed": cmd_speed}
 
 if __name__ == "__main__":
     sys.exit(main())

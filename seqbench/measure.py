@@ -86,12 +86,16 @@ class PeakMemory:
     On CUDA: ``torch.cuda.max_memory_allocated`` (tensors only, allocator cache excluded).
     On CPU (Linux): growth of the process's resident-set high-water mark since ``start()``
     (VmHWM, reset through /proc/self/clear_refs): everything the process touched, tensors,
-    allocator slack and Python objects alike. Elsewhere: not measured (NaN).
+    allocator slack and Python objects alike. Memory the allocator already holds from earlier
+    work is reused without growing the resident set, so with ``release=True`` free heap memory
+    is first returned to the OS (glibc ``malloc_trim``) and the block's allocations count
+    again. Elsewhere: not measured (NaN).
     """
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, release: bool = False) -> None:
         self.device = device
         self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_rss_growth"
+        self.release = release  # on CPU, hand free heap memory back to the OS before measuring
         self._base = 0.0
 
     def start(self) -> None:
@@ -99,6 +103,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = 0.0
             return
+        if self.release:
+            release_free_memory()
         try:
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # reset the peak RSS (VmHWM) to the current RSS
@@ -120,3 +126,18 @@ def _proc_kb(field: str) -> float:
             if line.startswith(field + ":"):
                 return float(line.split()[1])
     raise OSError(f"{field} not in {PROC_STATUS}")
+
+
+def release_free_memory() -> bool:
+    """Return the C heap's free memory to the OS (glibc ``malloc_trim(0)``); False where
+    there is no glibc."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
