@@ -11,7 +11,7 @@ from typing import Any
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "load_run", "speed"]
+__all__ = ["__version__", "hookimpl", "run", "load_run", "speed", "generate", "evaluate"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -33,3 +33,19 @@ def load_run(path: Any) -> Any:
     from .results import load_run as _load
 
     return _load(path)
+
+
+def generate(*args: Any, **kwargs: Any) -> str:
+    """Text sampled from a charlm checkpoint; see :func:`seqbench.generate.generate` (lazy: torch).
+    Once the ``seqbench.generate`` module is imported it replaces this function, and is callable."""
+    from .generate import generate as _generate
+
+    return _generate(*args, **kwargs)
+
+
+def evaluate(*args: Any, **kwargs: Any) -> Any:
+    """Perplexity and bits/char of a charlm checkpoint, a DataFrame; see
+    :func:`seqbench.lmeval.evaluate_checkpoint`."""
+    from .lmeval import evaluate_checkpoint
+
+    return evaluate_checkpoint(*args, **kwargs)

@@ -14,7 +14,7 @@ from . import __version__
 from .errors import SeqbenchError
 
 RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
-               "lr", "dropout", "clip", "device", "eval_every", "out")
+               "lr", "dropout", "clip", "device", "eval_every", "out", "save")
 
 
 class Parser(argparse.ArgumentParser):
@@ -56,8 +56,12 @@ def build_parser() -> Parser:
                      help="a task parameter, e.g. copy.n_symbols=5 (repeatable)")
     run.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
                      help="a cell parameter, e.g. transformer.n_heads=2 (repeatable)")
-    run.add_argument("--corpus", metavar="PATH", help="text file for the charlm task instead of the embedded "
-                     "default (any UTF-8 text)")
+    run.add_argument("--corpus", metavar="PATH|NAME", help="corpus of the charlm task: a UTF-8 text file or "
+                     "tinyshakespeare, enwik8, text8, ptb-char, wikitext-2 (downloaded on first use) "
+                     "instead of the embedded default")
+    run.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
+    run.add_argument("--save", action="store_true", default=None, help="keep each trial's trained model in "
+                     "RUN_DIR/checkpoints/ (for seqbench generate / eval)")
     run.add_argument("--out", help="folder for run directories (default: results)")
     run.add_argument("--suite", metavar="NAME|PATH", help="run a named suite (quick, standard, long) or a "
                      "suite TOML file; other options override it")
@@ -100,6 +104,27 @@ def build_parser() -> Parser:
                                  "Then: pip install -e NAME && seqbench run --cells NAME")
     new.add_argument("name", metavar="NAME", help="plugin and cell name: lowercase letters, digits, - and _")
     new.add_argument("--dir", default=".", help="folder to create NAME/ in (default: the current one)")
+
+    gen = sub.add_parser("generate", parents=[plugin_opts], help="sample text from a charlm checkpoint",
+                         description="Stream characters sampled from a character language model saved by "
+                         "seqbench run --save; the speed goes to stderr. Same seed, same text.")
+    gen.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's checkpoints/*.pt file")
+    gen.add_argument("--prompt", default="", help="text to start from (default: a newline)")
+    gen.add_argument("--length", type=int, default=300, help="characters to sample (default: 300)")
+    gen.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy (default: 1)")
+    gen.add_argument("--top-k", dest="top_k", type=int, help="sample among the K most likely characters only")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+
+    ev = sub.add_parser("eval", parents=[plugin_opts], help="perplexity and bits/char of a charlm checkpoint",
+                        description="Score a checkpoint on its corpus's held-out split (the same windows the "
+                        "trial scored) or on another corpus or text file.")
+    ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's checkpoints/*.pt file")
+    ev.add_argument("--corpus", metavar="PATH|NAME", help="score another text file (whole) or named corpus (split)")
+    ev.add_argument("--split", choices=("test", "val"), default="test", help="held-out split (default: test)")
+    ev.add_argument("--examples", type=int, help="windows to score (default: as many as the trial; a file: all)")
+    ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
 
     report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables")
     report.add_argument("run_dir", metavar="RUN_DIR")
@@ -155,11 +180,17 @@ def cmd_run(args: Any) -> int:
         options["task_params"] = parse_options("--task-opt", args.task_opts)
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    if args.offline:
+        import os
+
+        os.environ["SEQBENCH_OFFLINE"] = "1"
     if args.corpus:
         from pathlib import Path
 
-        corpus = str(Path(args.corpus).expanduser().resolve())  # so --resume works from anywhere
-        options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus
+        from .corpus import corpus_names
+
+        corpus = args.corpus if args.corpus in corpus_names() else str(Path(args.corpus).expanduser().resolve())
+        options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus  # absolute: --resume
     if args.resume and (options or args.suite):
         given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]
         flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in given)
@@ -176,11 +207,52 @@ def cmd_run(args: Any) -> int:
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
     report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"))
+    sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
+    if sample:
+        from .generate import run_samples
+
+        for trial, text in run_samples(frame.attrs["run_dir"], frame, sample, registry=registry):
+            _stdout().print(f"[bold]{trial}[/]", highlight=False)
+            _stdout().print(text, markup=False, highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]
     for _, row in errors.iterrows():
         err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False)
     return 1 if len(errors) else 0
+
+
+def cmd_generate(args: Any) -> int:
+    import time
+
+    from .generate import sample
+
+    chars = sample(args.checkpoint, args.prompt, args.length, args.temperature, args.top_k, args.seed,
+                   args.device, _registry(args))
+    first = next(chars, "")  # loads the model and checks every option before anything is printed
+    started = time.perf_counter()
+    sys.stdout.write(args.prompt + first)
+    count = len(first)
+    for char in chars:  # streamed as sampled
+        sys.stdout.write(char)
+        sys.stdout.flush()
+        count += 1
+    seconds = time.perf_counter() - started
+    sys.stdout.write("\n")
+    print(f"{count:,} characters in {seconds:.2f} s: {count / max(seconds, 1e-9):,.0f} chars/s", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: Any) -> int:
+    import os
+
+    from .lmeval import evaluate_checkpoint, render
+
+    if args.offline:
+        os.environ["SEQBENCH_OFFLINE"] = "1"
+    frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
+                                registry=_registry(args))
+    render(frame, _stdout())
+    return 0
 
 
 def cmd_report(args: Any) -> int:
@@ -281,7 +353,7 @@ def cmd_plugins(args: Any) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins,
+COMMANDS = {"run": cmd_run, "generate": cmd_generate, "eval": cmd_eval, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins,
             "speed": cmd_speed}
 
 if __name__ == "__main__":

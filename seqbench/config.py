@@ -101,6 +101,7 @@ class TrialSpec:
     log_every: int = 20
     task_params: dict = field(default_factory=dict)
     cell_params: dict = field(default_factory=dict)
+    save: bool = False  # keep a checkpoint of the trained model (seqbench.checkpoint)
 
     @property
     def key(self) -> str:
@@ -139,6 +140,8 @@ class RunConfig:
     task_params: dict = field(default_factory=dict)  # task name → {parameter: value}
     cell_params: dict = field(default_factory=dict)  # cell name → {parameter: value}
     plugins: list[str] = field(default_factory=list)
+    save: bool = False  # a checkpoint per trial in the run directory's checkpoints/
+    sample: int = 0  # characters sampled from each saved charlm checkpoint after the tables
 
     def __post_init__(self) -> None:
         self.cells = parse_names(self.cells) or []
@@ -160,6 +163,10 @@ class RunConfig:
         self.dropout = positive_float("dropout", self.dropout, allow_zero=True)
         if self.dropout >= 1:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.save, bool):
+            raise UsageError(f"save must be true or false, got {self.save!r}")
+        if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
+            raise UsageError(f"sample must be a number of characters >= 0, got {self.sample!r}")
         if self.device not in DEVICES:
             raise UsageError(f"unknown device '{self.device}'; use one of {', '.join(DEVICES)}")
 
@@ -174,7 +181,7 @@ class RunConfig:
                       batch=self.batch, lr=self.lr, dropout=self.dropout, clip=self.clip,
                       device=device, eval_every=self.eval_every, eval_examples=self.eval_examples,
                       task_params=dict(self.task_params.get(task, {})),
-                      cell_params=dict(self.cell_params.get(cell, {})))
+                      cell_params=dict(self.cell_params.get(cell, {})), save=self.save)
             for task in self.tasks for length in self.lengths
             for seed in range(self.seeds) for cell in self.cells
         ]

@@ -83,6 +83,7 @@ class Corpus:
     source: str  # how the text was obtained (stdlib directory and builder, or the file path)
     meta: dict = field(default_factory=dict, compare=False)  # how it was built (recorded with runs)
     info: dict = field(default_factory=dict, compare=False)  # this load: cache use and timings
+    splits: Optional[tuple] = field(default=None, compare=False)  # fixed (train, val, test) sizes in chars
 
     @property
     def chars(self) -> int:
@@ -93,21 +94,113 @@ class Corpus:
         return len(self.text.encode("utf-8"))
 
     def describe(self) -> dict[str, Any]:
+        fixed = {"fixed_splits": list(self.splits)} if self.splits else {}
         return {"name": self.name, "sha256": self.sha256, "chars": self.chars, "bytes": self.bytes,
-                "source": self.source, **self.meta}
+                "source": self.source, **fixed, **self.meta}
 
 
 _loaded: dict[Any, Corpus] = {}  # per-process cache: built or read once, shared by all trials
 
 
-def load_corpus(spec: str = DEFAULT_CORPUS) -> Corpus:
-    """The corpus named by ``spec``: ``"python-stdlib"`` or a path to a UTF-8 text file.
+def corpus_names() -> list[str]:
+    """The embedded corpus and the named downloadable ones."""
+    from .download import SOURCES
 
-    A file that is missing, empty, a directory or not valid UTF-8 raises ``UsageError``.
+    return [DEFAULT_CORPUS, *SOURCES]
+
+
+def load_corpus(spec: str = DEFAULT_CORPUS, offline: Optional[bool] = None) -> Corpus:
+    """The corpus named by ``spec``: ``"python-stdlib"``, a named public corpus
+    (``tinyshakespeare``, ``enwik8``, ``text8``, ``ptb-char``, ``wikitext-2``: downloaded on
+    first use unless ``offline``) or a path to a UTF-8 text file.
+
+    A file that is missing, empty, a directory or not valid UTF-8 raises ``UsageError``; so
+    does a name that is neither a corpus nor a file (the closest name is suggested).
     """
-    if str(spec) == DEFAULT_CORPUS:
+    from .download import SOURCES
+
+    spec = str(spec)
+    if spec == DEFAULT_CORPUS:
         return stdlib_corpus()
+    if spec in SOURCES:
+        return named_corpus(spec, offline)
+    looks_like_name = not any(sep in spec for sep in ("/", "\\", ".")) and not Path(spec).expanduser().exists()
+    if looks_like_name:
+        from .errors import unknown_name
+
+        raise unknown_name("corpus", spec, corpus_names())
     return file_corpus(spec)
+
+
+def named_corpus(name: str, offline: Optional[bool] = None) -> Corpus:
+    """A named public corpus, downloaded (verified) into the cache on first use.
+
+    Splits: enwik8 and text8 the usual first 90M / next 5M / last 5M characters; ptb-char and
+    wikitext-2 their own train / valid / test files (concatenated in that order);
+    tinyshakespeare has no official split, so the task's fractions apply. enwik8 is bytes:
+    each byte is one character (Latin-1), so bits per character are bits per byte, as in
+    the literature. ptb-char's files hold space-separated characters with ``_`` between
+    words: read back as plain text (``_`` → space), one sentence per line.
+    """
+    from .download import SOURCES, fetch
+
+    source = SOURCES[name]
+    key = ("named", name, source.url, source.sha256)
+    if key in _loaded:
+        return _loaded[key]
+    started = time.perf_counter()
+    path = fetch(source, offline=offline)
+    parts = _read_source(source, path)
+    text = "".join(parts)
+    if source.split_chars is not None:
+        if len(text) != sum(source.split_chars):
+            raise UsageError(f"corpus '{name}' has {len(text):,} characters, expected {sum(source.split_chars):,}")
+        splits: Optional[tuple] = tuple(source.split_chars)
+    else:
+        splits = tuple(len(p) for p in parts) if len(parts) == 3 else None
+    info = {"cache_path": str(path), "load_seconds": round(time.perf_counter() - started, 3)}
+    corpus = Corpus(name=name, text=text, sha256=sha256(text), source=source.url,
+                    meta={"file_sha256": source.sha256, "licence": source.licence}, info=info, splits=splits)
+    _loaded[key] = corpus
+    return corpus
+
+
+def _read_source(source: Any, path: Path) -> list[str]:
+    """The texts of a downloaded file: one, or train/val/test for an archive with members."""
+    import tarfile
+    import zipfile
+
+    def decode(data: bytes, what: str) -> str:
+        try:
+            text = data.decode(source.encoding)
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{what} of corpus '{source.name}' is not valid {source.encoding} (byte {exc.start})") from None
+        return _ptb_char(text) if source.transform == "ptb-char" else text
+
+    wanted = [source.members[s] for s in ("train", "val", "test")] if source.members else [source.member]
+    def find(names: list[str], member: str) -> str:  # tolerant of a leading "./" in archives
+        for name in names:
+            if name.lstrip("./") == member.lstrip("./"):
+                return name
+        raise KeyError(f"no member {member}")
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return [decode(archive.read(find(archive.namelist(), m)), m) for m in wanted]
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                names = archive.getnames()
+                return [decode(archive.extractfile(find(names, m)).read(), m)  # type: ignore[union-attr]
+                        for m in wanted]
+    except (KeyError, OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise UsageError(f"cannot read corpus '{source.name}' from {path}: {exc}") from None
+    return [decode(path.read_bytes(), path.name)]
+
+
+def _ptb_char(text: str) -> str:
+    """Mikolov's character-level PTB (``a e r _ b a n k``) as plain text (``aer bank``)."""
+    return "".join("".join(line.split()).replace("_", " ") + "\n" for line in text.splitlines() if line.strip())
 
 
 def clear_memory_cache() -> None:

@@ -45,8 +45,9 @@ def build_task(entry: Entry, length: int, params: Optional[dict] = None) -> Any:
         raise UsageError(f"task '{entry.name}' at length {length}: {exc}") from None
 
 
-def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
-    """Train and evaluate one trial; always returns its row (status ok, diverged or error)."""
+def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path] = None) -> dict[str, Any]:
+    """Train and evaluate one trial; always returns its row (status ok, diverged or error).
+    With ``spec.save`` the trained model is saved in ``checkpoint_dir`` (seqbench.checkpoint)."""
     import torch
 
     from .measure import PeakMemory, median_after_warmup, median_seconds
@@ -106,6 +107,11 @@ def run_trial(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
         model.eval()
         infer_s, row["infer_iqr"] = median_seconds(infer, device)
         row["infer_tok_s"] = x.shape[0] * task.seq_len / infer_s
+        if spec.save and checkpoint_dir is not None:
+            from .checkpoint import checkpoint_name, save_checkpoint
+
+            save_checkpoint(checkpoint_dir / checkpoint_name(spec.key), model, spec, task, row)
+            row["checkpoint"] = f"{checkpoint_dir.name}/{checkpoint_name(spec.key)}"
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - isolate the trial; the run goes on
@@ -197,7 +203,7 @@ def run(
     interrupted = False
     try:
         for spec in todo:
-            row = run_trial(spec, registry)
+            row = run_trial(spec, registry, rundir.path / "checkpoints")
             rundir.append(row)
             registry.notify("seqbench_trial_end", trial=spec, row=row)
     except KeyboardInterrupt:

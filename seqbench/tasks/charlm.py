@@ -1,8 +1,11 @@
 """Character-level language modelling on a text corpus, trained with truncated BPTT windows.
 
 The corpus (default ``python-stdlib``: the docstrings and comments of the standard library,
-about 2 MB of English, see ``seqbench.corpus``; or any UTF-8 text file) is split
-contiguously into train, validation and test parts, in that order. The vocabulary is the
+about 2 MB of English, see ``seqbench.corpus``; a named public corpus such as
+``tinyshakespeare`` or ``enwik8``, downloaded on first use; or any UTF-8 text file) is split
+contiguously into train, validation and test parts, in that order (``val_fraction`` and
+``test_fraction``, except for corpora with official splits: enwik8 and text8 90M/5M/5M
+characters, ptb-char and wikitext-2 their train/valid/test files). The vocabulary is the
 sorted set of the characters of the whole text, so no character of the corpus is unknown.
 
 An example is a window of ``T + 1`` consecutive characters: ``x = w[0:T]``, ``y = w[1:T+1]``,
@@ -46,9 +49,16 @@ def encode_corpus(corpus: Corpus) -> tuple[list[str], Any]:
 
     if corpus.sha256 not in _encoded:
         vocab = sorted(set(corpus.text))
-        codes = torch.frombuffer(bytearray(corpus.text.encode("utf-32-le")), dtype=torch.int32)
         table = torch.tensor([ord(c) for c in vocab], dtype=torch.int32)
-        _encoded[corpus.sha256] = (vocab, torch.searchsorted(table, codes).long())
+        if ord(vocab[-1]) < 256:  # one byte per character (ASCII, Latin-1: text8, enwik8): less memory
+            codes = torch.frombuffer(bytearray(corpus.text.encode("latin-1")), dtype=torch.uint8)
+            lookup = torch.zeros(256, dtype=torch.long)
+            lookup[table.long()] = torch.arange(len(vocab))
+            ids = lookup[codes.long()]
+        else:
+            codes = torch.frombuffer(bytearray(corpus.text.encode("utf-32-le")), dtype=torch.int32)
+            ids = torch.searchsorted(table, codes).long()
+        _encoded[corpus.sha256] = (vocab, ids)
     return _encoded[corpus.sha256]
 
 
@@ -81,8 +91,11 @@ class CharLMTask(TokenTask):
         self.solved_threshold = self.solved_bpc * math.log(2)
 
         n = len(self.data)
-        n_val, n_test = int(n * self.val_fraction), int(n * self.test_fraction)
-        n_train = n - n_val - n_test
+        if self.corpus.splits:  # the corpus's official split
+            n_train, n_val, n_test = self.corpus.splits
+        else:
+            n_val, n_test = int(n * self.val_fraction), int(n * self.test_fraction)
+            n_train = n - n_val - n_test
         self.splits = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
         for name, (lo, hi) in self.splits.items():
             if hi - lo < length + 1:

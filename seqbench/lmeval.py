@@ -1,0 +1,130 @@
+"""Perplexity and bits per character of a language-model checkpoint (``seqbench eval``).
+
+Without ``corpus``: the checkpoint's own corpus, rebuilt through its task (the SHA-256 of the
+text must equal the one recorded at training, else a UsageError), scored on the ``test`` or
+``val`` split exactly as the trial scored it: the same non-overlapping windows of T
+characters, each from a fresh state. By default as many windows as the trial evaluated
+(``eval_examples``, evenly spaced), so ``--split val`` reproduces the trial's reported loss;
+``examples`` changes that.
+
+With ``corpus`` (a corpus name or a text file): a named corpus is split as the task splits
+it and scored on ``split``; a file is scored whole (every window, unless ``examples``).
+Characters outside the model's vocabulary cannot be scored: they are dropped from the text
+and counted (``oov_chars`` in the result), never silently mapped to another character.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .errors import UsageError
+
+SPLITS = ("test", "val")
+
+
+def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = None, split: str = "test",
+                        examples: Optional[int] = None, batch: Optional[int] = None, device: str = "cpu",
+                        registry: Any = None, offline: Optional[bool] = None) -> Any:
+    """A one-row DataFrame: ``loss`` (nats/char), ``perplexity``, ``bits_per_char``,
+    ``accuracy``, the characters scored and the out-of-vocabulary characters dropped."""
+    import pandas as pd
+    import torch
+
+    from .checkpoint import rebuild_model
+    from .config import TrialSpec, resolve_device
+    from .corpus import DEFAULT_CORPUS, corpus_names, load_corpus
+    from .generate import lm_checkpoint
+    from .registry import Registry
+    from .runner import build_task
+    from .train import EvalSet, evaluate
+
+    if split not in SPLITS:
+        raise UsageError(f"unknown split '{split}'; use test or val")
+    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int) or examples < 1):
+        raise UsageError(f"examples must be a positive integer, got {examples!r}")
+    data = lm_checkpoint(checkpoint)
+    spec = TrialSpec.from_dict(data["spec"])
+    registry = registry or Registry()
+    device = resolve_device(device)
+    batch = batch or spec.batch
+    model = rebuild_model(data, registry, device)
+    vocab, T = data["vocab"], spec.length
+    entry = registry.get("task", spec.task)
+    oov, scored_on = 0, split
+    if corpus is None:
+        task = build_task(entry, T, spec.task_params)
+        recorded = (data.get("corpus") or {}).get("sha256")
+        found = getattr(getattr(task, "corpus", None), "sha256", None)
+        if recorded and found != recorded:
+            raise UsageError(f"the corpus '{data['corpus']['name']}' is not the text this model was trained on "
+                             f"(SHA-256 {found} now, {recorded} at training; e.g. another Python version for "
+                             f"{DEFAULT_CORPUS}); give --corpus to score another text")
+        if list(getattr(task, "vocab", [])) != list(vocab):
+            raise UsageError("the task's vocabulary differs from the checkpoint's")
+        batches = task.split_batches(split, examples or spec.eval_examples, batch, device)
+        stats = evaluate(model, task, EvalSet(batches))
+        name = data["corpus"]["name"] if data.get("corpus") else spec.task
+    else:
+        if corpus in corpus_names():
+            other = build_task(entry, T, {**spec.task_params, "corpus": corpus})
+            text, name = other.split_text(split), corpus
+        else:
+            found_corpus = load_corpus(corpus, offline=offline)
+            text, name, scored_on = found_corpus.text, found_corpus.name, "whole file"
+        stoi = {c: i for i, c in enumerate(vocab)}
+        ids = [stoi[c] for c in text if c in stoi]
+        oov = len(text) - len(ids)
+        if len(ids) < T + 1:
+            raise UsageError(f"corpus '{name}' has {len(ids)} characters in the model's vocabulary "
+                             f"({oov} others dropped); a window needs T + 1 = {T + 1}")
+        stats = _score(model, torch.tensor(ids, dtype=torch.long), T, examples, batch, device)
+    ce = stats["loss"]
+    chars = stats.pop("chars", None)
+    row = {"checkpoint": str(checkpoint) if not isinstance(checkpoint, dict) else "", "cell": spec.cell,
+           "length": T, "corpus": name, "split": scored_on, "windows": stats.get("windows"),
+           "chars": chars, "loss": ce, "perplexity": math.exp(min(ce, 700.0)), "bits_per_char": ce / math.log(2),
+           "accuracy": stats.get("accuracy"), "oov_chars": oov}
+    if row["windows"] is None:
+        row["windows"] = sum(x.shape[0] for x, _ in batches)
+        row["chars"] = row["windows"] * T
+    return pd.DataFrame([row])
+
+
+def _score(model: Any, ids: Any, T: int, examples: Optional[int], batch: int, device: Any) -> dict:
+    """Mean cross-entropy and accuracy over non-overlapping windows of ``ids`` (fresh state each)."""
+    import torch
+    import torch.nn.functional as F
+
+    available = (len(ids) - 1) // T
+    count = available if examples is None else min(examples, available)
+    starts = torch.arange(count, dtype=torch.long) * available // max(count, 1) * T
+    offsets = torch.arange(T + 1)
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for first in range(0, count, batch):
+            windows = ids[starts[first:first + batch, None] + offsets].to(device)
+            logits, _ = model(windows[:, :-1])
+            target = windows[:, 1:].reshape(-1)
+            logits = logits.reshape(-1, logits.shape[-1])
+            total += F.cross_entropy(logits, target, reduction="sum").item()
+            correct += int((logits.argmax(-1) == target).sum())
+    n = count * T
+    return {"loss": total / n, "accuracy": correct / n, "windows": count, "chars": n}
+
+
+def render(frame: Any, console: Any) -> None:
+    """A small rich table of ``evaluate_checkpoint``'s result."""
+    from rich.table import Table
+
+    table = Table(title="seqbench eval", caption="loss in nats per character; windows of T characters, "
+                  "each from a fresh state", caption_justify="left")
+    headers = {"cell": "cell", "corpus": "corpus", "split": "split", "chars": "chars", "oov_chars": "dropped (oov)",
+               "loss": "loss ↓", "perplexity": "ppl ↓", "bits_per_char": "bits/char ↓", "accuracy": "accuracy ↑"}
+    for key, header in headers.items():
+        table.add_column(header, justify="left" if key in ("cell", "corpus", "split") else "right")
+    for _, row in frame.iterrows():
+        table.add_row(str(row["cell"]), str(row["corpus"]), str(row["split"]), f"{int(row['chars']):,}",
+                      f"{int(row['oov_chars']):,}", f"{row['loss']:.4f}", f"{row['perplexity']:.3f}",
+                      f"{row['bits_per_char']:.4f}", f"{row['accuracy']:.2%}")
+    console.print(table)
