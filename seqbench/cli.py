@@ -217,7 +217,7 @@ def cmd_run(args: Any) -> int:
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]
     for _, row in errors.iterrows():
-        err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False)
+        err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False, soft_wrap=True)  # one line each
     return 1 if len(errors) else 0
 
 
@@ -297,7 +297,8 @@ def cmd_check(args: Any) -> int:
     from .config import parse_names
     from .testing import check_cells
 
-    results = check_cells(parse_names(args.cells), _registry(args))
+    registry = _registry(args)
+    results = check_cells(parse_names(args.cells), registry)
     table = Table(title="seqbench check", caption="float64, CPU, eval mode; exit 1 if any check fails",
                   caption_justify="left")
     for header in ("cell", "check", "result", "detail"):
@@ -307,6 +308,9 @@ def cmd_check(args: Any) -> int:
     _stdout().print(table)
     failed = sum(not r.passed for r in results)
     cells = len({r.cell for r in results})
+    for cell in dict.fromkeys(r.cell for r in results if not r.passed):  # one line per failing cell
+        checks = ", ".join(r.check for r in results if r.cell == cell and not r.passed)
+        print(f"seqbench: cell '{cell}' (plugin '{registry.cells[cell].provider}') failed: {checks}", file=sys.stderr)
     print(f"{cells} cells, {len(results) - failed} passed, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
 

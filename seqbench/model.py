@@ -15,9 +15,11 @@ from .errors import PluginError
 
 
 class SequenceModel(nn.Module):
-    def __init__(self, task: Any, cell: nn.Module, hidden_size: int, cell_name: str = "cell") -> None:
+    def __init__(self, task: Any, cell: nn.Module, hidden_size: int, cell_name: str = "cell",
+                 provider: str = "") -> None:
         super().__init__()
         self.cell_name = cell_name
+        self.provider = provider  # the plugin that registered the cell, named in errors
         self.hidden_size = hidden_size
         if task.input_kind == "tokens":
             self.embed: Optional[nn.Embedding] = nn.Embedding(task.input_size, hidden_size)
@@ -37,11 +39,12 @@ class SequenceModel(nn.Module):
 
     def _check(self, x: torch.Tensor, result: Any) -> None:
         if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)):
-            raise PluginError(f"cell '{self.cell_name}' must return (output, state), got {type(result).__name__}")
+            raise PluginError(f"cell '{self.cell_name}' must return (output, state), got {type(result).__name__}"
+                              f"{_plugin(self.provider)}")
         expected = (x.shape[0], x.shape[1], self.hidden_size)
         if tuple(result[0].shape) != expected:
             raise PluginError(f"cell '{self.cell_name}' returned output of shape {tuple(result[0].shape)}, "
-                              f"expected (batch, time, hidden) = {expected}")
+                              f"expected (batch, time, hidden) = {expected}{_plugin(self.provider)}")
         self._checked = True
 
 
@@ -51,8 +54,13 @@ def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: f
     input_size = hidden if task.input_kind == "tokens" else task.input_size
     cell = cell_entry.obj(input_size, hidden, layers, dropout, **(cell_params or {}))
     if not isinstance(cell, nn.Module):
-        raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module")
-    return SequenceModel(task, cell, hidden, cell_entry.name)
+        raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module"
+                          f"{_plugin(cell_entry.provider)}")
+    return SequenceModel(task, cell, hidden, cell_entry.name, cell_entry.provider)
+
+
+def _plugin(provider: str) -> str:
+    return f" (plugin '{provider}')" if provider else ""
 
 
 def count_params(model: nn.Module) -> int:
