@@ -235,3 +235,18 @@ def test_installed_and_dash_p_is_loaded_once(monkeypatch):
     registry = Registry(["fixtures.good_plugin"], on_problem=pytest.fail)
     assert registry.cells["tiny-linear"].provider == "good"
     assert [n for n in registry.plugins if "good" in n] == ["good"]
+
+
+def test_hook_reference_matches_the_hookspec_signatures():
+    """docs/plugins.md's headings name every hook with exactly its spec's arguments."""
+    import inspect
+    import re
+
+    from seqbench import hookspecs
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^### `(seqbench_\w+)\(([^)]*)\)`", docs, flags=re.M))
+    specs = {n: f for n, f in vars(hookspecs).items() if n.startswith("seqbench_")}
+    assert set(documented) == set(specs)
+    for name, fn in specs.items():
+        assert documented[name] == ", ".join(inspect.signature(fn).parameters), name
