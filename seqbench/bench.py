@@ -55,6 +55,9 @@ PEAK_KINDS = {
                             "returned to the OS (activations, gradients, temporaries and allocator slack)",
     "unavailable": "not measured on this platform",
 }
+PEAK_SHORT = {"cuda_max_allocated": "CUDA max allocated (all tensors)",
+              "cpu_rss_growth+state": "parameters + Adam state + input, plus the peak growth of resident memory "
+                                      "during the step (see README)"}
 COLUMNS = ("cell", "length", "batch", "hidden", "layers", "params", "device", "dtype", "threads",
            "train_tok_s", "train_iqr", "infer_tok_s", "infer_iqr", "gen_ms_per_tok", "gen_iqr",
            "train_peak_mb", "infer_peak_mb", "peak_mem_kind", "flops_per_tok", "train_gflops",
@@ -561,10 +564,10 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
         show_status = (group["status"] != "ok").any()
         notes = [f"batch {first['batch']}, {first['dtype']} on {first['device']}, {first['threads']} threads; "
                  "medians after warm-up; ↑/↓ higher/lower is better; best per column in bold",
-                 "FLOPs: forward, 2 per multiply-add; GFLOP/s over the median time; % peak: of a matmul of "
-                 "the cell's shape (probe_shape in speed.csv) timed in this run",
-                 "gen: per generated token, after a prompt of length T"]
-        notes += [f"peak MB: {PEAK_KINDS.get(k, k)}" for k in sorted(kinds)]
+                 "gen: per generated token after a prompt of length T",
+                 "FLOPs: forward, 2 per multiply-add; % peak: achieved GFLOP/s over those of a matmul of the "
+                 "cell's shape timed in this run"]
+        notes += [f"peak MB: {PEAK_SHORT.get(k, k)}" for k in sorted(kinds)]
         noisy = sorted({str(r["cell"]) for _, r in group.iterrows()
                         if any((r[c] or 0) > NOISY for c in ("train_iqr", "infer_iqr", "gen_iqr"))})
         if noisy:
@@ -585,10 +588,12 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
             table.add(cells, flags)
         out.append(table)
     if scaling is not None and not scaling.empty and frame["length"].nunique() > 1:
-        columns = [c for c in SCALING_COLUMNS if scaling[c[0]].notna().any()]
-        caption = ("b: exponent of time ∝ T^b fitted by least squares on log time vs log T over every length "
-                   "(train/infer: per step or pass; gen: per token after a prompt of length T); R² of that fit "
-                   "(needs 3 lengths); 'longest': b between the two longest lengths. ≈1 linear, ≈2 quadratic")
+        several = frame["length"].nunique() > 2  # with two lengths, R² and "longest" say nothing more
+        columns = [c for c in SCALING_COLUMNS if scaling[c[0]].notna().any()
+                   and (several or (c[2] is False and "longest" not in c[0]))]
+        caption = ("b: exponent of time ∝ T^b, least squares on log time vs log T over every length (train, "
+                   "infer: per step; gen: per token after a prompt of length T); ≈1 linear, ≈2 quadratic"
+                   + ("; R² of that fit; 'longest': b between the two longest lengths" if several else ""))
         table = TableData("speed · scaling with length", caption, ["cell", *(c[1] for c in columns)])
         bests = {c[0]: _best(scaling[c[0]].astype(float), c[2]) for c in columns}
         for _, rec in scaling.iterrows():
