@@ -189,7 +189,9 @@ def cmd_run(args: Any) -> int:
 
         from .corpus import corpus_names
 
-        corpus = args.corpus if args.corpus in corpus_names() else str(Path(args.corpus).expanduser().resolve())
+        given = Path(args.corpus).expanduser()
+        named = args.corpus in corpus_names() or not (given.exists() or any(c in args.corpus for c in "/\\."))
+        corpus = args.corpus if named else str(given.resolve())  # a name (or a typo of one) stays a name
         options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus  # absolute: --resume
     if args.resume and (options or args.suite):
         given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]

@@ -128,7 +128,7 @@ def load_corpus(spec: str = DEFAULT_CORPUS, offline: Optional[bool] = None) -> C
     if looks_like_name:
         from .errors import unknown_name
 
-        raise unknown_name("corpus", spec, corpus_names())
+        raise unknown_name("corpus name", spec, corpus_names())
     return file_corpus(spec)
 
 
@@ -215,7 +215,7 @@ def file_corpus(path: Any) -> Corpus:
         st = p.stat()
     except OSError:
         raise UsageError(f"corpus file '{p}' does not exist "
-                         f"(give a UTF-8 text file or '{DEFAULT_CORPUS}')") from None
+                         f"(give a UTF-8 text file or a corpus name: {', '.join(corpus_names())})") from None
     if p.is_dir():
         raise UsageError(f"corpus '{p}' is a directory, not a text file")
     key = ("file", str(p.resolve()), st.st_mtime_ns, st.st_size)

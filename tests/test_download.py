@@ -232,3 +232,15 @@ def test_registry_has_the_named_corpora_with_known_checksums_or_marked_unknown()
         assert source.url.startswith(("http://", "https://")) and source.size and source.size > 0
         assert source.sha256 is None or (len(source.sha256) == 64 and int(source.sha256, 16) >= 0)
     assert SOURCES["enwik8"].split_chars == (90_000_000, 5_000_000, 5_000_000)
+
+
+def test_cli_keeps_a_corpus_name_and_refuses_offline(server, monkeypatch, capsys, tmp_path):
+    from seqbench import cli
+
+    assert cli.main(["run", "--tasks", "charlm", "--corpus", "tinyshakespear", "-q", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'tinyshakespeare'" in capsys.readouterr().err
+    add_source(monkeypatch, server, "tiny", TEXT)
+    monkeypatch.setenv("SEQBENCH_OFFLINE", "0")  # --offline sets it to 1: restored after the test
+    assert cli.main(["run", "--tasks", "charlm", "--corpus", "tiny", "--offline", "-q", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "downloads are off" in err and err.count("\n") == 1 and server.requests == []
