@@ -36,9 +36,8 @@ def load_run(path: Any) -> Any:
 
 
 def generate(*args: Any, **kwargs: Any) -> str:
-    """Text sampled from a charlm checkpoint; see :func:`seqbench.generate.generate` (lazy: torch).
-    Once the ``seqbench.generate`` module is imported it replaces this function, and is callable."""
-    from .generate import generate as _generate
+    """Text sampled from a charlm checkpoint; see :func:`seqbench.sampling.generate` (lazy: torch)."""
+    from .sampling import generate as _generate
 
     return _generate(*args, **kwargs)
 

@@ -211,7 +211,7 @@ def cmd_run(args: Any) -> int:
     report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"))
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
-        from .generate import run_samples
+        from .sampling import run_samples
 
         for trial, text in run_samples(frame.attrs["run_dir"], frame, sample, registry=registry):
             _stdout().print(f"[bold]{trial}[/]", highlight=False)
@@ -226,7 +226,7 @@ def cmd_run(args: Any) -> int:
 def cmd_generate(args: Any) -> int:
     import time
 
-    from .generate import sample
+    from .sampling import sample
 
     chars = sample(args.checkpoint, args.prompt, args.length, args.temperature, args.top_k, args.seed,
                    args.device, _registry(args))

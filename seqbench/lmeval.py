@@ -34,7 +34,7 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
     from .checkpoint import rebuild_model
     from .config import TrialSpec, resolve_device
     from .corpus import DEFAULT_CORPUS, corpus_names, load_corpus
-    from .generate import lm_checkpoint
+    from .sampling import lm_checkpoint
     from .registry import Registry
     from .runner import build_task
     from .train import EvalSet, evaluate

@@ -12,7 +12,7 @@ import seqbench
 from seqbench import cli
 from seqbench.checkpoint import load_checkpoint, rebuild_model, save_checkpoint
 from seqbench.errors import UsageError
-from seqbench.generate import generate
+from seqbench.sampling import generate
 from seqbench.lmeval import evaluate_checkpoint
 
 PROSE = ("The quick brown fox jumps over the lazy dog. A recurrent network reads one character at a "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 from pathlib import Path
 from typing import Any, Iterator, Optional, TextIO, Union
 
@@ -153,14 +152,3 @@ def run_samples(run_dir: Union[str, Path], frame: Any, length: int, prompt: str 
             continue
         samples.append((str(row["trial"]), (start or "") + text))
     return samples
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this module rebinds ``seqbench.generate`` from the package's function to the
-    module; calling the module calls :func:`generate`, so ``seqbench.generate(...)`` always works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> str:
-        return generate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
