@@ -83,7 +83,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for key in ("train_iqr", "infer_iqr"):
         if key not in frame:
             frame[key] = math.nan
-    if "optimum" in frame and frame["optimum"].notna().any():
+    if has_gap(frame):
         frame["gap"] = pd.to_numeric(frame["loss"], errors="coerce") - pd.to_numeric(frame["optimum"], errors="coerce")
     columns = columns_of(frame, metrics)
     records = []
@@ -189,7 +189,7 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]
         if noisy:
             notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}: "
-                         "the machine was busy; speed figures are uncertain")
+                         "the timed steps varied (a busy machine, or a cell whose step time varies); speed figures are uncertain")
         show_status = (group["status"] != "ok").any()
         headers = (["rank"] if multi else []) + ["cell"] + [c.header for c in columns] \
             + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])
@@ -274,9 +274,14 @@ def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 
 
 def _with_gap(frame: Any) -> Any:
-    if "optimum" in frame and frame["optimum"].notna().any():
-        return frame.assign(gap=frame["loss"] - frame["optimum"])
-    return frame
+    return frame.assign(gap=frame["loss"] - frame["optimum"]) if has_gap(frame) else frame
+
+
+def has_gap(frame: Any) -> bool:
+    """Whether a gap-to-optimum column says more than the loss: some task knows a non-zero optimum."""
+    import pandas as pd
+
+    return "optimum" in frame and (pd.to_numeric(frame["optimum"], errors="coerce").fillna(0) != 0).any()
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,

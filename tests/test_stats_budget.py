@@ -103,3 +103,11 @@ def test_noisy_timings_are_flagged_in_the_caption():
     assert "noisy timings (IQR > 10% of the median) for b" in md
     rows[1]["train_iqr"] = 0.05
     assert "noisy" not in to_markdown(pd.DataFrame(rows))
+
+
+def test_gap_column_only_where_an_optimum_is_not_zero():
+    at_zero = pd.DataFrame(_rows("a", [0.1, 0.3], [True, False])).assign(optimum=0.0)
+    assert "gap" not in summarize(at_zero) and "gap to opt" not in to_markdown(at_zero)
+    known = at_zero.assign(optimum=0.05)
+    assert summarize(known)["gap"].iloc[0] == pytest.approx(0.2 - 0.05)
+    assert "gap to opt" in to_markdown(known)

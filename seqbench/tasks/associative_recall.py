@@ -58,16 +58,17 @@ class AssociativeRecallTask(TokenTask):
         import torch
 
         B, p, q, T = batch_size, self.pairs, self.queries, self.length
-
-        def distinct(pool: int, count: int) -> Any:
-            """(B, count) distinct indices in [0, pool), uniformly at random (no ties in float64)."""
-            keys = torch.rand(B, pool, generator=generator, device=device, dtype=torch.float64)
-            return keys.argsort(dim=1)[:, :count]
-
-        keys = 1 + distinct(self.key_vocab, p)
-        values = 1 + self.key_vocab + distinct(self.value_vocab, p)
-        asked = distinct(p, q)  # which pairs are queried, in query order
-        where = 2 * p + distinct(T - 2 * p, q).sort(dim=1).values
+        # Four draws of distinct indices per row, uniformly at random: which keys, which values,
+        # which pairs are queried (in query order) and where the queries sit. Each is the positions
+        # of the `count` smallest of `pool` uniforms, in increasing order (float64: no ties). One
+        # rand serves all four, and topk is argsort()[:, :count] at half its cost on CPU.
+        pools, counts = (self.key_vocab, self.value_vocab, p, T - 2 * p), (p, p, q, q)
+        uniform = torch.rand(B * sum(pools), generator=generator, device=device, dtype=torch.float64)
+        keys, values, asked, where = (u.view(B, pool).topk(count, dim=1, largest=False).indices
+                                      for u, pool, count in zip(uniform.split([B * n for n in pools]), pools, counts))
+        keys = 1 + keys
+        values = 1 + self.key_vocab + values
+        where = 2 * p + where.sort(dim=1).values  # query positions, in order
         x = torch.zeros(B, T, dtype=torch.long, device=device)
         x[:, 0:2 * p:2] = keys
         x[:, 1:2 * p:2] = values
