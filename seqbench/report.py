@@ -84,7 +84,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
         if key not in frame:
             frame[key] = math.nan
     if has_gap(frame):
-        frame["gap"] = pd.to_numeric(frame["loss"], errors="coerce") - pd.to_numeric(frame["optimum"], errors="coerce")
+        frame["gap"] = gap(frame)
     columns = columns_of(frame, metrics)
     records = []
     for (task, length, cell), group in frame.groupby(list(KEYS), sort=False):
@@ -274,14 +274,21 @@ def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 
 
 def _with_gap(frame: Any) -> Any:
-    return frame.assign(gap=frame["loss"] - frame["optimum"]) if has_gap(frame) else frame
+    return frame.assign(gap=gap(frame)) if has_gap(frame) else frame
+
+
+def gap(frame: Any) -> Any:
+    """Loss minus the task's optimum, where the optimum is known and not zero (a gap to 0 is
+    the loss itself)."""
+    import pandas as pd
+
+    optimum = pd.to_numeric(frame["optimum"], errors="coerce")
+    return (pd.to_numeric(frame["loss"], errors="coerce") - optimum).where(optimum != 0)
 
 
 def has_gap(frame: Any) -> bool:
-    """Whether a gap-to-optimum column says more than the loss: some task knows a non-zero optimum."""
-    import pandas as pd
-
-    return "optimum" in frame and (pd.to_numeric(frame["optimum"], errors="coerce").fillna(0) != 0).any()
+    """Whether some task in ``frame`` knows a non-zero optimum."""
+    return "optimum" in frame and bool(gap(frame).notna().any())
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,

@@ -111,3 +111,6 @@ def test_gap_column_only_where_an_optimum_is_not_zero():
     known = at_zero.assign(optimum=0.05)
     assert summarize(known)["gap"].iloc[0] == pytest.approx(0.2 - 0.05)
     assert "gap to opt" in to_markdown(known)
+    mixed = pd.concat([at_zero, known.assign(task="u", trial="a|u|5|0")])
+    tables = to_markdown(mixed).split("### ")
+    assert ["gap to opt" in t for t in tables[1:]] == [False, True]  # t (optimum 0), then u
