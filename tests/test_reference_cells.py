@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqbench.cells import reference
+from seqbench.cells import reference, reference_bptt
 from seqbench.registry import Registry
 from seqbench.testing import check_cell
 
@@ -214,16 +214,61 @@ def test_every_available_mode_agrees_with_eager(reg, mode, kind):
     assert_same(run(cell, x[:, :1], state), run(eager, x[:, :1], state))  # another length
 
 
+@pytest.mark.parametrize("chunk", [25, 3])
 @pytest.mark.parametrize("kind", KINDS)
-def test_compile_mode_code_path(reg, kind, monkeypatch):
-    """The compile mode's Python loop around each cell, with torch.compile made a no-op."""
+def test_compile_mode_code_path(reg, kind, chunk, monkeypatch):
+    """The compile mode's hand-derived backward (reference_bptt.py), with torch.compile made a
+    no-op: outputs, final states and every gradient equal the fused cell's, with a carried
+    state, 2 layers, whole chunks and a remainder run step by step."""
+    monkeypatch.setattr(reference, "_BUILT", {})
+    monkeypatch.setattr(reference_bptt, "CHUNK", chunk)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
+    cell, fused = build_pair(reg, kind, layers=2, mode="compile")
+    for length, with_state in ((7, True), (7, False), (1, True)):
+        x, state = inputs(kind, length, 2, with_state)
+        assert_same(run(cell, x, state), run(fused, x, state))
+    assert cell.mode == "compile"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hand_derived_backward_has_teeth(reg, kind, monkeypatch):
+    """A slip in one backward equation (a gate's derivative) breaks the gradients, not the outputs."""
+    wrong = {"rnn": ("(1 - h[t] * h[t])", "(1 - h[t])"), "lstm": ("d_f = dc * c_prev[t] * f * (1 - f)", "d_f = dc * f * (1 - f)"),
+             "gru": ("d_r = d_n * h_n[t] * r * (1 - r)", "d_r = d_n * r * (1 - r)")}[kind]
+    source = inspect.getsource(reference_bptt.STEPS[kind][1])
+    assert wrong[0] in source
+    namespace = dict(vars(reference_bptt))
+    exec(source.replace(*wrong), namespace)  # noqa: S102 - the real function with one term changed
+    monkeypatch.setitem(reference_bptt.STEPS, kind, (reference_bptt.STEPS[kind][0], namespace[f"{kind}_backward_steps"]))
     monkeypatch.setattr(reference, "_BUILT", {})
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: fn)
-    eager, _ = build_pair(reg, kind, layers=2)
-    cell, _ = build_pair(reg, kind, layers=2, mode="compile")
-    x, state = inputs(kind, 4, 2, True)
-    assert_same(run(cell, x, state), run(eager, x, state))
-    assert cell.mode == "compile"
+    cell, fused = build_pair(reg, kind, layers=1, mode="compile")
+    x, state = inputs(kind, 5, 1, True)
+    (y, s, g), (y2, s2, g2) = run(cell, x, state), run(fused, x, state)
+    torch.testing.assert_close(y, y2, **TOL)
+    with pytest.raises(AssertionError):
+        assert_same((y, s, g), (y2, s2, g2))
+
+
+def test_failed_compiled_backward_runs_uncompiled_once(reg, monkeypatch):
+    def compile_forward_only(fn, **kwargs):
+        if fn.__name__.endswith("_backward_steps"):
+            def compiled(*args):
+                raise RuntimeError("inductor: backward broke\nsecond line")
+            return compiled
+        return fn
+
+    monkeypatch.setattr(reference, "_BUILT", {})
+    monkeypatch.setattr(torch, "compile", compile_forward_only)
+    cell, fused = build_pair(reg, "lstm", mode="compile")
+    x, state = inputs("lstm", 3, 2, True)
+    with pytest.warns(RuntimeWarning, match="compiled backward failed .*backward broke\\); running it uncompiled") as caught:
+        got = run(cell, x, state)
+    assert len(caught) == 1 and cell.mode == "compile"
+    assert_same(got, run(fused, x, state))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(cell, x, state)  # no second warning
 
 
 def test_auto_mode_and_bad_mode(reg):

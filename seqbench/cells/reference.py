@@ -13,13 +13,15 @@ the recurrent part. ``mode`` picks how that loop runs:
 - ``eager``: the Python loop below;
 - ``jit``: the same loop scripted with TorchScript (deprecated: torch 2.13 warns when
   scripting; that warning is silenced here);
-- ``compile``: each time step's cell through ``torch.compile``; the loop stays in Python, as
-  compiling the unrolled loop takes minutes. The first forward compiles for 5-20 s on CPU,
-  and a new dtype, grad mode or shape compiles again;
-- ``auto`` (default): ``jit``, the fastest of the three on CPU; see ``choose_mode``.
+- ``compile``: each layer is one autograd function with backpropagation through time written
+  out by hand (``reference_bptt.py``, derived from the cells below and tested against the
+  fused kernels' gradients), its steps fused by ``torch.compile`` in chunks of 25. Trains
+  within ~1.5 × the fused LSTM on CPU (eager and jit: ~2.2 ×), but the first forward and
+  backward compile for 10-30 s on CPU, and a new dtype or shape compiles again;
+- ``auto`` (default): ``jit``, fast with no compile wait; see ``choose_mode``.
 
-A mode that fails to script or compile falls back to ``eager`` with one warning; ``cell.mode``
-says which mode runs.
+A mode that fails to script or compile falls back to ``eager`` with one warning (a compiled
+backward that fails runs uncompiled, also with one warning); ``cell.mode`` says which mode runs.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..hookspecs import hookimpl
+from .reference_bptt import bptt_layer
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks stacked in each weight matrix
 MODES = ("auto", "eager", "jit", "compile")
@@ -100,23 +103,7 @@ def gru_layer(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Te
     return torch.stack(outputs, 1), h
 
 
-CELLS = {"rnn": rnn_cell, "lstm": lstm_cell, "gru": gru_cell}
 LAYERS = {"rnn": rnn_layer, "lstm": lstm_layer, "gru": gru_layer}
-
-
-def python_loop(cell: Callable) -> Callable:
-    """A layer function like ``lstm_layer`` looping in Python over ``cell`` (a compiled one)."""
-
-    def layer(x_proj: Tensor, *state_and_weights: Tensor) -> tuple:
-        *state, w_hh, b_hh = state_and_weights
-        outputs = []
-        for x_t in x_proj.unbind(1):
-            new = cell(x_t, *state, w_hh, b_hh)
-            state = list(new) if isinstance(new, tuple) else [new]
-            outputs.append(state[0])
-        return (torch.stack(outputs, 1), *state)
-
-    return layer
 
 
 _BUILT: dict[tuple[str, str], Callable] = {}  # (kind, mode) -> layer function, shared by all cells
@@ -133,17 +120,18 @@ def layer_function(kind: str, mode: str) -> Callable:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 _BUILT[kind, mode] = torch.jit.script(LAYERS[kind])
         elif mode == "compile":
-            _BUILT[kind, mode] = python_loop(torch.compile(CELLS[kind]))
+            _BUILT[kind, mode] = bptt_layer(kind)
         else:
             raise ValueError(f"unknown mode {mode!r}")
     return _BUILT[kind, mode]
 
 
 def choose_mode() -> str:
-    """What ``auto`` runs. Measured on torch 2.13, CPU, batch 32, hidden 128, 100 steps, forward +
-    backward: ``jit`` is 5-25 % faster than ``eager``; ``compile`` is no faster than ``eager`` and
-    first compiles for 5-20 s. So ``jit``, which falls back to ``eager`` (one warning) on a torch
-    that can no longer script."""
+    """What ``auto`` runs. Measured on torch 2.13, CPU, batch 32, hidden 128, 100 steps, training
+    step (``benchmarks/ref_compile.py``): ``jit`` is 5-25 % faster than ``eager``; ``compile`` is
+    ~1.4 × faster than ``jit`` but first compiles for 10-30 s, and again for each new shape or dtype,
+    which short runs and tests would pay every time. So ``jit``, which falls back to ``eager``
+    (one warning) on a torch that can no longer script; ask for ``compile`` for long training."""
     return "jit"
 
 
@@ -206,7 +194,8 @@ class ReferenceRecurrent(nn.Module):
         h0, c0 = state if lstm else (state, None)
         hs, cs, p = [], [], self.rnn
         for k in range(self.num_layers):
-            x_proj = F.linear(x, p[f"weight_ih_l{k}"], p[f"bias_ih_l{k}"])  # W_ih x + b_ih, all steps at once
+            # W_ih x + b_ih, all steps at once; (B, T, gates * hidden) laid out time-major, so each step is contiguous
+            x_proj = F.linear(x.transpose(0, 1), p[f"weight_ih_l{k}"], p[f"bias_ih_l{k}"]).transpose(0, 1)
             w_hh, b_hh = p[f"weight_hh_l{k}"], p[f"bias_hh_l{k}"]
             if lstm:
                 x, h, c = layer(x_proj, h0[k], c0[k], w_hh, b_hh)
