@@ -5,7 +5,7 @@ Each variant trains the cell alone (as ``seqbench speed`` does: input of width h
 the mean square of the output, forward + backward + Adam) on the same input; the variants
 run in turn within each round, so drifts in machine load hit all alike, and the ratio is the
 median over rounds of (variant / fused lstm) in the same round. ``compile`` first compiles
-for 10-30 s (not timed; since compile mode runs a hand-derived backward, reference_bptt.py).
+for 10-30 s (not timed).
 
     python benchmarks/ref_compile.py [--batch 32] [--length 100] [--hidden 128] [--rounds 5]
 """
