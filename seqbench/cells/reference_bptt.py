@@ -236,7 +236,7 @@ class RNNLayer(torch.autograd.Function):
     def backward(ctx, dy: Tensor, dh: Tensor):
         h, h0, w_hh = ctx.saved_tensors
         spans = ctx.steps.spans(h.shape[0])
-        (dpre,), (dh0,) = ctx.steps.run_backward(dy.transpose(0, 1), [[h[s:e] for s, e in spans]], [dh], w_hh)
+        (dpre,), (dh0,) = ctx.steps.run_backward(time_major(dy), [[h[s:e] for s, e in spans]], [dh], w_hh)
         return None, dpre.transpose(0, 1), dh0, weight_grad(dpre, h, h0), dpre.sum((0, 1))
 
 
@@ -253,7 +253,7 @@ class LSTMLayer(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy: Tensor, dh: Tensor, dc: Tensor):
         h, h0, w_hh, *rest = ctx.saved_tensors
-        (dgates,), (dh0, dc0) = ctx.steps.run_backward(dy.transpose(0, 1), unpack(rest, 3), [dh, dc], w_hh)
+        (dgates,), (dh0, dc0) = ctx.steps.run_backward(time_major(dy), unpack(rest, 3), [dh, dc], w_hh)
         return None, dgates.transpose(0, 1), dh0, dc0, weight_grad(dgates, h, h0), dgates.sum((0, 1))
 
 
@@ -270,7 +270,7 @@ class GRULayer(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dy: Tensor, dh: Tensor):
         h, h0, w_hh, *rest = ctx.saved_tensors
-        (dx_proj, dh_proj), (dh0,) = ctx.steps.run_backward(dy.transpose(0, 1), unpack(rest, 3), [dh], w_hh)
+        (dx_proj, dh_proj), (dh0,) = ctx.steps.run_backward(time_major(dy), unpack(rest, 3), [dh], w_hh)
         return None, dx_proj.transpose(0, 1), dh0, weight_grad(dh_proj, h, h0), dh_proj.sum((0, 1))
 
 
