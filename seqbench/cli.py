@@ -214,7 +214,8 @@ def cmd_run(args: Any) -> int:
         from .sampling import run_samples
 
         for trial, text in run_samples(frame.attrs["run_dir"], frame, sample, registry=registry):
-            _stdout().print(f"[bold]{trial}[/]", highlight=False)
+            cell, task, length, seed = trial.split("|")
+            _stdout().rule(f"{cell} · {task} T={length} · seed {seed}: a {sample}-character sample", align="left")
             _stdout().print(text, markup=False, highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]

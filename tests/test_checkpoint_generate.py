@@ -203,5 +203,7 @@ def test_run_prints_samples_when_the_config_asks(tmp_path, capsys):
                      f'task_params = {{ charlm = {{ corpus = "{text}" }} }}\n[[part]]\ncells = ["gru"]\n')
     assert cli.main(["run", "--suite", str(suite), "--out", str(tmp_path / "r"), "-q"]) == 0
     out = capsys.readouterr().out
-    tail = out.split(f"gru|charlm|{T}|0\n")[-1]  # after the tables: the trial, then its sample
-    assert tail.startswith("The ") and len(tail) >= len("The ") + 30
+    heading = f"gru · charlm T={T} · seed 0: a 30-character sample"
+    assert heading in out  # after the tables: the trial, then its sample
+    tail = out.split(heading)[-1].split("\n", 1)[-1]
+    assert tail.startswith("The ") and len(tail.rstrip("\n")) >= len("The ") + 30
