@@ -609,18 +609,9 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
 
 def render(frame: Any, console: Any, scaling: Any = None) -> None:
     """Print the speed tables with rich, in the style of ``seqbench run``'s."""
-    from rich.table import Table
+    from .report import print_tables
 
-    for data in tables(frame, scaling):
-        table = Table(title=data.title, caption=data.caption, caption_justify="left")
-        for i, header in enumerate(data.headers):
-            if header == "cell":
-                table.add_column(header, no_wrap=True, min_width=max(len(r[i]) for r in data.rows))
-            else:
-                table.add_column(header, justify="left" if header == "status" else "right", overflow="fold")
-        for cells, flags in zip(data.rows, data.best):
-            table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)))
-        console.print(table)
+    print_tables(tables(frame, scaling), console)
 
 
 # --------------------------------------------------------------------------- the command

@@ -126,7 +126,8 @@ def build_parser() -> Parser:
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
 
-    report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables")
+    report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables "
+                            "(seqbench run or seqbench speed)")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
                         "table, or the format whose suffix -o FILE ends with)")
@@ -274,7 +275,7 @@ def cmd_report(args: Any) -> int:
         fmt = next((e.name for e in registry.report_formats.values() if e.extra["suffix"] == suffix), None)
     entry = registry.get("report_format", fmt or "table")
     if entry.name == "table" and not args.output:
-        report.render(run.results, _stdout(), run.metrics, run.tasks)  # in colour on a terminal
+        report.print_tables(run.tables(), _stdout())  # in colour on a terminal
         return 0
     try:
         text = entry.obj(run.results, run)

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import __version__
 from .errors import UsageError
 
 RETRIES = 3  # attempts per fetch; each resumes the .part file
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
-USER_AGENT = "seqbench (https://github.com/; corpus download)"
+USER_AGENT = f"seqbench/{__version__} (corpus download)"
 
 
 @dataclass(frozen=True)

@@ -294,11 +294,16 @@ def has_gap(frame: Any) -> bool:
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
            task_info: Optional[Mapping[str, Any]] = None) -> None:
     """Print the comparison tables with rich."""
+    print_tables(tables(frame, metrics, task_info), console)
+
+
+def print_tables(datas: list[TableData], console: Any = None) -> None:
+    """Print tables with rich: best values in bold green, reference rows dimmed."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    for data in tables(frame, metrics, task_info):
+    for data in datas:
         table = Table(title=data.title, caption=data.caption, caption_justify="left")
         for i, header in enumerate(data.headers):
             if header == "cell":
@@ -328,8 +333,13 @@ def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
 
 def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 task_info: Optional[Mapping[str, Any]] = None) -> str:
+    return markdown_tables(tables(frame, metrics, task_info))
+
+
+def markdown_tables(datas: list[TableData]) -> str:
+    """Tables as Markdown: a heading each, best values in bold, the caption below."""
     parts = []
-    for data in tables(frame, metrics, task_info):
+    for data in datas:
         parts.append(f"### {data.title}\n")
         parts.append("| " + " | ".join(data.headers) + " |")
         parts.append("|" + "|".join(":---" if h in ("cell", "rank", "status") else "---:" for h in data.headers) + "|")
@@ -346,8 +356,12 @@ def to_csv(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 
 def to_json(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
             task_info: Optional[Mapping[str, Any]] = None) -> str:
-    records = json.loads(summarize(frame, metrics, task_info).to_json(orient="records"))
-    return json.dumps(records, indent=2) + "\n"
+    return records_json(summarize(frame, metrics, task_info))
+
+
+def records_json(frame: Any) -> str:
+    """A DataFrame as an indented JSON list of records."""
+    return json.dumps(json.loads(frame.to_json(orient="records")), indent=2) + "\n"
 
 
 def export(frame: Any, fmt: str, metrics: Optional[Mapping[str, bool]] = None,
@@ -372,6 +386,12 @@ class RunInfo:
     config: Mapping[str, Any] = field(default_factory=dict)  # config.json
     environment: Mapping[str, Any] = field(default_factory=dict)  # environment.json
     results: Any = None  # the rows, as passed to render
+    scaling: Any = None  # a ``seqbench speed`` run's scaling.csv; None for a ``seqbench run``
+
+    @property
+    def is_speed(self) -> bool:
+        """Whether this is a ``seqbench speed`` run (speed.csv) rather than a ``seqbench run``."""
+        return self.scaling is not None
 
     @property
     def metrics(self) -> Mapping[str, bool]:
@@ -384,24 +404,37 @@ class RunInfo:
         return self.config.get("tasks") or {}
 
     def summary(self) -> Any:
-        """The aggregated DataFrame behind the tables (see ``summarize``)."""
-        return summarize(self.results, self.metrics, self.tasks)
+        """The aggregated DataFrame behind the tables (see ``summarize``); a speed run's rows
+        as they are (one per cell × length)."""
+        return self.results if self.is_speed else summarize(self.results, self.metrics, self.tasks)
 
     def tables(self) -> list[TableData]:
-        """The overview and detail tables, ready to lay out in any format."""
+        """The overview and detail tables (a speed run's: one per length, then scaling),
+        ready to lay out in any format."""
+        if self.is_speed:
+            from .bench import tables as speed_tables
+
+            return speed_tables(self.results, self.scaling)
         return tables(self.results, self.metrics, self.tasks)
 
 
 def load_run_info(run_dir: Any) -> RunInfo:
-    """A run directory's rows, configuration and environment (missing files read as empty)."""
+    """A run directory's rows, configuration and environment (missing files read as empty);
+    a ``seqbench speed`` directory's speed.csv and scaling.csv."""
     from pathlib import Path
 
-    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, load_run
+    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, RunDir, load_run, read_frame
 
-    rows = load_run(run_dir)
     saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
              for name in (CONFIG_JSON, ENVIRONMENT_JSON)}
-    return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], rows)
+    speed_csv = Path(run_dir, "speed.csv")
+    if speed_csv.is_file() and not Path(run_dir, RESULTS_CSV).is_file():
+        import pandas as pd
+
+        scaling_csv = Path(run_dir, "scaling.csv")
+        scaling = read_frame(scaling_csv) if scaling_csv.is_file() else pd.DataFrame()
+        return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], read_frame(speed_csv), scaling)
+    return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], load_run(run_dir))
 
 
 def render_table(results: Any, run: RunInfo) -> str:
@@ -411,7 +444,7 @@ def render_table(results: Any, run: RunInfo) -> str:
     from rich.console import Console
 
     buffer = io.StringIO()
-    render(results, Console(file=buffer, width=160), run.metrics, run.tasks)
+    print_tables(run.tables(), Console(file=buffer, width=160))
     return buffer.getvalue()
 
 
@@ -422,15 +455,15 @@ def render_markdown(results: Any, run: RunInfo) -> str:
     header = f"# seqbench report: {Path(run.run_dir).name}\n\n"
     if run.environment:
         header += environment_markdown(run.environment, run.config.get("description", ""))
-    return header + "\n" + to_markdown(results, run.metrics, run.tasks)
+    return header + "\n" + markdown_tables(run.tables())
 
 
 def render_csv(results: Any, run: RunInfo) -> str:
-    return to_csv(results, run.metrics, run.tasks)
+    return run.summary().to_csv(index=False)
 
 
 def render_json(results: Any, run: RunInfo) -> str:
-    return to_json(results, run.metrics, run.tasks)
+    return records_json(run.summary())
 
 
 @hookimpl

@@ -133,6 +133,16 @@ def test_speed_cli_end_to_end_writes_csv_environment_and_tables(tmp_path, capsys
     assert "gen ms/tok ↓" in out and "infer % peak ↑" in out
     assert "lstm T=16: train" in err and "speed.csv" in err
 
+    # seqbench report reads a speed run back: the same tables, and every export format
+    assert main(["report", str(run_dir)]) == 0
+    assert "speed · T=16" in capsys.readouterr().out
+    assert main(["report", str(run_dir), "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert "### speed · T=8" in markdown and "### speed · scaling with length" in markdown and "torch" in markdown
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "speed.json")]) == 0
+    records = json.loads((tmp_path / "speed.json").read_text())
+    assert [(r["cell"], r["length"]) for r in records] == list(zip(frame["cell"], frame["length"]))
+
 
 def test_speed_api_orders_reference_cells_beside_their_twins(registry, tmp_path):
     assert bench.order_cells(["lstm-ref", "gru", "lstm", "rnn-ref"], registry) == ["gru", "lstm", "lstm-ref", "rnn-ref"]
