@@ -34,7 +34,8 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
-                         "comparison tables. Without options: every registered cell (the *-ref reference cells aside) on adding, T=50.")
+                         "comparison tables. Without options: every registered cell (the *-ref reference "
+                         "cells aside) on adding, T=50.")
     run.add_argument("--cells", help="comma-separated cell names (default: every registered cell "
                      "except the *-ref reference cells)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
