@@ -93,6 +93,11 @@ class MinRNN(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in sizes[1:]) if residual else None
         self.dropout = nn.Dropout(dropout)
 
+    def flops_per_token(self, hidden: int, layers: int, length: int, input_size: int) -> float:
+        """Forward FLOPs per token, for ``seqbench speed``: 2 per multiply-add of every linear map
+        (the scan's elementwise work is not counted, as for the built-in cells)."""
+        return float(sum(2 * m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear)))
+
     def forward(self, x: torch.Tensor, state: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         parallel = self.mode == "parallel" or (self.mode == "auto" and x.shape[1] > 1)
         last = []

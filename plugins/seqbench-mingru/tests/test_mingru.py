@@ -133,3 +133,13 @@ def test_installed_entry_point_registers_both_cells(monkeypatch):
     assert problems == []
     assert registry.cells["mingru"].provider == "mingru" and registry.cells["minlstm"].provider == "mingru"
     assert registry.plugins["mingru"].source == "entry point" and registry.plugins["mingru"].version == "0.1.0"
+
+
+def test_flops_per_token_counts_every_linear_map_and_reaches_seqbench_speed(tmp_path):
+    # mingru: one Linear(d, 2·inner) per layer (gate and candidate), plus Linear(inner, hidden) when expanded
+    assert mingru(8, 16, 2).flops_per_token(16, 2, 100, 8) == 2 * 8 * 32 + 2 * 16 * 32
+    assert mingru(8, 16, 2, expand=2).flops_per_token(16, 2, 100, 8) == (2 * 8 * 64 + 2 * 32 * 16) + (2 * 16 * 64 + 2 * 32 * 16)
+    assert minlstm(8, 16, 1).flops_per_token(16, 1, 100, 8) == 2 * 8 * 48  # forget, input and candidate
+    frame = seqbench.speed(["minlstm"], [8], batch=2, hidden=8, repeats=1, warmup=0, min_time=0.0, gen_steps=2,
+                           plugins=["seqbench_mingru"], out=tmp_path)
+    assert frame["flops_per_tok"].iloc[0] == 2 * 8 * 24 and frame["infer_gflops"].iloc[0] > 0
