@@ -14,7 +14,7 @@ from . import __version__
 from .errors import SeqbenchError
 
 RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
-               "lr", "dropout", "clip", "device", "eval_every", "out", "save")
+               "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal")
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,6 +63,9 @@ def build_parser() -> Parser:
     run.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
     run.add_argument("--save", action="store_true", default=None, help="keep each trial's trained model in "
                      "RUN_DIR/checkpoints/ (for seqbench generate / eval)")
+    run.add_argument("--keep-denormals", dest="flush_denormal", action="store_false", default=None,
+                     help="on CPU, keep subnormal floats (default: flush them to zero while training; "
+                     "they make vanishing-gradient cells several times slower on x86)")
     run.add_argument("--out", help="folder for run directories (default: results)")
     run.add_argument("--suite", metavar="NAME|PATH", help="run a named suite (quick, standard, long) or a "
                      "suite TOML file; other options override it")

@@ -66,8 +66,10 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
                 "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "train_s": None,
                 "wall_s": None, "status": "ok"})
     model = None
+    flushing = False
     try:
         device = torch.device(spec.device)
+        flushing = spec.flush_denormal and device.type == "cpu" and torch.set_flush_denormal(True)
         task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
         row["baseline"], row["optimum"] = task.baseline, task.optimum
         torch.manual_seed(spec.seed)
@@ -119,6 +121,8 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         row["status"] = f"error: {type(exc).__name__}: {message}"[:500]
     finally:
         del model
+        if flushing:
+            torch.set_flush_denormal(False)  # torch's default again, for whatever the process does next
         if spec.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - started

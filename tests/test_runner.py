@@ -151,3 +151,23 @@ def test_training_really_learns():
     after = evaluate(model, task, data)["loss"]
     assert outcome.status == "ok" and outcome.steps == 300
     assert before > 0.1 and after < 0.02
+
+
+def test_subnormals_are_flushed_on_cpu_while_trials_run_unless_kept(tmp_path):
+    import torch
+    from fixtures import denormal_probe
+
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormals (torch.set_flush_denormal)")
+    torch.set_flush_denormal(False)
+    assert not denormal_probe.flushes_subnormals()  # torch's default
+    denormal_probe.SEEN.clear()
+    seqbench.run(["denormal-probe"], ["adding"], [5], plugins=["fixtures.denormal_probe"], out=tmp_path, **TINY)
+    assert denormal_probe.SEEN and all(denormal_probe.SEEN)  # training, evaluation and timing
+    assert not denormal_probe.flushes_subnormals()  # restored afterwards
+    denormal_probe.SEEN.clear()
+    seqbench.run(["denormal-probe"], ["adding"], [5], plugins=["fixtures.denormal_probe"], out=tmp_path,
+                 flush_denormal=False, **TINY)
+    assert denormal_probe.SEEN and not any(denormal_probe.SEEN)
+    with pytest.raises(UsageError, match="flush_denormal must be true or false"):
+        seqbench.run(["lstm"], ["adding"], [5], out=tmp_path, flush_denormal="yes", **TINY)
