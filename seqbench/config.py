@@ -102,7 +102,7 @@ class TrialSpec:
     task_params: dict = field(default_factory=dict)
     cell_params: dict = field(default_factory=dict)
     save: bool = False  # keep a checkpoint of the trained model (seqbench.checkpoint)
-    flush_denormal: bool = True  # on CPU, subnormal floats are flushed to zero while the trial runs
+    flush_denormal: bool = True  # on CPU, subnormal floats are flushed to zero (runner.flush_subnormals)
 
     @property
     def key(self) -> str:
@@ -143,9 +143,9 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     save: bool = False  # a checkpoint per trial in the run directory's checkpoints/
     sample: int = 0  # characters sampled from each saved charlm checkpoint after the tables
-    # On CPU, flush subnormal floats to zero during training and evaluation (torch.set_flush_denormal):
-    # vanishing gradients otherwise reach the subnormal range, where x86 arithmetic is ~100x slower,
-    # and the vanilla RNN's measured speed drops several-fold for a reason that is not the cell's.
+    # On CPU, flush subnormal floats to zero (torch.set_flush_denormal, for the whole process): vanishing
+    # gradients otherwise reach the subnormal range, where x86 arithmetic is up to ~100x slower, and the
+    # vanilla RNN's measured speed drops several-fold for a reason that is not the cell's.
     flush_denormal: bool = True
 
     def __post_init__(self) -> None:

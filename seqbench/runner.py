@@ -66,10 +66,10 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
                 "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "train_s": None,
                 "wall_s": None, "status": "ok"})
     model = None
-    flushing = False
     try:
         device = torch.device(spec.device)
-        flushing = spec.flush_denormal and device.type == "cpu" and torch.set_flush_denormal(True)
+        if device.type == "cpu":
+            torch.set_flush_denormal(spec.flush_denormal)  # this thread; see run() for the others
         task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
         row["baseline"], row["optimum"] = task.baseline, task.optimum
         torch.manual_seed(spec.seed)
@@ -121,8 +121,6 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         row["status"] = f"error: {type(exc).__name__}: {message}"[:500]
     finally:
         del model
-        if flushing:
-            torch.set_flush_denormal(False)  # torch's default again, for whatever the process does next
         if spec.device.startswith("cuda") and torch.cuda.is_available():
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - started
@@ -181,8 +179,9 @@ def run(
     else:
         configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
 
-    trials, task_info = plan(configs, registry)
     resolved = resolve_device(configs[0].device)
+    flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
+    trials, task_info = plan(configs, registry)
     if resume is None:
         rundir = RunDir.create(out, run_id)
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
@@ -192,7 +191,10 @@ def run(
     from .environment import collect
 
     plugin_versions = {name: info.version for name, info in registry.plugins.items()}
-    rundir.write_json(ENVIRONMENT_JSON, collect(resolved, plugin_versions))
+    environment = collect(resolved, plugin_versions)
+    if flushed is not None:
+        environment["subnormals_flushed"] = flushed
+    rundir.write_json(ENVIRONMENT_JSON, environment)
 
     if progress:
         from .progress import RichProgress
@@ -220,6 +222,24 @@ def run(
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return frame
+
+
+def flush_subnormals(configs: list[RunConfig]) -> float:
+    """Set the run's subnormal mode on CPU (``RunConfig.flush_denormal``) and return the fraction
+    of a parallel elementwise op over subnormal inputs that comes out zero: 1.0 when every torch
+    thread flushes them. ``torch.set_flush_denormal`` sets the calling thread only, and torch's
+    worker threads take the mode of the thread that starts them; so in a fresh process (the CLI:
+    nothing ran in parallel yet) all threads follow, while a process that already ran parallel
+    torch code keeps its workers' mode (the fraction recorded in environment.json says so)."""
+    import torch
+
+    from .measure import subnormals_flushed
+
+    modes = {c.flush_denormal for c in configs}
+    if len(modes) > 1:
+        raise UsageError("flush_denormal must be the same in every part of a run")
+    torch.set_flush_denormal(modes.pop())
+    return subnormals_flushed()
 
 
 def _lengths(lengths: Union[str, Iterable[int], None]) -> Optional[list]:

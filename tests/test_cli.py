@@ -146,3 +146,18 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path):
     resumed = seqbench_cli("run", "-q", "--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
     assert list(pd.read_csv(run_dir / "results.csv")["cell"]) == ["rnn", "lstm", "gru"]
+
+
+def test_a_fresh_process_flushes_subnormals_in_every_torch_thread(tmp_path):
+    """In the CLI the mode is set before torch starts its worker threads, so all of them follow."""
+    import torch
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals (torch.set_flush_denormal)")
+    for flag, expected in (([], 1.0), (["--keep-denormals"], 0.0)):
+        out = tmp_path / (flag[0] if flag else "flush")
+        result = seqbench_cli("run", "--cells", "rnn", "--tasks", "adding", "--lengths", "5", *TINY_ARGS,
+                              "--out", str(out), "-q", *flag)
+        assert result.returncode == 0, result.stderr
+        env = json.loads(next(out.glob("*/environment.json")).read_text())
+        assert env["subnormals_flushed"] == expected

