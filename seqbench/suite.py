@@ -29,12 +29,14 @@ def builtin_suites() -> list[str]:
 
 def suite_path(name_or_path: Union[str, Path]) -> Path:
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
             raise UsageError(f"suite file {path} does not exist")
         return path
-    if (SUITES_DIR / f"{name_or_path}.toml").is_file():
+    if (SUITES_DIR / f"{name_or_path}.toml").is_file():  # a name wins over a folder of that name
         return SUITES_DIR / f"{name_or_path}.toml"
+    if path.exists():
+        raise UsageError(f"suite {path} is a folder; give a suite name or a TOML file")
     from .errors import unknown_name
 
     raise unknown_name("suite", str(name_or_path), builtin_suites())

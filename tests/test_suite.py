@@ -65,3 +65,13 @@ def test_unknown_suite_name_via_cli(capsys, tmp_path):
     assert "unknown suite 'standrd' (did you mean 'standard'?)" in capsys.readouterr().err
     assert main(["run", "--suite", str(tmp_path / "missing.toml"), "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "standard").mkdir()  # e.g. a results folder called "standard"
+    description, configs = load_suite("standard")
+    assert "adding" in description and configs
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UsageError, match="suite mine is a folder"):
+        load_suite("mine")
