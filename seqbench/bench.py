@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional, Union
 
 from .config import parse_int_list, parse_names, positive_float, positive_int, resolve_device
-from .errors import PluginError, UsageError
+from .errors import UsageError
 from .registry import Entry, Registry
 
 SPEED_CSV = "speed.csv"
@@ -284,55 +284,26 @@ def _gb(n: float) -> str:
 
 
 def match_width(entry: Entry, budget: int, layers: int, params: dict) -> int:
-    """The hidden size whose cell (input width = hidden) has the parameter count closest to
-    ``budget``; UsageError when none is within ``budget.TOLERANCE``."""
-    from .budget import MAX_HIDDEN, TOLERANCE
+    """The hidden size whose cell alone (input width = hidden) has the parameter count closest
+    to ``budget`` (``budget.solve_width``); UsageError when none is within its tolerance."""
+    from .budget import solve_width
 
-    def count(h: int) -> Optional[int]:
-        try:
-            return cell_param_count(entry, h, layers, params)
-        except (ValueError, AssertionError):
-            return None
-
-    lo, hi = 1, MAX_HIDDEN  # largest width whose count stays within the budget; counts grow with width
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        n = count(mid)
-        if n is not None and n > budget:
-            hi = mid - 1
-        else:
-            lo = mid
-    found = [(h, n) for h in (lo, lo + 1) if (n := count(h)) is not None]
-    if not found:
-        raise UsageError(f"cell '{entry.name}' could not be built near a parameter budget of {budget:,}")
-    hidden, n = min(found, key=lambda c: abs(c[1] - budget))
-    if abs(n - budget) > TOLERANCE * budget:
-        raise UsageError(f"cannot match {budget:,} parameters within ±{TOLERANCE:.0%} for cell '{entry.name}': "
-                         f"the closest width (hidden {hidden}) gives {n:,}")
+    hidden, _ = solve_width(entry.name, lambda h: cell_param_count(entry, h, layers, params), budget)
     return hidden
 
 
-def cell_param_count(entry: Entry, hidden: int, layers: int, params: dict) -> int:
-    """Parameters of the cell alone at width ``hidden`` (built on the meta device when it can)."""
-    import torch
+def cell_param_count(entry: Entry, hidden: int, layers: int, params: dict) -> Optional[int]:
+    """Parameters of the cell alone at width ``hidden`` (None where it rejects that width)."""
+    from .budget import count_built
 
-    try:
-        with torch.device("meta"):
-            cell = build_cell(entry, hidden, layers, params)
-    except (ValueError, AssertionError):
-        raise
-    except Exception:  # noqa: BLE001 - a factory that cannot build on meta: build it for real
-        cell = build_cell(entry, hidden, layers, params)
-    return sum(p.numel() for p in cell.parameters())
+    return count_built(lambda: build_cell(entry, hidden, layers, params))
 
 
 def build_cell(entry: Entry, hidden: int, layers: int, params: Optional[dict] = None) -> Any:
-    from torch import nn
+    """The cell alone, as speed measures it: input width = hidden, no dropout."""
+    from .model import build_cell as build
 
-    cell = entry.obj(hidden, hidden, layers, 0.0, **(params or {}))
-    if not isinstance(cell, nn.Module):
-        raise PluginError(f"cell '{entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module")
-    return cell
+    return build(entry, hidden, hidden, layers, 0.0, params)
 
 
 # --------------------------------------------------------------------------- one cell × length
@@ -380,7 +351,7 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
         if math.isnan(fpt):
             fpt = row["flops_per_tok"] = flops.flops_per_token(entry, hidden, L, T, hidden, cell_opts, cell)
         x = torch.randn(B, T, hidden, device=dev, dtype=dtype)
-        check_output(entry.name, cell, x[:, :2], hidden)
+        check_output(entry, cell, x[:, :2], hidden)
         optimizer = torch.optim.Adam(cell.parameters(), lr=1e-4)
         cell.train()
 
@@ -440,17 +411,14 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
     return row
 
 
-def check_output(name: str, cell: Any, x: Any, hidden: int) -> None:
+def check_output(entry: Entry, cell: Any, x: Any, hidden: int) -> None:
     """PluginError unless the cell maps (B, T, hidden) to ((B, T, hidden), state)."""
     import torch
 
+    from .model import check_cell_output
+
     with torch.no_grad():
-        result = cell(x)
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)):
-        raise PluginError(f"cell '{name}' must return (output, state), got {type(result).__name__}")
-    if tuple(result[0].shape) != (*x.shape[:2], hidden):
-        raise PluginError(f"cell '{name}' returned output of shape {tuple(result[0].shape)}, "
-                          f"expected {(*x.shape[:2], hidden)}")
+        check_cell_output(entry.name, entry.provider, x, cell(x), hidden)
 
 
 def peak_mb(fn: Any, device: Any, tensors: list, optimizer: Any = None) -> tuple[float, str]:

@@ -3,7 +3,7 @@ cell, head) lands within ±3 % of a parameter budget (``--params 50k``)."""
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import UsageError
 
@@ -25,52 +25,69 @@ def parse_params(value: Any) -> Optional[int]:
     return count
 
 
-def count_model_params(task: Any, entry: Any, hidden: int, layers: int, cell_params: dict) -> Optional[int]:
-    """Parameters of the full model at width ``hidden`` (built on the meta device: no memory,
-    no compute), or None when the cell rejects that width (e.g. heads not dividing it)."""
+def count_built(build: Callable[[], Any]) -> Optional[int]:
+    """Parameters of the module ``build()`` returns, built on the meta device (no memory, no
+    compute) where the factory allows it, else for real; None when the factory rejects the
+    width (ValueError, AssertionError: e.g. heads not dividing it)."""
     import torch
 
-    from .model import build_model, count_params
+    from .model import count_params
 
     try:
         with torch.device("meta"):
-            return count_params(build_model(task, entry, hidden, layers, 0.0, cell_params))
+            return count_params(build())
     except (ValueError, AssertionError):
         return None
     except Exception:  # noqa: BLE001 - a factory that cannot build on meta: count on the CPU
         try:
-            return count_params(build_model(task, entry, hidden, layers, 0.0, cell_params))
+            return count_params(build())
         except (ValueError, AssertionError):
             return None
 
 
+def count_model_params(task: Any, entry: Any, hidden: int, layers: int, cell_params: dict) -> Optional[int]:
+    """Parameters of the full model at width ``hidden``, or None when the cell rejects that width."""
+    from .model import build_model
+
+    return count_built(lambda: build_model(task, entry, hidden, layers, 0.0, cell_params))
+
+
 def match_hidden(task: Any, entry: Any, budget: int, layers: int, cell_params: Optional[dict] = None,
                  tolerance: float = TOLERANCE) -> tuple[int, int]:
-    """The width whose model size is closest to ``budget``; ``(hidden, params)``.
+    """The width whose whole model (embedding, cell, head) is closest to ``budget``;
+    ``(hidden, params)``. See ``solve_width``."""
+    cell_params = cell_params or {}
+    return solve_width(entry.name, lambda h: count_model_params(task, entry, h, layers, cell_params), budget,
+                       tolerance, where=" on this task")
+
+
+def solve_width(name: str, count: Callable[[int], Optional[int]], budget: int, tolerance: float = TOLERANCE,
+                where: str = "") -> tuple[int, int]:
+    """The width ``h`` whose ``count(h)`` (parameters, growing with ``h``; None where cell ``name``
+    rejects that width) is closest to ``budget``; ``(hidden, params)``.
 
     Raises UsageError when no width lands within ``tolerance`` (budget too small for the
     cell, or widths too coarse around it).
     """
-    cell_params = cell_params or {}
     cache: dict[int, Optional[int]] = {}
 
-    def count(h: int) -> Optional[int]:
+    def counted(h: int) -> Optional[int]:
         if h not in cache:
-            cache[h] = count_model_params(task, entry, h, layers, cell_params)
+            cache[h] = count(h)
         return cache[h]
 
     def valid_at_or_above(h: int) -> Optional[tuple[int, int]]:
         for w in range(h, min(h + 64, MAX_HIDDEN) + 1):
-            n = count(w)
+            n = counted(w)
             if n is not None:
                 return w, n
         return None
 
     smallest = valid_at_or_above(1)
     if smallest is None:
-        raise UsageError(f"cell '{entry.name}' could not be built at any small width")
+        raise UsageError(f"cell '{name}' could not be built at any small width")
     if smallest[1] > budget * (1 + tolerance):
-        raise UsageError(f"parameter budget {budget:,} is too small for cell '{entry.name}' on this task: "
+        raise UsageError(f"parameter budget {budget:,} is too small for cell '{name}'{where}: "
                          f"its smallest model (hidden {smallest[0]}) has {smallest[1]:,} parameters")
     # smallest width whose (next valid) model exceeds the budget; sizes grow with the width
     lo, hi = smallest[0], MAX_HIDDEN
@@ -84,6 +101,6 @@ def match_hidden(task: Any, entry: Any, budget: int, layers: int, cell_params: O
     candidates = [c for c in (valid_at_or_above(max(lo - 1, 1)), valid_at_or_above(lo)) if c is not None]
     hidden, params = min(candidates, key=lambda c: (abs(c[1] - budget), c[0]))
     if abs(params - budget) > tolerance * budget:
-        raise UsageError(f"cannot match {budget:,} parameters within ±{tolerance:.0%} for cell '{entry.name}': "
+        raise UsageError(f"cannot match {budget:,} parameters within ±{tolerance:.0%} for cell '{name}': "
                          f"the closest width (hidden {hidden}) gives {params:,}")
     return hidden, params

@@ -38,24 +38,37 @@ class SequenceModel(nn.Module):
         return self.head(y), state
 
     def _check(self, x: torch.Tensor, result: Any) -> None:
-        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)):
-            raise PluginError(f"cell '{self.cell_name}' must return (output, state), got {type(result).__name__}"
-                              f"{_plugin(self.provider)}")
-        expected = (x.shape[0], x.shape[1], self.hidden_size)
-        if tuple(result[0].shape) != expected:
-            raise PluginError(f"cell '{self.cell_name}' returned output of shape {tuple(result[0].shape)}, "
-                              f"expected (batch, time, hidden) = {expected}{_plugin(self.provider)}")
+        check_cell_output(self.cell_name, self.provider, x, result, self.hidden_size)
         self._checked = True
+
+
+def check_cell_output(name: str, provider: str, x: torch.Tensor, result: Any, hidden: int) -> None:
+    """PluginError, naming the cell and its plugin, unless ``result`` is ``(y, state)`` with ``y`` of
+    shape (batch, time, hidden) for the input ``x``."""
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], torch.Tensor)):
+        raise PluginError(f"cell '{name}' must return (output, state), got {type(result).__name__}"
+                          f"{_plugin(provider)}")
+    expected = (x.shape[0], x.shape[1], hidden)
+    if tuple(result[0].shape) != expected:
+        raise PluginError(f"cell '{name}' returned output of shape {tuple(result[0].shape)}, "
+                          f"expected (batch, time, hidden) = {expected}{_plugin(provider)}")
+
+
+def build_cell(cell_entry: Any, input_size: int, hidden: int, layers: int, dropout: float,
+               cell_params: Optional[dict] = None) -> nn.Module:
+    """The cell, through its registered factory; PluginError when that is not a torch module."""
+    cell = cell_entry.obj(input_size, hidden, layers, dropout, **(cell_params or {}))
+    if not isinstance(cell, nn.Module):
+        raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module"
+                          f"{_plugin(cell_entry.provider)}")
+    return cell
 
 
 def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: float,
                 cell_params: Optional[dict] = None) -> SequenceModel:
     """Build the cell through its registered factory and wrap it for ``task``."""
     input_size = hidden if task.input_kind == "tokens" else task.input_size
-    cell = cell_entry.obj(input_size, hidden, layers, dropout, **(cell_params or {}))
-    if not isinstance(cell, nn.Module):
-        raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module"
-                          f"{_plugin(cell_entry.provider)}")
+    cell = build_cell(cell_entry, input_size, hidden, layers, dropout, cell_params)
     return SequenceModel(task, cell, hidden, cell_entry.name, cell_entry.provider)
 
 
