@@ -37,6 +37,8 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
     from .sampling import lm_checkpoint
     from .registry import Registry
     from .runner import build_task
+    from .tasks.base import TokenTask
+    from .tasks.charlm import windows
     from .train import EvalSet, evaluate
 
     if split not in SPLITS:
@@ -78,39 +80,15 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
         if len(ids) < T + 1:
             raise UsageError(f"corpus '{name}' has {len(ids)} characters in the model's vocabulary "
                              f"({oov} others dropped); a window needs T + 1 = {T + 1}")
-        stats = _score(model, torch.tensor(ids, dtype=torch.long), T, examples, batch, device)
+        batches = windows(torch.tensor(ids, dtype=torch.long, device=device), 0, len(ids), T, examples, batch, device)
+        stats = evaluate(model, TokenTask(T), EvalSet(batches))  # next-character cross-entropy, every step
     ce = stats["loss"]
-    chars = stats.pop("chars", None)
+    count = sum(x.shape[0] for x, _ in batches)
     row = {"checkpoint": str(checkpoint) if not isinstance(checkpoint, dict) else "", "cell": spec.cell,
-           "length": T, "corpus": name, "split": scored_on, "windows": stats.get("windows"),
-           "chars": chars, "loss": ce, "perplexity": math.exp(min(ce, 700.0)), "bits_per_char": ce / math.log(2),
+           "length": T, "corpus": name, "split": scored_on, "windows": count, "chars": count * T,
+           "loss": ce, "perplexity": math.exp(min(ce, 700.0)), "bits_per_char": ce / math.log(2),
            "accuracy": stats.get("accuracy"), "oov_chars": oov}
-    if row["windows"] is None:
-        row["windows"] = sum(x.shape[0] for x, _ in batches)
-        row["chars"] = row["windows"] * T
     return pd.DataFrame([row])
-
-
-def _score(model: Any, ids: Any, T: int, examples: Optional[int], batch: int, device: Any) -> dict:
-    """Mean cross-entropy and accuracy over non-overlapping windows of ``ids`` (fresh state each)."""
-    import torch
-    import torch.nn.functional as F
-
-    available = (len(ids) - 1) // T
-    count = available if examples is None else min(examples, available)
-    starts = torch.arange(count, dtype=torch.long) * available // max(count, 1) * T
-    offsets = torch.arange(T + 1)
-    total, correct = 0.0, 0
-    with torch.no_grad():
-        for first in range(0, count, batch):
-            windows = ids[starts[first:first + batch, None] + offsets].to(device)
-            logits, _ = model(windows[:, :-1])
-            target = windows[:, 1:].reshape(-1)
-            logits = logits.reshape(-1, logits.shape[-1])
-            total += F.cross_entropy(logits, target, reduction="sum").item()
-            correct += int((logits.argmax(-1) == target).sum())
-    n = count * T
-    return {"loss": total / n, "accuracy": correct / n, "windows": count, "chars": n}
 
 
 def render(frame: Any, console: Any) -> None:

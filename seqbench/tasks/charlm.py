@@ -62,6 +62,26 @@ def encode_corpus(corpus: Corpus) -> tuple[list[str], Any]:
     return _encoded[corpus.sha256]
 
 
+def windows(data: Any, lo: int, hi: int, T: int, examples: Optional[int], batch_size: int,
+            device: Any) -> list[tuple[Any, Any]]:
+    """Non-overlapping windows of ``data[lo:hi]`` as (input, next-character target) batches,
+    deterministic. The span holds ``(hi - lo - 1) // T`` consecutive windows (each target is the
+    next window's first input); when fewer than that are asked for (``examples``; None: all),
+    they are taken evenly spaced over the span."""
+    import torch
+
+    available = (hi - lo - 1) // T
+    count = available if examples is None else min(max(examples, 0), available)
+    chosen = torch.arange(count, dtype=torch.long) * available // max(count, 1)
+    offsets = torch.arange(T + 1, device=device)
+    batches = []
+    for first in range(0, count, batch_size):
+        starts = lo + chosen[first:first + batch_size].to(device).unsqueeze(1) * T
+        window = data[starts + offsets]
+        batches.append((window[:, :-1], window[:, 1:]))
+    return batches
+
+
 def _fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
         raise ValueError(f"charlm: {name} must be a number between 0 and 1, got {value!r}")
@@ -145,25 +165,9 @@ class CharLMTask(TokenTask):
         return windows[:, :-1], windows[:, 1:]
 
     def split_batches(self, split: str, examples: int, batch_size: int, device: Any) -> list[tuple[Any, Any]]:
-        """Up to ``examples`` non-overlapping windows of a split, in batches (deterministic).
-
-        The split holds ``(n - 1) // T`` consecutive windows (each target is the next window's
-        first input); when fewer are asked for, they are taken evenly spaced over the split.
-        """
-        import torch
-
-        T, (lo, hi) = self.length, self.splits[split]
-        available = (hi - lo - 1) // T
-        count = min(max(examples, 0), available)
-        chosen = torch.arange(count, dtype=torch.long) * available // max(count, 1)
-        data = self._data_on(device)
-        offsets = torch.arange(T + 1, device=device)
-        batches = []
-        for first in range(0, count, batch_size):
-            starts = lo + chosen[first:first + batch_size].to(device).unsqueeze(1) * T
-            windows = data[starts + offsets]
-            batches.append((windows[:, :-1], windows[:, 1:]))
-        return batches
+        """Up to ``examples`` non-overlapping windows of a split, in batches (see ``windows``)."""
+        lo, hi = self.splits[split]
+        return windows(self._data_on(device), lo, hi, self.length, examples, batch_size, device)
 
     def eval_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple[Any, Any]]:
         """The validation split (see ``split_batches``)."""
