@@ -185,10 +185,7 @@ def cmd_run(args: Any) -> int:
         options["task_params"] = parse_options("--task-opt", args.task_opts)
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
-    if args.offline:
-        import os
-
-        os.environ["SEQBENCH_OFFLINE"] = "1"
+    _offline(args)
     if args.corpus:
         from pathlib import Path
 
@@ -251,12 +248,9 @@ def cmd_generate(args: Any) -> int:
 
 
 def cmd_eval(args: Any) -> int:
-    import os
-
     from .lmeval import evaluate_checkpoint, render
 
-    if args.offline:
-        os.environ["SEQBENCH_OFFLINE"] = "1"
+    _offline(args)
     frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
                                 registry=_registry(args))
     render(frame, _stdout())
@@ -365,8 +359,16 @@ def cmd_plugins(args: Any) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "generate": cmd_generate, "eval": cmd_eval, "check": cmd_check, "report": cmd_report, "list": cmd_list, "plugins": cmd_plugins,
-            "speed": cmd_speed}
+def _offline(args: Any) -> None:
+    """--offline: no corpus download for the rest of the process (seqbench.download reads it)."""
+    if args.offline:
+        import os
+
+        os.environ["SEQBENCH_OFFLINE"] = "1"
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
+            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report}
 
 if __name__ == "__main__":
     sys.exit(main())
