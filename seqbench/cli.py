@@ -189,11 +189,10 @@ def cmd_run(args: Any) -> int:
     if args.corpus:
         from pathlib import Path
 
-        from .corpus import corpus_names
+        from .corpus import is_corpus_name
 
-        given = Path(args.corpus).expanduser()
-        named = args.corpus in corpus_names() or not (given.exists() or any(c in args.corpus for c in "/\\."))
-        corpus = args.corpus if named else str(given.resolve())  # a name (or a typo of one) stays a name
+        named = is_corpus_name(args.corpus)  # a name (or a typo of one) stays a name
+        corpus = args.corpus if named else str(Path(args.corpus).expanduser().resolve())
         options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus  # absolute: --resume
     if args.resume and (options or args.suite):
         given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]

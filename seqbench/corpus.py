@@ -109,6 +109,14 @@ def corpus_names() -> list[str]:
     return [DEFAULT_CORPUS, *SOURCES]
 
 
+def is_corpus_name(spec: str) -> bool:
+    """Whether ``spec`` names a corpus, or looks like a name (no path separator or dot, not an
+    existing file): a misspelt name must be reported as such, not as a missing file."""
+    if spec in corpus_names():
+        return True
+    return not any(sep in spec for sep in ("/", "\\", ".")) and not Path(spec).expanduser().exists()
+
+
 def load_corpus(spec: str = DEFAULT_CORPUS, offline: Optional[bool] = None) -> Corpus:
     """The corpus named by ``spec``: ``"python-stdlib"``, a named public corpus
     (``tinyshakespeare``, ``enwik8``, ``text8``, ``ptb-char``, ``wikitext-2``: downloaded on
@@ -124,8 +132,7 @@ def load_corpus(spec: str = DEFAULT_CORPUS, offline: Optional[bool] = None) -> C
         return stdlib_corpus()
     if spec in SOURCES:
         return named_corpus(spec, offline)
-    looks_like_name = not any(sep in spec for sep in ("/", "\\", ".")) and not Path(spec).expanduser().exists()
-    if looks_like_name:
+    if is_corpus_name(spec):  # not a corpus, so a misspelt one
         from .errors import unknown_name
 
         raise unknown_name("corpus name", spec, corpus_names())
