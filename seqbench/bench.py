@@ -156,22 +156,20 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
                                     "notes": notes, "peak_mem_kinds": PEAK_KINDS})
     plugin_versions = {name: info.version for name, info in registry.plugins.items()}
     rundir.write_json(ENVIRONMENT_JSON, collect(device, plugin_versions))
-    rows: list[dict[str, Any]] = []
     probes: dict[tuple, float] = {}
     interrupted = False
     try:
         for length in config.lengths:  # lengths outermost: Ctrl-C keeps complete comparisons
             for name in names:
                 row = measure(registry.get("cell", name), length, widths[name], config, device, probes)
-                rows.append(row)
-                atomic_write_text(rundir.path / SPEED_CSV, pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
+                rundir.append(row, SPEED_CSV)
                 if progress:
                     print(progress_line(row), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         interrupted = True
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rundir.rows, columns=COLUMNS)
     scaling = scaling_frame(frame)
-    if rows:
+    if rundir.rows:
         atomic_write_text(rundir.path / SCALING_CSV, scaling.to_csv(index=False))
     frame.attrs.update(run_dir=str(rundir.path), scaling=scaling, notes=notes)
     if interrupted:

@@ -80,13 +80,14 @@ class RunDir:
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read {self.path / name}: {exc}") from None
 
-    def append(self, row: dict[str, Any]) -> None:
-        """Add a finished trial's row and rewrite results.csv atomically."""
+    def append(self, row: dict[str, Any], name: str = RESULTS_CSV) -> None:
+        """Add a finished trial's row and rewrite the run's CSV (results.csv; speed.csv for
+        ``seqbench speed``) atomically."""
         self.rows.append(row)
         columns: dict[str, None] = {}
         for r in self.rows:
             columns.update(dict.fromkeys(r))
-        atomic_write_text(self.path / RESULTS_CSV, _to_csv(self.rows, list(columns)))
+        atomic_write_text(self.path / name, _to_csv(self.rows, list(columns)))
 
     def finished_keys(self) -> set[str]:
         """Trials already done (ok or diverged); --resume skips these."""
