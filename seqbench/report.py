@@ -83,8 +83,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for key in ("train_iqr", "infer_iqr"):
         if key not in frame:
             frame[key] = math.nan
-    if has_gap(frame):
-        frame["gap"] = gap(frame)
+    frame = _with_gap(frame)
     columns = columns_of(frame, metrics)
     records = []
     for (task, length, cell), group in frame.groupby(list(KEYS), sort=False):
@@ -274,7 +273,11 @@ def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 
 
 def _with_gap(frame: Any) -> Any:
-    return frame.assign(gap=gap(frame)) if has_gap(frame) else frame
+    """``frame`` with a ``gap`` column where some task knows a non-zero optimum."""
+    if "optimum" not in frame:
+        return frame
+    gaps = gap(frame)
+    return frame.assign(gap=gaps) if gaps.notna().any() else frame
 
 
 def gap(frame: Any) -> Any:
@@ -284,11 +287,6 @@ def gap(frame: Any) -> Any:
 
     optimum = pd.to_numeric(frame["optimum"], errors="coerce")
     return (pd.to_numeric(frame["loss"], errors="coerce") - optimum).where(optimum != 0)
-
-
-def has_gap(frame: Any) -> bool:
-    """Whether some task in ``frame`` knows a non-zero optimum."""
-    return "optimum" in frame and bool(gap(frame).notna().any())
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
@@ -423,15 +421,16 @@ def load_run_info(run_dir: Any) -> RunInfo:
     a ``seqbench speed`` directory's speed.csv and scaling.csv."""
     from pathlib import Path
 
+    from .bench import SCALING_CSV, SPEED_CSV
     from .results import CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, RunDir, load_run, read_frame
 
     saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
              for name in (CONFIG_JSON, ENVIRONMENT_JSON)}
-    speed_csv = Path(run_dir, "speed.csv")
+    speed_csv = Path(run_dir, SPEED_CSV)
     if speed_csv.is_file() and not Path(run_dir, RESULTS_CSV).is_file():
         import pandas as pd
 
-        scaling_csv = Path(run_dir, "scaling.csv")
+        scaling_csv = Path(run_dir, SCALING_CSV)
         scaling = read_frame(scaling_csv) if scaling_csv.is_file() else pd.DataFrame()
         return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], read_frame(speed_csv), scaling)
     return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], load_run(run_dir))

@@ -17,7 +17,6 @@ any length, as in char-rnn.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional, TextIO, Union
 
