@@ -106,7 +106,7 @@ def rebuild_model(checkpoint: dict, registry: Any = None, device: Any = "cpu") -
     registry = registry or Registry()
     info = checkpoint["model"]
     shape = SimpleNamespace(input_kind=info["input_kind"], input_size=info["input_size"],
-                            output_size=info["output_size"])
+                            output_size=info["output_size"], seq_len=checkpoint["task"]["length"])
     model = build_model(shape, registry.get("cell", info["cell"]), info["hidden"], info["layers"],
                         info["dropout"], info["cell_params"])
     try:

@@ -14,7 +14,21 @@ from . import __version__
 from .errors import SeqbenchError
 
 RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
-               "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal")
+               "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal", "samples",
+               "sweep_seed", "tune", "patience")
+
+
+DEFAULT_PARAMS_HELP = "20k"
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,20 +57,32 @@ def build_parser() -> Parser:
     run.add_argument("--steps", help="training steps per trial (default: 400 when no --budget)")
     run.add_argument("--budget", help="training wall-clock budget per trial, e.g. 30s, 2m")
     run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
-    run.add_argument("--hidden", help="hidden size (default: 64)")
+    grid = " (a comma list is a grid; LOW..HIGH a range for --samples)"
+    run.add_argument("--hidden", help="hidden size (default: 64)" + grid)
     run.add_argument("--params", help="parameter budget, e.g. 50k: each cell's hidden size is solved so "
-                     "the whole model lands within ±3%% of it (instead of --hidden)")
-    run.add_argument("--layers", help="number of layers (default: 1)")
-    run.add_argument("--batch", help="batch size (default: 64)")
-    run.add_argument("--lr", help="Adam learning rate (default: 3e-3)")
-    run.add_argument("--dropout", help="dropout between layers (default: 0)")
-    run.add_argument("--clip", help="gradient-norm clipping threshold (default: 1.0)")
+                     "the whole model lands within ±3%% of it (instead of --hidden; default: " + DEFAULT_PARAMS_HELP + ")"
+                     + grid)
+    run.add_argument("--layers", help="number of layers (default: 1)" + grid)
+    run.add_argument("--batch", help="batch size (default: 64)" + grid)
+    run.add_argument("--lr", help="Adam learning rate (default: 3e-3)" + grid + ", e.g. 1e-3,3e-3 or 1e-4..1e-2")
+    run.add_argument("--dropout", help="dropout between layers (default: 0)" + grid)
+    run.add_argument("--clip", help="gradient-norm clipping threshold (default: 1.0)" + grid)
+    run.add_argument("--samples", help="random search: configurations drawn from the ranges (default: 1)")
+    run.add_argument("--sweep-seed", dest="sweep_seed", type=_nonneg_int, help="seed of those draws (default: 0): "
+                     "the same seed draws the same configurations")
+    run.add_argument("--tune", action="store_true", default=None, help="per cell × task × length, select the "
+                     "configuration with the best mean validation metric and report its test numbers")
+    run.add_argument("--patience", help="early stopping: evaluations without a better validation metric "
+                     "before a trial stops (the model is restored to its best evaluation)")
+    run.add_argument("--dry-run", dest="dry_run", action="store_true", help="validate every configuration, "
+                     "show the trials and the estimated time, and stop")
     run.add_argument("--device", help="auto, cpu or cuda (default: auto)")
     run.add_argument("--eval-every", dest="eval_every", help="steps between evaluations (default: 100)")
     run.add_argument("--task-opt", dest="task_opts", action="append", metavar="TASK.PARAM=VALUE",
-                     help="a task parameter, e.g. copy.n_symbols=5 (repeatable)")
+                     help="a task parameter, e.g. copy.n_symbols=5, or a grid copy.n_symbols=4,8 (repeatable)")
     run.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
-                     help="a cell parameter, e.g. transformer.n_heads=2 (repeatable)")
+                     help="a cell parameter, e.g. transformer.n_heads=2, lstm.forget_bias=0,1 or "
+                     "rnn.init=uniform,orthogonal (repeatable)")
     run.add_argument("--corpus", metavar="PATH|NAME", help="corpus of the charlm task: a UTF-8 text file or "
                      "tinyshakespeare, enwik8, text8, ptb-char, wikitext-2 (downloaded on first use) "
                      "instead of the embedded default")
@@ -136,6 +162,11 @@ def build_parser() -> Parser:
     report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
                         "table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    view = report.add_mutually_exclusive_group()
+    view.add_argument("--all", dest="view", action="store_const", const="all", default="auto",
+                      help="a tuned run: every configuration, not only the selected ones")
+    view.add_argument("--tuned", dest="view", action="store_const", const="tuned",
+                      help="only each cell's configuration with the best mean validation metric")
     return parser
 
 
@@ -200,22 +231,34 @@ def cmd_run(args: Any) -> int:
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
     registry = _registry(args)
     err = Console(stderr=True)
+    if args.dry_run:
+        planned = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite, dry_run=True,
+                      **options)
+        report.print_tables([plan_table(planned)], _stdout())
+        return 0
+
+    def announce(planned: Any) -> None:
+        from .sweep.estimate import describe
+
+        err.print(f"seqbench run: {describe(planned)}", highlight=False)
+
     try:
         frame = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
-                    progress=not args.quiet, **options)
+                    progress=not args.quiet, announce=announce, **options)
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"
         err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
                   f"continue with: seqbench run --resume {run_dir}", highlight=False)
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
-    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"))
+    tuned = any(c.get("tune") for c in saved.get("configs", []))
+    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from .sampling import run_samples
 
         for trial, text in run_samples(frame.attrs["run_dir"], frame, sample, registry=registry):
-            cell, task, length, seed = trial.split("|")
+            cell, task, length, seed = trial.split("|")[:4]
             _stdout().rule(f"{cell} · {task} T={length} · seed {seed}: a {sample}-character sample", align="left")
             _stdout().print(text, markup=False, highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
@@ -223,6 +266,24 @@ def cmd_run(args: Any) -> int:
     for _, row in errors.iterrows():
         err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False, soft_wrap=True)  # one line each
     return 1 if len(errors) else 0
+
+
+def plan_table(planned: Any) -> Any:
+    """The table of ``seqbench run --dry-run``: per task × length × cell, its configurations,
+    trials and estimated time."""
+    from .report import TableData
+    from .sweep.estimate import describe, duration
+
+    table = TableData("seqbench run --dry-run: the plan", describe(planned) + "; every configuration validated",
+                      ["task", "T", "cell", "configurations", "trials", "hidden", "est. time"])
+    if planned.empty:
+        return table
+    for (task, length, cell), group in planned.groupby(["task", "length", "cell"], sort=False):
+        widths = sorted(set(group["hidden"]))
+        shown = str(widths[0]) if len(widths) == 1 else f"{widths[0]}–{widths[-1]}"
+        table.add([task, str(length), cell, str(group["config_label"].nunique()), str(len(group)), shown,
+                   duration(float(group["est_s"].sum()))])
+    return table
 
 
 def cmd_generate(args: Any) -> int:
@@ -263,7 +324,7 @@ def cmd_report(args: Any) -> int:
     from .errors import UsageError
 
     registry = _registry(args)
-    run = report.load_run_info(args.run_dir)
+    run = report.load_run_info(args.run_dir, args.view)
     if run.results.empty:
         raise UsageError(f"{args.run_dir} has no finished trials yet")
     fmt = args.format

@@ -66,10 +66,24 @@ def build_cell(cell_entry: Any, input_size: int, hidden: int, layers: int, dropo
 
 def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: float,
                 cell_params: Optional[dict] = None) -> SequenceModel:
-    """Build the cell through its registered factory and wrap it for ``task``."""
+    """Build the cell through its registered factory and wrap it for ``task``. A factory that takes
+    ``t_max`` (the longest dependency, e.g. for chrono initialization) gets the task's sequence
+    length unless the options set it."""
     input_size = hidden if task.input_kind == "tokens" else task.input_size
+    cell_params = dict(cell_params or {})
+    if "t_max" not in cell_params and _takes(cell_entry.obj, "t_max"):
+        cell_params["t_max"] = task.seq_len
     cell = build_cell(cell_entry, input_size, hidden, layers, dropout, cell_params)
     return SequenceModel(task, cell, hidden, cell_entry.name, cell_entry.provider)
+
+
+def _takes(factory: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _plugin(provider: str) -> str:

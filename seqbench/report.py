@@ -83,12 +83,21 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for key in ("train_iqr", "infer_iqr"):
         if key not in frame:
             frame[key] = math.nan
+    for key in ("config", "config_label"):
+        frame[key] = frame[key].astype(object).fillna("").astype(str) if key in frame else ""
     frame = _with_gap(frame)
     columns = columns_of(frame, metrics)
     records = []
-    for (task, length, cell), group in frame.groupby(list(KEYS), sort=False):
+    for (task, length, cell, _), group in frame.groupby([*KEYS, "config"], sort=False):
         ok = group[group["status"] == "ok"]
-        record: dict[str, Any] = {"task": task, "length": int(length), "cell": cell, "seeds": len(group)}
+        record: dict[str, Any] = {"task": task, "length": int(length), "cell": cell,
+                                  "config": group["config"].iloc[0], "config_label": group["config_label"].iloc[0],
+                                  "seeds": len(group)}
+        if "n_configs" in group:
+            record["n_configs"] = int(group["n_configs"].max())
+        metric, _ = primary_metric((task_info or {}).get(f"{task}|{length}", {}))
+        if f"val_{metric}" in ok:
+            record[f"val_{metric}"] = pd.to_numeric(ok[f"val_{metric}"], errors="coerce").mean()
         for column in columns:
             source = group if column.name == "solved" else ok
             values = pd.to_numeric(source[column.name].astype(float), errors="coerce").dropna().tolist()
@@ -190,18 +199,34 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
             notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}: "
                          "the timed steps varied (a busy machine, or a cell whose step time varies); speed figures are uncertain")
         show_status = (group["status"] != "ok").any()
-        headers = (["rank"] if multi else []) + ["cell"] + [c.header for c in columns] \
+        tuned = "n_configs" in group
+        show_config = bool((group["config_label"] != "").any())
+        if tuned:
+            val = f"val_{metric}"
+            notes.insert(0, f"tuned: per cell, the configuration with the best mean validation {LABELS.get(metric, metric)} "
+                         f"over its seeds (chosen, of n configurations); every other column on the test split")
+        elif show_config:
+            notes.insert(0, "every configuration of the sweep (seqbench report --tuned for the selected ones); "
+                         "numbers on the test split")
+        headers = (["rank"] if multi else []) + ["cell"] + (["chosen (of n)" if tuned else "config"] if show_config else []) \
+            + [c.header for c in columns] + ([f"val {LABELS.get(metric, metric)}"] if tuned and val in group else []) \
             + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])
         table = TableData(f"{task} · T={length}", " · ".join(notes), headers)
         bests = {c.name: _best(group[c.name], c.higher_is_better) for c in columns}
         ordered = group.sort_values("rank", key=lambda s: s.map(_rank_key)) if multi else group
         for _, rec in ordered.iterrows():
             cells = ([str(rec["rank"])] if multi else []) + [str(rec["cell"])]
+            if show_config:
+                label = rec["config_label"] or "–"
+                cells.append(f"{label} (of {int(rec['n_configs'])})" if tuned else label)
             flags = [False] * len(cells)
             for c in columns:
                 value = rec[c.name]
                 cells.append(_fmt(c.name, value, rec.get(f"{c.name}_std", math.nan)))
                 flags.append(bests[c.name] is not None and not math.isnan(value) and value == bests[c.name])
+            if tuned and val in group:
+                cells.append(_fmt(metric, rec[val]))
+                flags.append(False)
             if multi:
                 m, hw = rec[metric], rec[f"{metric}_ci95"]
                 cells.append("–" if math.isnan(hw) else f"[{_number(metric, m - hw)}, {_number(metric, m + hw)}]")
@@ -211,11 +236,12 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
                 flags.append(False)
             table.add(cells, flags)
         lead = ["", ""] if multi else [""]
-        tail = ([""] if multi else []) + ([""] if show_status else [])
+        lead += [""] if show_config else []
+        tail = ([""] if tuned and val in group else []) + ([""] if multi else []) + ([""] if show_status else [])
         for label, values in (("(baseline)", baseline), ("(optimum)", optimum)):
             if not values.empty and any(c.name == "loss" for c in columns):
                 ref = [_fmt("loss", values.iloc[0]) if c.name == "loss" else "" for c in columns]
-                table.add(lead[:-1] + [label] + ref + tail, dim=True)
+                table.add(lead[:1 if multi else 0] + [label] + lead[2 if multi else 1:] + ref + tail, dim=True)
         out.append(table)
     return out
 
@@ -238,14 +264,16 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
         headers = ["cell", "params"] + [h for T in lengths for h in (f"T={T} {label}", f"T={T} solved")]
         seeds = int(group["seeds"].max())
         table = TableData(f"{task} · by length", f"{_spread_note(seeds)}; best per column in bold", headers)
-        cells_order = list(dict.fromkeys(group["cell"]))
+        cells_order = list(dict.fromkeys(zip(group["cell"], group["config_label"])))
         bests = {}
         for T in lengths:
             at = group[group["length"] == T]
             bests[T] = (_best(at[metric], higher), _best(at["solved"], True))
-        for cell in cells_order:
-            rows = group[group["cell"] == cell]
-            cells, flags = [cell, _fmt("params", rows["params"].iloc[0])], [False, False]
+        tuned = "n_configs" in group
+        for cell, label in cells_order:
+            rows = group[(group["cell"] == cell) & (group["config_label"] == label)]
+            name = f"{cell} ({label})" if label and not tuned else cell
+            cells, flags = [name, _fmt("params", rows["params"].iloc[0])], [False, False]
             for T in lengths:
                 rec = rows[rows["length"] == T]
                 if rec.empty:
@@ -262,9 +290,16 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
 
 
 def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
-           task_info: Optional[Mapping[str, Any]] = None) -> list[TableData]:
-    """Every table for a run: the by-length overviews, then the detail tables."""
+           task_info: Optional[Mapping[str, Any]] = None, tuned: bool = False) -> list[TableData]:
+    """Every table for a run: the by-length overviews, then the detail tables. ``tuned``: only
+    each cell's configuration selected on validation (``seqbench.sweep.tune``)."""
     task_info = task_info or {}
+    if tuned:
+        from .sweep.tune import tuned as selected
+
+        frame = selected(frame, task_info)
+    else:
+        frame = frame.drop(columns=["selected", "n_configs"], errors="ignore")
     summary = summarize(frame, metrics, task_info)
     if summary.empty:
         return []
@@ -290,9 +325,9 @@ def gap(frame: Any) -> Any:
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
-           task_info: Optional[Mapping[str, Any]] = None) -> None:
+           task_info: Optional[Mapping[str, Any]] = None, tuned: bool = False) -> None:
     """Print the comparison tables with rich."""
-    print_tables(tables(frame, metrics, task_info), console)
+    print_tables(tables(frame, metrics, task_info, tuned), console)
 
 
 def print_tables(datas: list[TableData], console: Any = None) -> None:
@@ -385,6 +420,15 @@ class RunInfo:
     environment: Mapping[str, Any] = field(default_factory=dict)  # environment.json
     results: Any = None  # the rows, as passed to render
     scaling: Any = None  # a ``seqbench speed`` run's scaling.csv; None for a ``seqbench run``
+    view: str = "auto"  # "tuned": selected configurations only; "all": every one; "auto": as the run asked
+
+    @property
+    def tuned(self) -> bool:
+        """Whether the tables show each cell's configuration selected on validation only (a run
+        with ``tune``, unless the view is ``all``)."""
+        if self.view != "auto":
+            return self.view == "tuned"
+        return any(c.get("tune") for c in self.config.get("configs", []))
 
     @property
     def is_speed(self) -> bool:
@@ -404,7 +448,16 @@ class RunInfo:
     def summary(self) -> Any:
         """The aggregated DataFrame behind the tables (see ``summarize``); a speed run's rows
         as they are (one per cell × length)."""
-        return self.results if self.is_speed else summarize(self.results, self.metrics, self.tasks)
+        if self.is_speed:
+            return self.results
+        if self.tuned:
+            from .sweep.tune import tuned
+
+            return summarize(tuned(self.results, self.tasks), self.metrics, self.tasks)
+        return summarize(self._untuned(), self.metrics, self.tasks)
+
+    def _untuned(self) -> Any:
+        return self.results.drop(columns=["selected", "n_configs"], errors="ignore")
 
     def tables(self) -> list[TableData]:
         """The overview and detail tables (a speed run's: one per length, then scaling),
@@ -413,12 +466,12 @@ class RunInfo:
             from .bench import tables as speed_tables
 
             return speed_tables(self.results, self.scaling)
-        return tables(self.results, self.metrics, self.tasks)
+        return tables(self.results if self.tuned else self._untuned(), self.metrics, self.tasks, self.tuned)
 
 
-def load_run_info(run_dir: Any) -> RunInfo:
+def load_run_info(run_dir: Any, view: str = "auto") -> RunInfo:
     """A run directory's rows, configuration and environment (missing files read as empty);
-    a ``seqbench speed`` directory's speed.csv and scaling.csv."""
+    a ``seqbench speed`` directory's speed.csv and scaling.csv. ``view``: see ``RunInfo.view``."""
     from pathlib import Path
 
     from .bench import SCALING_CSV, SPEED_CSV
@@ -433,7 +486,7 @@ def load_run_info(run_dir: Any) -> RunInfo:
         scaling_csv = Path(run_dir, SCALING_CSV)
         scaling = read_frame(scaling_csv) if scaling_csv.is_file() else pd.DataFrame()
         return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], read_frame(speed_csv), scaling)
-    return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], load_run(run_dir))
+    return RunInfo(str(run_dir), saved[CONFIG_JSON], saved[ENVIRONMENT_JSON], load_run(run_dir), view=view)
 
 
 def render_table(results: Any, run: RunInfo) -> str:

@@ -83,7 +83,11 @@ class RunDir:
     def append(self, row: dict[str, Any], name: str = RESULTS_CSV) -> None:
         """Add a finished trial's row and rewrite the run's CSV (results.csv; speed.csv for
         ``seqbench speed``) atomically."""
-        self.rows.append(row)
+        self.replace_rows([*self.rows, row], name)
+
+    def replace_rows(self, rows: list[dict[str, Any]], name: str = RESULTS_CSV) -> None:
+        """Replace every row (e.g. with the ``selected`` column of a tuned run), atomically."""
+        self.rows = list(rows)
         columns: dict[str, None] = {}
         for r in self.rows:
             columns.update(dict.fromkeys(r))

@@ -7,42 +7,17 @@ next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps
 """
 from __future__ import annotations
 
-import inspect
+import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from .config import RunConfig, TrialSpec, parse_names, resolve_device
 from .errors import UsageError
-from .registry import Entry, Registry
+from .factories import build_task, check_params
+from .registry import Registry
 from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
-
-
-def check_params(entry: Entry, params: dict, skip: int) -> None:
-    """Raise a UsageError naming ``entry`` when ``params`` holds a keyword its factory does
-    not take (the first ``skip`` positional parameters are the harness's own)."""
-    try:
-        parameters = list(inspect.signature(entry.obj).parameters.values())
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return
-    known = [p.name for p in parameters[skip:]]
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise UsageError(f"{entry.kind} '{entry.name}' has no parameter {', '.join(map(repr, unknown))}; "
-                         f"it takes: {', '.join(known) or 'none'}")
-
-
-def build_task(entry: Entry, length: int, params: Optional[dict] = None) -> Any:
-    """Instantiate a registered task; bad parameters become a UsageError naming the task."""
-    params = params or {}
-    check_params(entry, params, skip=1)
-    try:
-        return entry.obj(length, **params)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"task '{entry.name}' at length {length}: {exc}") from None
 
 
 def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path] = None) -> dict[str, Any]:
@@ -57,14 +32,17 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
     started = time.perf_counter()
     row: dict[str, Any] = {
         "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
-        "seed": spec.seed, "hidden": spec.hidden, "layers": spec.layers, "batch": spec.batch,
-        "lr": spec.lr, "device": spec.device, "params": None,
+        "seed": spec.seed, "config": spec.config, "config_label": spec.config_label, "hidden": spec.hidden,
+        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
+        "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
+        "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
     }
-    row.update(dict.fromkeys(registry.metrics))
+    row.update(dict.fromkeys(registry.metrics))  # on the test split
+    row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
     row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
                 "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
-                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "train_s": None,
-                "wall_s": None, "status": "ok"})
+                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "best_step": None,
+                "stopped_early": False, "train_s": None, "wall_s": None, "status": "ok"})
     model = None
     try:
         device = torch.device(spec.device)
@@ -87,13 +65,16 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         row["peak_mem_mb"], row["peak_mem_kind"] = memory.peak_mb(), memory.kind
         row["steps"], row["train_s"] = outcome.steps, outcome.train_s
         row["steps_to_solve"] = outcome.steps_to_solve
+        row["best_step"], row["stopped_early"] = outcome.best_step, outcome.stopped_early
         step_s, row["train_iqr"] = median_after_warmup(outcome.step_seconds)
         row["train_tok_s"] = spec.batch * task.seq_len / step_s
 
-        stats = evaluate(model, task, eval_set)
+        val_stats = evaluate(model, task, eval_set)
+        stats = evaluate(model, task, EvalSet.draw(task, spec.eval_examples, spec.batch, device, split="test"))
         for name, metric in registry.metrics.items():
-            value = metric.obj(stats)
-            row[name] = None if value is None else float(value)
+            for prefix, values in (("", stats), ("val_", val_stats)):
+                value = metric.obj(values)
+                row[prefix + name] = None if value is None else float(value)
         diverged = outcome.status == "diverged" or not all(math.isfinite(v) for v in stats.values())
         row["status"] = "diverged" if diverged else "ok"
         row["solved"] = not diverged and bool(task.solved(stats))
@@ -139,6 +120,8 @@ def run(
     progress: bool = False,
     registry: Optional[Registry] = None,
     run_id: Optional[str] = None,
+    dry_run: bool = False,
+    announce: Optional[Callable[[Any], None]] = None,
     **options: Any,
 ) -> Any:
     """Run cells × tasks × lengths × seeds and return one row per trial as a DataFrame.
@@ -150,6 +133,16 @@ def run(
     ``cell_params``. With ``suite`` (a built-in name or a TOML path) the suite's parts are
     run and the given arguments override them. With ``resume=RUN_DIR`` the saved
     configuration is used and finished trials are skipped.
+
+    Sweeps: ``lr``, ``hidden``, ``params``, ``layers``, ``batch``, ``dropout``, ``clip`` and each
+    task or cell option take a list (a grid) or a ``"LOW..HIGH"`` range (``samples`` seeded draws,
+    ``sweep_seed``); ``tune=True`` selects each cell's best configuration on validation
+    (``results.csv`` column ``selected``); ``patience`` stops a trial early. Every trial's
+    configuration is validated before anything trains.
+
+    With ``dry_run`` nothing trains and no run directory is made: the plan is returned, one row
+    per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from 2
+    timed steps of each distinct model). ``announce`` is called with that plan before training.
 
     The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
     directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
@@ -182,6 +175,14 @@ def run(
     resolved = resolve_device(configs[0].device)
     flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
     trials, task_info = plan(configs, registry)
+    if dry_run or announce is not None:
+        from .sweep.estimate import estimate
+
+        finished = RunDir.open(resume).finished_keys() if resume is not None else set()
+        planned = estimate([t for t in trials if t.key not in finished], registry, resolved)
+        if dry_run:
+            return planned
+        announce(planned)
     if resume is None:
         rundir = RunDir.create(out, run_id)
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
@@ -214,6 +215,10 @@ def run(
             registry.notify("seqbench_trial_end", trial=spec, row=row)
     except KeyboardInterrupt:
         interrupted = True
+    if any(c.tune for c in configs) and not interrupted:
+        from .sweep.tune import select
+
+        rundir.replace_rows(select(rundir.frame(), task_info).to_dict("records"))
     frame = rundir.frame()
     frame.attrs["run_dir"] = str(rundir.path)
     registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=frame, interrupted=interrupted)
@@ -222,6 +227,10 @@ def run(
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return frame
+
+
+def _options_json(options: dict) -> str:
+    return json.dumps(options, sort_keys=True, default=str) if options else ""
 
 
 def flush_subnormals(configs: list[RunConfig]) -> float:
@@ -251,36 +260,29 @@ def _lengths(lengths: Union[str, Iterable[int], None]) -> Optional[list]:
 def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec], dict[str, Any]]:
     """Validate every config against the registry and expand it into trial specs.
 
-    Unknown names, bad task or cell parameters and unmatchable parameter budgets raise a
-    UsageError here, before any run directory exists. Returns the specs (device still
-    unresolved) and each task's description by ``"task|length"``.
+    Unknown names, bad task or cell parameters, cells that cannot be built with their options and
+    unmatchable parameter budgets raise a UsageError naming the configuration here, before any
+    run directory exists or any step is trained (``seqbench.sweep.validate``). Returns the specs
+    (device still unresolved, widths solved) and each task's description by ``"task|length"``.
     """
+    from .sweep.validate import validate
+
     trials: list[TrialSpec] = []
-    task_info: dict[str, Any] = {}
     for config in configs:
-        for cell in config.cells:
-            check_params(registry.get("cell", cell), config.cell_params.get(cell, {}), skip=4)
         for kind, params, chosen in (("cell", config.cell_params, config.cells),
                                      ("task", config.task_params, config.tasks)):
             for name in params:
                 if name not in chosen:
                     raise UsageError(f"options given for {kind} '{name}', which is not in this run")
-        widths = {}
+        for name in config.cells:
+            registry.get("cell", name)
         for name in config.tasks:
-            entry = registry.get("task", name)
-            for length in config.lengths:
-                task = build_task(entry, length, config.task_params.get(name))
-                task_info[f"{name}|{length}"] = task.describe()
-                if config.params is not None:
-                    from .budget import match_hidden
+            registry.get("task", name)
+        trials += config.trials(config.device)
+    task_info = validate(trials, registry)
+    from collections import Counter
 
-                    for cell in config.cells:
-                        widths[(cell, name, length)], _ = match_hidden(
-                            task, registry.get("cell", cell), config.params, config.layers,
-                            config.cell_params.get(cell))
-        trials += config.trials(config.device, widths)
-    keys = [t.key for t in trials]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    repeated = sorted(key for key, n in Counter(t.key for t in trials).items() if n > 1)
     if repeated:
         raise UsageError(f"the same trial appears twice in the suite: {', '.join(repeated[:3])}")
     return trials, task_info

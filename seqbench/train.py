@@ -1,9 +1,11 @@
-"""The training loop shared by every cell and task, and evaluation on the held-out set.
+"""The training loop shared by every cell and task, and evaluation on the held-out sets.
 
 Adam, gradient-norm clipping, a step budget and/or a wall-clock budget (training time only:
-evaluation does not eat into it), periodic evaluation, and divergence detection (a non-finite
-loss or gradient norm stops the trial as ``diverged``). The loop does no host sync per step:
-losses are checked every ``log_every`` steps, and step times use CUDA events on GPU.
+evaluation does not eat into it), periodic evaluation on the validation set, early stopping
+(``patience``: the model is restored to its best validation evaluation), and divergence
+detection (a non-finite loss or gradient norm stops the trial as ``diverged``). The loop does
+no host sync per step: losses are checked every ``log_every`` steps, and step times use CUDA
+events on GPU.
 """
 from __future__ import annotations
 
@@ -21,13 +23,15 @@ LogFn = Callable[[int, dict], None]
 
 @dataclass
 class EvalSet:
-    """The held-out examples of a trial, drawn once (see ``Task.eval_batches``)."""
+    """Held-out examples of a trial, drawn once: the validation split (``Task.eval_batches``) or
+    the test split (``Task.test_batches``)."""
 
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def draw(cls, task: Any, examples: int, batch: int, device: torch.device) -> "EvalSet":
-        return cls(task.eval_batches(examples, batch, device))
+    def draw(cls, task: Any, examples: int, batch: int, device: torch.device, split: str = "val") -> "EvalSet":
+        batches = task.test_batches if split == "test" else task.eval_batches
+        return cls(batches(examples, batch, device))
 
     def head(self, examples: int) -> "EvalSet":
         """The first batches holding at least ``examples`` examples (for quick periodic evals)."""
@@ -64,12 +68,15 @@ class TrainOutcome:
     step_seconds: list[float] = field(default_factory=list)
     steps_to_solve: Optional[int] = None
     last_loss: float = math.nan
+    best_step: Optional[int] = None  # with patience: the evaluation the model was restored to
+    stopped_early: bool = False
 
 
 def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, eval_set: EvalSet,
           log: Optional[LogFn] = None) -> TrainOutcome:
     """Train ``model`` on ``task`` as ``spec`` says; returns what happened (never raises on
-    divergence)."""
+    divergence). With ``spec.patience``, training stops after that many evaluations without a
+    better validation value of the task's metric, and the model is restored to its best one."""
     log = log or (lambda step, metrics: None)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -83,6 +90,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     eval_seconds = 0.0
     window_start, window_steps = time.perf_counter(), 0
     begin = time.perf_counter()
+    stopper = EarlyStopping(task, spec.patience) if getattr(spec, "patience", None) else None
     model.train()
 
     while True:
@@ -109,7 +117,8 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
             if outcome.status == "diverged":
                 break
             now = time.perf_counter()
-            log(outcome.steps, {"loss": mean_loss, "tok_s": tokens_per_step * window_steps / (now - window_start)})
+            log(outcome.steps, {"loss": mean_loss, "tok_s": tokens_per_step * window_steps / (now - window_start),
+                                "train_s": now - begin - eval_seconds, "tokens": tokens_per_step * outcome.steps})
             window_start, window_steps = now, 0
 
         if outcome.steps % spec.eval_every == 0:
@@ -117,16 +126,55 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
             stats = evaluate(model, task, quick_eval)
             if outcome.steps_to_solve is None and task.solved(stats):
                 outcome.steps_to_solve = outcome.steps
-            log(outcome.steps, {f"eval_{k}": v for k, v in stats.items()})
+            log(outcome.steps, {**{f"eval_{k}": v for k, v in stats.items()}, "train_s": started - begin - eval_seconds,
+                                "tokens": tokens_per_step * outcome.steps})
+            stop = stopper is not None and stopper.update(outcome.steps, stats, model)
             eval_seconds += time.perf_counter() - started
             window_start = time.perf_counter()
+            if stop:
+                outcome.stopped_early = True
+                break
 
     if recent:  # steps since the last log (a budget can stop the loop between logs)
         _check_finite(recent, norms, outcome)
     synchronize(device)
     outcome.train_s = time.perf_counter() - begin - eval_seconds
     outcome.step_seconds = timer.seconds()
+    if stopper is not None and outcome.status == "ok":
+        outcome.best_step = stopper.restore(model)
     return outcome
+
+
+class EarlyStopping:
+    """Tracks the validation value of the task's metric (its ``solved_metric``) at each
+    evaluation, keeps a copy of the best model's weights, and says when ``patience``
+    evaluations in a row brought no improvement."""
+
+    def __init__(self, task: Any, patience: int) -> None:
+        self.metric = task.solved_metric
+        self.higher = bool(task.solved_higher_is_better)
+        self.patience = patience
+        self.best: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self.best_state: Optional[dict[str, torch.Tensor]] = None
+        self.waited = 0
+
+    def update(self, step: int, stats: dict[str, float], model: torch.nn.Module) -> bool:
+        """Record an evaluation; True when training should stop."""
+        value = stats.get(self.metric, stats.get("loss", math.nan))
+        if math.isfinite(value) and (self.best is None or (value > self.best if self.higher else value < self.best)):
+            self.best, self.best_step, self.waited = value, step, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> Optional[int]:
+        """Load the best evaluation's weights into ``model`` (when any evaluation happened);
+        returns its step."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return self.best_step
 
 
 def _check_finite(losses: list, norms: list, outcome: TrainOutcome) -> float:

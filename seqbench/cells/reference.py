@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..hookspecs import hookimpl
+from .init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
 from .reference_bptt import bptt_layer
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks stacked in each weight matrix
@@ -46,6 +47,11 @@ MODES = ("auto", "eager", "jit", "compile")
 def rnn_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """h' = tanh(W_ih x + b_ih + W_hh h + b_hh)."""
     return torch.tanh(x_proj + F.linear(h, w_hh, b_hh))
+
+
+def rnn_relu_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
+    """h' = relu(W_ih x + b_ih + W_hh h + b_hh)  (``nonlinearity="relu"``, e.g. the IRNN)."""
+    return torch.relu(x_proj + F.linear(h, w_hh, b_hh))
 
 
 def lstm_cell(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor]:
@@ -87,6 +93,14 @@ def rnn_layer(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Te
     return torch.stack(outputs, 1), h
 
 
+def rnn_relu_layer(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor]:
+    outputs: List[Tensor] = []
+    for x_t in x_proj.unbind(1):
+        h = rnn_relu_cell(x_t, h, w_hh, b_hh)
+        outputs.append(h)
+    return torch.stack(outputs, 1), h
+
+
 def lstm_layer(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     outputs: List[Tensor] = []
     for x_t in x_proj.unbind(1):
@@ -103,7 +117,7 @@ def gru_layer(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Te
     return torch.stack(outputs, 1), h
 
 
-LAYERS = {"rnn": rnn_layer, "lstm": lstm_layer, "gru": gru_layer}
+LAYERS = {"rnn": rnn_layer, "rnn_relu": rnn_relu_layer, "lstm": lstm_layer, "gru": gru_layer}
 
 
 _BUILT: dict[tuple[str, str], Callable] = {}  # (kind, mode) -> layer function, shared by all cells
@@ -142,13 +156,17 @@ class ReferenceRecurrent(nn.Module):
     """A stack of ``num_layers`` reference layers mapping (B, T, in) to (B, T, hidden)."""
 
     def __init__(self, kind: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, mode: str = "auto") -> None:
+                 dropout: float = 0.0, mode: str = "auto", **options: Any) -> None:
         super().__init__()
         if kind not in GATES:
             raise ValueError(f"unknown recurrent cell {kind!r}; expected one of {', '.join(GATES)}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        relu = kind == "rnn" and options.get("nonlinearity", "tanh") == "relu"
+        if relu and mode == "compile":
+            raise ValueError("mode=compile runs the tanh RNN only; use mode=jit or eager with nonlinearity=relu")
         self.kind = kind
+        self.layer_kind = "rnn_relu" if relu else kind  # which time loop of LAYERS runs
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout if num_layers > 1 else 0.0  # between layers only, as torch
@@ -163,10 +181,14 @@ class ReferenceRecurrent(nn.Module):
         bound = 1.0 / math.sqrt(hidden_size)  # torch's init: same seed, same weights as the fused cell
         for p in self.rnn.values():
             nn.init.uniform_(p, -bound, bound)
+        if kind == "lstm":
+            init_lstm(self.rnn, num_layers, hidden_size, **options)
+        elif kind == "rnn":
+            init_rnn(self.rnn, num_layers, options.get("init", "uniform"))
         self.mode = choose_mode() if mode == "auto" else mode
         if self.mode == "jit":
             try:
-                layer_function(kind, "jit")
+                layer_function(self.layer_kind, "jit")
             except Exception as exc:  # noqa: BLE001 - any scripting failure means eager
                 self._fall_back(exc)
 
@@ -179,12 +201,12 @@ class ReferenceRecurrent(nn.Module):
     def forward(self, x: torch.Tensor, state: Optional[Any] = None) -> tuple[torch.Tensor, Any]:
         if self.mode == "compile":
             try:
-                return self._run(x, state, layer_function(self.kind, "compile"))
+                return self._run(x, state, layer_function(self.layer_kind, "compile"))
             except Exception as exc:  # noqa: BLE001 - a genuine error raises again from eager below
-                y = self._run(x, state, layer_function(self.kind, "eager"))
+                y = self._run(x, state, layer_function(self.layer_kind, "eager"))
                 self._fall_back(exc)
                 return y
-        return self._run(x, state, layer_function(self.kind, self.mode))
+        return self._run(x, state, layer_function(self.layer_kind, self.mode))
 
     def _run(self, x: torch.Tensor, state: Optional[Any], layer: Callable) -> tuple[torch.Tensor, Any]:
         lstm = self.kind == "lstm"
@@ -208,20 +230,31 @@ class ReferenceRecurrent(nn.Module):
         return x, ((torch.stack(hs), torch.stack(cs)) if lstm else torch.stack(hs))
 
 
-def _factory(kind: str):
-    def build(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-              mode: str = "auto") -> ReferenceRecurrent:
-        return ReferenceRecurrent(kind, input_size, hidden_size, num_layers, dropout, mode)
+def build_rnn_ref(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                  mode: str = "auto", init: str = "uniform", nonlinearity: str = "tanh") -> ReferenceRecurrent:
+    check_rnn_options(init, nonlinearity)
+    return ReferenceRecurrent("rnn", input_size, hidden_size, num_layers, dropout, mode, init=init,
+                              nonlinearity=nonlinearity)
 
-    build.__name__ = f"build_{kind}_ref"
-    return build
+
+def build_lstm_ref(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                   mode: str = "auto", forget_bias: float = 1.0, init: str = "uniform",
+                   t_max: Optional[int] = None) -> ReferenceRecurrent:
+    check_lstm_options(forget_bias, init, t_max)
+    return ReferenceRecurrent("lstm", input_size, hidden_size, num_layers, dropout, mode, forget_bias=forget_bias,
+                              init=init, t_max=t_max)
+
+
+def build_gru_ref(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                  mode: str = "auto") -> ReferenceRecurrent:
+    return ReferenceRecurrent("gru", input_size, hidden_size, num_layers, dropout, mode)
 
 
 @hookimpl
 def seqbench_register_cells(register):
-    register("rnn-ref", _factory("rnn"), description="vanilla tanh RNN written gate by gate (reference for rnn)",
+    register("rnn-ref", build_rnn_ref, description="vanilla tanh RNN written gate by gate (reference for rnn)",
              fused_twin="rnn")
-    register("lstm-ref", _factory("lstm"), description="LSTM written gate by gate (reference for lstm)",
+    register("lstm-ref", build_lstm_ref, description="LSTM written gate by gate (reference for lstm)",
              fused_twin="lstm")
-    register("gru-ref", _factory("gru"), description="GRU written gate by gate (reference for gru)",
+    register("gru-ref", build_gru_ref, description="GRU written gate by gate (reference for gru)",
              fused_twin="gru")

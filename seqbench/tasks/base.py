@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Optional
 if TYPE_CHECKING:
     import torch
 
-EVAL_SEED = 1_000_003  # the held-out set is drawn from this seed, never from a training seed
+EVAL_SEED = 1_000_003  # the validation set is drawn from this seed, never from a training seed
+TEST_SEED = 2_000_003  # the test set: another fixed seed, so validation and test never overlap in draws
 IGNORE = -100  # target of steps that are not scored (F.cross_entropy's ignore_index)
 
 
@@ -54,14 +55,24 @@ class Task:
         raise NotImplementedError
 
     def eval_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
-        """The held-out evaluation set as a list of batches.
+        """The validation set as a list of batches: evaluated during training, read by early
+        stopping and tuning.
 
         By default ``examples`` examples drawn with ``sample`` from the fixed ``EVAL_SEED``
-        (never a training seed). Tasks with a fixed held-out split (e.g. a corpus) override it.
+        (never a training seed). Tasks with a fixed held-out split (e.g. a corpus) override it
+        and ``test_batches``.
         """
+        return self._drawn(EVAL_SEED, examples, batch_size, device)
+
+    def test_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+        """The test set, scored once after training for the reported numbers; never read by
+        selection. By default drawn like ``eval_batches`` from another fixed seed, ``TEST_SEED``."""
+        return self._drawn(TEST_SEED, examples, batch_size, device)
+
+    def _drawn(self, seed: int, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
         import torch
 
-        generator = torch.Generator(device=device).manual_seed(EVAL_SEED)
+        generator = torch.Generator(device=device).manual_seed(seed)
         sizes = [batch_size] * (examples // batch_size) + ([examples % batch_size] if examples % batch_size else [])
         return [self.sample(size, generator, device) for size in sizes]
 

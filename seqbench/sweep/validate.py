@@ -1,0 +1,88 @@
+"""Every configuration of a run built once, cheaply, before anything trains.
+
+Each distinct task (name, length, options) is constructed; each distinct model is solved for its
+parameter budget and built on the meta device (no memory, no compute). A configuration error —
+an unknown option, a task parameter invalid at one of the lengths, a Transformer width that its
+heads do not divide, a budget a cell cannot meet — is a UsageError naming the configuration, so
+a sweep of 500 trials never dies at trial 312 over a typo. Errors that are a plugin's own bug
+(anything but ValueError, TypeError and AssertionError from its factory) are left to the trial,
+which isolates them as an ``error`` row.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..config import TrialSpec
+from ..errors import UsageError
+from ..factories import build_task, check_params
+from ..registry import Registry
+
+CONFIG_ERRORS = (ValueError, TypeError, AssertionError)
+
+
+def where(spec: TrialSpec) -> str:
+    """``lstm on adding T=100 (lr=0.01, hidden=30)``: the configuration, for error messages."""
+    return f"{spec.cell} on {spec.task} T={spec.length}" + (f" ({spec.config_label})" if spec.config_label else "")
+
+
+def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
+    """Check every trial's configuration and solve the widths of parameter budgets (setting
+    ``spec.hidden``); returns each task's description by ``"task|length"``."""
+    import torch
+
+    from ..budget import match_hidden
+    from ..model import build_model
+
+    tasks: dict[str, Any] = {}
+    widths: dict[str, int] = {}
+    models: set[str] = set()
+    checked: set[str] = set()
+    task_info: dict[str, Any] = {}
+    for spec in trials:
+        cell = registry.get("cell", spec.cell)
+        options = _key(spec.cell, spec.cell_params)
+        if options not in checked:
+            try:
+                check_params(cell, spec.cell_params, skip=4)
+            except UsageError as exc:
+                raise UsageError(f"{where(spec)}: {exc}") from None
+            checked.add(options)
+        task_key = _key(spec.task, spec.length, spec.task_params)
+        if task_key not in tasks:
+            try:
+                tasks[task_key] = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
+            except UsageError as exc:
+                raise UsageError(f"{where(spec)}: {exc}") from None
+            task_info.setdefault(f"{spec.task}|{spec.length}", tasks[task_key].describe())
+        task = tasks[task_key]
+        if spec.params_budget is not None:
+            width_key = _key(task_key, spec.cell, spec.params_budget, spec.layers, spec.cell_params)
+            if width_key not in widths:
+                try:
+                    widths[width_key], _ = match_hidden(task, cell, spec.params_budget, spec.layers, spec.cell_params)
+                except UsageError as exc:
+                    raise UsageError(f"{where(spec)}: {exc}") from None
+            spec.hidden = widths[width_key]
+        model_key = _key(task_key, spec.cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params)
+        if model_key in models:
+            continue
+        try:
+            with torch.device("meta"):
+                build_model(task, cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params)
+        except CONFIG_ERRORS as exc:
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise UsageError(f"{where(spec)}: cell '{spec.cell}' cannot be built with hidden={spec.hidden}, "
+                             f"layers={spec.layers}{_options(spec.cell_params)}: {message}") from None
+        except Exception:  # noqa: BLE001 - a plugin's own failure: the trial reports and isolates it
+            pass
+        models.add(model_key)
+    return task_info
+
+
+def _key(*parts: Any) -> str:
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _options(params: dict) -> str:
+    return "".join(f", {k}={v}" for k, v in params.items())
