@@ -16,7 +16,11 @@ def check_params(entry: Entry, params: dict, skip: int) -> None:
         return
     unknown = sorted(set(params) - set(known))
     if unknown:
-        raise UsageError(f"{entry.kind} '{entry.name}' has no parameter {', '.join(map(repr, unknown))}; "
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise UsageError(f"{entry.kind} '{entry.name}' has no parameter {', '.join(map(repr, unknown))}{hint}; "
                          f"it takes: {', '.join(known) or 'none'}")
 
 
