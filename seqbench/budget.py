@@ -46,10 +46,18 @@ def count_built(build: Callable[[], Any]) -> Optional[int]:
 
 
 def count_model_params(task: Any, entry: Any, hidden: int, layers: int, cell_params: dict) -> Optional[int]:
-    """Parameters of the full model at width ``hidden``, or None when the cell rejects that width."""
-    from .model import build_model
+    """Parameters of the full model at width ``hidden``, or None when the cell rejects that width:
+    the cell's, counted on the meta device, plus the embedding and head of ``model.SequenceModel``
+    (``input_size × hidden`` for token inputs; ``hidden × output_size + output_size``), counted
+    exactly without building them."""
+    from .model import build_cell, cell_options
 
-    return count_built(lambda: build_model(task, entry, hidden, layers, 0.0, cell_params))
+    tokens = task.input_kind == "tokens"
+    options = cell_options(task, entry, cell_params)
+    cell = count_built(lambda: build_cell(entry, hidden if tokens else task.input_size, hidden, layers, 0.0, options))
+    if cell is None:
+        return None
+    return cell + (task.input_size * hidden if tokens else 0) + hidden * task.output_size + task.output_size
 
 
 def match_hidden(task: Any, entry: Any, budget: int, layers: int, cell_params: Optional[dict] = None,

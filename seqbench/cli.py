@@ -18,9 +18,6 @@ RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden"
                "sweep_seed", "tune", "patience")
 
 
-DEFAULT_PARAMS_HELP = "20k"
-
-
 def _nonneg_int(text: str) -> int:
     try:
         value = int(text)
@@ -49,18 +46,19 @@ def build_parser() -> Parser:
     run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
                          "comparison tables. Without options: every registered cell (the *-ref reference "
-                         "cells aside) on adding, T=50.")
+                         "cells aside) on adding, T=50, 1,500 steps, every model 20k parameters.")
     run.add_argument("--cells", help="comma-separated cell names (default: every registered cell "
                      "except the *-ref reference cells)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
     run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
-    run.add_argument("--steps", help="training steps per trial (default: 400 when no --budget)")
+    run.add_argument("--steps", help="training steps per trial (default: 1500 when no --budget)")
     run.add_argument("--budget", help="training wall-clock budget per trial, e.g. 30s, 2m")
     run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
     grid = " (a comma list is a grid; LOW..HIGH a range for --samples)"
-    run.add_argument("--hidden", help="hidden size (default: 64)" + grid)
+    run.add_argument("--hidden", help="hidden size, instead of a parameter budget (default: --params 20k; "
+                     "in a suite that sets neither, 64)" + grid)
     run.add_argument("--params", help="parameter budget, e.g. 50k: each cell's hidden size is solved so "
-                     "the whole model lands within ±3%% of it (instead of --hidden; default: " + DEFAULT_PARAMS_HELP + ")"
+                     "the whole model lands within ±3%% of it (instead of --hidden; default: 20k when no --hidden)"
                      + grid)
     run.add_argument("--layers", help="number of layers (default: 1)" + grid)
     run.add_argument("--batch", help="batch size (default: 64)" + grid)

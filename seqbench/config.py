@@ -18,7 +18,10 @@ from .errors import UsageError
 
 DEFAULT_TASKS = ("adding",)
 DEFAULT_LENGTHS = (50,)
-DEFAULT_STEPS = 400  # used when neither --steps nor --budget is given
+DEFAULT_STEPS = 1500  # used when neither --steps nor --budget is given
+# A plain ``seqbench run`` compares models of one size: each cell's width is solved for this
+# parameter budget unless a hidden size or another budget is given.
+DEFAULT_PARAMS = "20k"
 DEVICES = ("auto", "cpu", "cuda")
 
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$")

@@ -70,11 +70,16 @@ def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: f
     ``t_max`` (the longest dependency, e.g. for chrono initialization) gets the task's sequence
     length unless the options set it."""
     input_size = hidden if task.input_kind == "tokens" else task.input_size
-    cell_params = dict(cell_params or {})
-    if "t_max" not in cell_params and _takes(cell_entry.obj, "t_max"):
-        cell_params["t_max"] = task.seq_len
-    cell = build_cell(cell_entry, input_size, hidden, layers, dropout, cell_params)
+    cell = build_cell(cell_entry, input_size, hidden, layers, dropout, cell_options(task, cell_entry, cell_params))
     return SequenceModel(task, cell, hidden, cell_entry.name, cell_entry.provider)
+
+
+def cell_options(task: Any, cell_entry: Any, cell_params: Optional[dict]) -> dict:
+    """``cell_params`` plus ``t_max=task.seq_len`` for a factory that takes ``t_max`` and was not given it."""
+    options = dict(cell_params or {})
+    if "t_max" not in options and _takes(cell_entry.obj, "t_max"):
+        options["t_max"] = task.seq_len
+    return options
 
 
 def _takes(factory: Any, name: str) -> bool:

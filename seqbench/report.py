@@ -191,7 +191,7 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         if not optimum.empty:
             notes.append(f"optimum loss {optimum.iloc[0]:.4g} (known exactly)")
         if info.get("solved"):
-            notes.append(f"solved: {info['solved']} on the held-out set")
+            notes.append(f"solved: {info['solved']} on the test set")
         notes.append(_spread_note(seeds) + "; ↑/↓ higher/lower is better; best per column in bold")
         noisy = [str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
         noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]

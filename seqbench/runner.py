@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
-from .config import RunConfig, TrialSpec, parse_names, resolve_device
+from .config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
 from .errors import UsageError
 from .factories import build_task, check_params
 from .registry import Registry
@@ -141,7 +141,7 @@ def run(
     configuration is validated before anything trains.
 
     With ``dry_run`` nothing trains and no run directory is made: the plan is returned, one row
-    per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from 2
+    per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from a few
     timed steps of each distinct model). ``announce`` is called with that plan before training.
 
     The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
@@ -170,6 +170,8 @@ def run(
 
         description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
     else:
+        if "hidden" not in options and "params" not in options:
+            options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
         configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
 
     resolved = resolve_device(configs[0].device)

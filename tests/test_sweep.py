@@ -233,9 +233,9 @@ def test_every_configuration_is_checked_before_the_first_step(tmp_path, capsys, 
 def test_dry_run_shows_the_plan_and_trains_nothing(tmp_path, capsys):
     code = main(["run", "--cells", "gru,lstm", "--lengths", "5,10", "--lr", "1e-3,1e-2", "--seeds", "3",
                  "--dry-run", "--out", str(tmp_path / "out"), *TINY_ARGS])
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the caption may wrap
     assert code == 0 and not (tmp_path / "out").exists()
-    assert "24 trials" in out and "4 distinct models" in out
+    assert "24 trials" in out and "8 configurations" in out and "4 distinct models timed" in out
     plan = seqbench.run(["gru", "lstm"], "adding", [5, 10], lr=[1e-3, 1e-2], seeds=3, dry_run=True, **TINY)
     assert len(plan) == 24 and (plan["est_s"] > 0).all() and plan.attrs["models"] == 4
     assert plan.attrs["estimate_s"] == pytest.approx(plan["est_s"].sum())

@@ -1,8 +1,8 @@
 """The size and expected duration of a sweep, shown before it starts.
 
 Every distinct model (cell, task, length, options, width, depth, batch) is built once on the
-run's device and timed for 2 training steps after 2 warm-up steps (the first steps of a new
-shape pay one-off kernel set-up, up to a second on CPU); a trial's estimate is its
+run's device and timed for a few training steps (at least 2, until 0.1 s, after 2 warm-up steps:
+the first steps of a new shape pay one-off kernel set-up, up to a second on CPU); a trial's estimate is its
 steps (or its wall-clock budget) times that step time, plus its evaluations (a forward pass
 costs about a third of a training step).
 """
@@ -26,8 +26,9 @@ def _model_key(spec: TrialSpec) -> str:
 
 
 def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
-    """Mean time of 2 training steps (after 2 warm-up steps) of ``spec``'s model; NaN when the
-    model fails (the trial will report why)."""
+    """The median time of the timed training steps of ``spec``'s model (2 warm-up steps, then at
+    least 2 timed ones and until 0.1 s, at most 20); NaN when the model fails (the trial will
+    report why)."""
     import torch
 
     from ..measure import synchronize
@@ -41,8 +42,8 @@ def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
                             spec.cell_params).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
         generator = torch.Generator(device=dev).manual_seed(spec.seed)
-        times = []
-        for _ in range(4):
+        times: list[float] = []
+        while len(times) < 4 or (sum(times[2:]) < 0.1 and len(times) < 22):
             started = time.perf_counter()
             x, y = task.sample(spec.batch, generator, dev)
             loss = task.loss(model(x)[0], y)
@@ -51,7 +52,7 @@ def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
             optimizer.step()
             synchronize(dev)
             times.append(time.perf_counter() - started)
-        return statistics.mean(times[2:])
+        return statistics.median(times[2:])
     except Exception:  # noqa: BLE001 - a broken cell is the trial's to report
         return float("nan")
 
@@ -90,10 +91,11 @@ def describe(frame: Any) -> str:
     """One line: trials, configurations, distinct models and the estimated time."""
     if frame.empty:
         return "nothing to run"
-    configs = frame.groupby(["task", "length", "cell"])["config_label"].nunique().sum()
+    configs = frame.groupby(["task", "length", "cell"])["config_label"].nunique()
     total = frame.attrs.get("estimate_s", float(frame["est_s"].sum()))
-    return (f"{len(frame):,} trials ({configs:,} configurations × seeds, {frame.attrs.get('models', 0):,} distinct "
-            f"models timed for 2 steps): about {duration(total)} in all")
+    return (f"{len(frame):,} trials ({len(configs):,} cell × task × length, {configs.sum():,} configurations, "
+            f"{frame['seed'].nunique()} seeds; {frame.attrs.get('models', 0):,} distinct models timed): "
+            f"about {duration(total)} in all")
 
 
 def duration(seconds: float) -> str:

@@ -29,10 +29,8 @@ def where(spec: TrialSpec) -> str:
 def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
     """Check every trial's configuration and solve the widths of parameter budgets (setting
     ``spec.hidden``); returns each task's description by ``"task|length"``."""
-    import torch
-
     from ..budget import match_hidden
-    from ..model import build_model
+    from ..model import cell_options
 
     tasks: dict[str, Any] = {}
     widths: dict[str, int] = {}
@@ -56,28 +54,40 @@ def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
                 raise UsageError(f"{where(spec)}: {exc}") from None
             task_info.setdefault(f"{spec.task}|{spec.length}", tasks[task_key].describe())
         task = tasks[task_key]
-        if spec.params_budget is not None:
-            width_key = _key(task_key, spec.cell, spec.params_budget, spec.layers, spec.cell_params)
+        if spec.params_budget is not None:  # a model's size depends on the task only through these
+            shape = [task.input_kind, task.input_size, task.output_size, cell_options(task, cell, spec.cell_params)]
+            width_key = _key(shape, spec.cell, spec.params_budget, spec.layers)
             if width_key not in widths:
                 try:
                     widths[width_key], _ = match_hidden(task, cell, spec.params_budget, spec.layers, spec.cell_params)
                 except UsageError as exc:
+                    _build(spec, task, cell, 64)  # the cell's own reason, when its options are what fails
                     raise UsageError(f"{where(spec)}: {exc}") from None
             spec.hidden = widths[width_key]
         model_key = _key(task_key, spec.cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params)
-        if model_key in models:
-            continue
-        try:
-            with torch.device("meta"):
-                build_model(task, cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params)
-        except CONFIG_ERRORS as exc:
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            raise UsageError(f"{where(spec)}: cell '{spec.cell}' cannot be built with hidden={spec.hidden}, "
-                             f"layers={spec.layers}{_options(spec.cell_params)}: {message}") from None
-        except Exception:  # noqa: BLE001 - a plugin's own failure: the trial reports and isolates it
-            pass
-        models.add(model_key)
+        if model_key not in models:
+            _build(spec, task, cell, spec.hidden)
+            models.add(model_key)
     return task_info
+
+
+def _build(spec: TrialSpec, task: Any, cell: Any, hidden: int) -> None:
+    """Build ``spec``'s cell at width ``hidden`` on the meta device; a UsageError naming the
+    configuration when the factory rejects its options."""
+    import torch
+
+    from ..model import build_cell, cell_options
+
+    try:  # the cell alone: the embedding and head are the harness's own and cannot fail
+        with torch.device("meta"):
+            build_cell(cell, hidden if task.input_kind == "tokens" else task.input_size, hidden,
+                       spec.layers, spec.dropout, cell_options(task, cell, spec.cell_params))
+    except CONFIG_ERRORS as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise UsageError(f"{where(spec)}: cell '{spec.cell}' cannot be built with hidden={hidden}, "
+                         f"layers={spec.layers}{_options(spec.cell_params)}: {message}") from None
+    except Exception:  # noqa: BLE001 - a plugin's own failure: the trial reports and isolates it
+        pass
 
 
 def _key(*parts: Any) -> str:
