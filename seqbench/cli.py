@@ -71,6 +71,8 @@ def build_parser() -> Parser:
                      "suite TOML file; other options override it")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    run.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
+                     "the terminal, moving lower-priority columns to a second table)")
 
     check = sub.add_parser("check", parents=[plugin_opts], help="run the conformance checks on cells",
                            description="Check each cell: shapes, causality, step-by-step equals full "
@@ -95,6 +97,8 @@ def build_parser() -> Parser:
                        help="a cell parameter, e.g. lstm-ref.mode=compile (repeatable)")
     speed.add_argument("--out", help="folder for run directories (default: results)")
     speed.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    speed.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
+                       "the terminal, moving lower-priority columns to a second table)")
 
     sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks, metrics and report formats with their plugin")
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins and what each contributes; "
@@ -136,6 +140,8 @@ def build_parser() -> Parser:
     report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
                         "table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    report.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
+                     "the terminal, moving lower-priority columns to a second table)")
     return parser
 
 
@@ -209,7 +215,7 @@ def cmd_run(args: Any) -> int:
                   f"continue with: seqbench run --resume {run_dir}", highlight=False)
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
-    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"))
+    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from .sampling import run_samples
@@ -272,7 +278,7 @@ def cmd_report(args: Any) -> int:
         fmt = next((e.name for e in registry.report_formats.values() if e.extra["suffix"] == suffix), None)
     entry = registry.get("report_format", fmt or "table")
     if entry.name == "table" and not args.output:
-        report.print_tables(run.tables(), _stdout())  # in colour on a terminal
+        report.print_tables(run.tables(), _stdout(), wide=args.wide)  # in colour on a terminal
         return 0
     try:
         text = entry.obj(run.results, run)
@@ -317,9 +323,33 @@ def cmd_check(args: Any) -> int:
 
 
 def cmd_speed(args: Any) -> int:
-    from .bench import command
+    from rich.console import Console
 
-    return command(args, _registry(args), _stdout())
+    from .bench import speed
+    from .config import parse_options
+    from .results import SPEED_CSV
+    from .speed_tables import render
+
+    options = {name: getattr(args, name) for name in ("batch", "hidden", "params", "layers", "device", "dtype",
+                                                      "repeats") if getattr(args, name) is not None}
+    if args.cell_opts:
+        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    err = Console(stderr=True)
+    try:
+        frame = speed(args.cells, args.lengths, out=args.out or "results", plugins=args.plugins,
+                      registry=_registry(args), progress=not args.quiet, **options)
+    except KeyboardInterrupt as interrupt:
+        err.print(f"[yellow]interrupted[/]: finished rows are saved in {interrupt or 'the run directory'}/{SPEED_CSV}",
+                  highlight=False)
+        return 130
+    for note in frame.attrs.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+    render(frame, _stdout(), frame.attrs["scaling"], wide=args.wide)
+    err.print(f"results: {frame.attrs['run_dir']}/{SPEED_CSV}", highlight=False)
+    failed = frame[frame["status"] != "ok"]
+    for _, row in failed.iterrows():
+        err.print(f"[red]{row['cell']} T={row['length']}[/]: {row['status']}", highlight=False)
+    return 1 if failed["status"].str.startswith("error").any() else 0
 
 
 def cmd_list(args: Any) -> int:

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Optional
 
 from .hookspecs import hookimpl
 from .stats import mean_std_ci, ranks_with_ties
+from .tabular import NOISY, TableData, best_of, markdown_tables, print_tables
 
 # Columns the harness measures itself, with their direction (True: higher is better).
 HARNESS_COLUMNS: dict[str, Optional[bool]] = {
@@ -37,7 +38,6 @@ LABELS = {
 KEYS = ("task", "length", "cell")
 FORMATS = ("table", "markdown", "csv", "json")
 NO_SPREAD = ("hidden", "params", "solved", "steps")
-NOISY = 0.10  # relative IQR of step times above which speed figures are flagged
 
 
 @dataclass
@@ -133,32 +133,6 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
     return text
 
 
-def _best(values: Any, higher_is_better: Optional[bool]) -> Optional[float]:
-    """The best value of a column, or None when there is nothing to single out (no direction,
-    no values, or every row equal)."""
-    values = values.dropna()
-    if higher_is_better is None or values.nunique() < 2 and len(values) > 1 or values.empty:
-        return None
-    return values.max() if higher_is_better else values.min()
-
-
-@dataclass
-class TableData:
-    """One comparison table, ready to render in any format."""
-
-    title: str
-    caption: str
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    best: list[list[bool]] = field(default_factory=list)  # per cell: best of its column
-    dim: list[bool] = field(default_factory=list)  # reference rows (baseline, optimum)
-
-    def add(self, cells: list[str], best: Optional[list[bool]] = None, dim: bool = False) -> None:
-        self.rows.append(cells)
-        self.best.append(best or [False] * len(cells))
-        self.dim.append(dim)
-
-
 def _spread_note(seeds: int) -> str:
     if seeds > 1:
         return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t); "
@@ -193,7 +167,7 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         headers = (["rank"] if multi else []) + ["cell"] + [c.header for c in columns] \
             + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])
         table = TableData(f"{task} · T={length}", " · ".join(notes), headers)
-        bests = {c.name: _best(group[c.name], c.higher_is_better) for c in columns}
+        bests = {c.name: best_of(group[c.name], c.higher_is_better) for c in columns}
         ordered = group.sort_values("rank", key=lambda s: s.map(_rank_key)) if multi else group
         for _, rec in ordered.iterrows():
             cells = ([str(rec["rank"])] if multi else []) + [str(rec["cell"])]
@@ -242,7 +216,7 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
         bests = {}
         for T in lengths:
             at = group[group["length"] == T]
-            bests[T] = (_best(at[metric], higher), _best(at["solved"], True))
+            bests[T] = (best_of(at[metric], higher), best_of(at["solved"], True))
         for cell in cells_order:
             rows = group[group["cell"] == cell]
             cells, flags = [cell, _fmt("params", rows["params"].iloc[0])], [False, False]
@@ -290,29 +264,9 @@ def gap(frame: Any) -> Any:
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
-           task_info: Optional[Mapping[str, Any]] = None) -> None:
-    """Print the comparison tables with rich."""
-    print_tables(tables(frame, metrics, task_info), console)
-
-
-def print_tables(datas: list[TableData], console: Any = None) -> None:
-    """Print tables with rich: best values in bold green, reference rows dimmed."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    for data in datas:
-        table = Table(title=data.title, caption=data.caption, caption_justify="left")
-        for i, header in enumerate(data.headers):
-            if header == "cell":
-                table.add_column(header, no_wrap=True, min_width=max(len(r[i]) for r in data.rows))
-            else:
-                left = header in ("status", "rank")
-                table.add_column(header, justify="left" if left else "right", overflow="fold")
-        for cells, flags, dim in zip(data.rows, data.best, data.dim):
-            table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)),
-                          style="dim" if dim else None)
-        console.print(table)
+           task_info: Optional[Mapping[str, Any]] = None, wide: bool = False) -> None:
+    """Print the comparison tables with rich, fitted to the console (``wide``: whole)."""
+    print_tables(tables(frame, metrics, task_info), console, wide)
 
 
 def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
@@ -332,19 +286,6 @@ def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
 def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 task_info: Optional[Mapping[str, Any]] = None) -> str:
     return markdown_tables(tables(frame, metrics, task_info))
-
-
-def markdown_tables(datas: list[TableData]) -> str:
-    """Tables as Markdown: a heading each, best values in bold, the caption below."""
-    parts = []
-    for data in datas:
-        parts.append(f"### {data.title}\n")
-        parts.append("| " + " | ".join(data.headers) + " |")
-        parts.append("|" + "|".join(":---" if h in ("cell", "rank", "status") else "---:" for h in data.headers) + "|")
-        for cells, flags in zip(data.rows, data.best):
-            parts.append("| " + " | ".join(f"**{c}**" if f and c else c for c, f in zip(cells, flags)) + " |")
-        parts.append(f"\n{data.caption}\n")
-    return "\n".join(parts)
 
 
 def to_csv(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
@@ -410,7 +351,7 @@ class RunInfo:
         """The overview and detail tables (a speed run's: one per length, then scaling),
         ready to lay out in any format."""
         if self.is_speed:
-            from .bench import tables as speed_tables
+            from .speed_tables import tables as speed_tables
 
             return speed_tables(self.results, self.scaling)
         return tables(self.results, self.metrics, self.tasks)
@@ -421,8 +362,8 @@ def load_run_info(run_dir: Any) -> RunInfo:
     a ``seqbench speed`` directory's speed.csv and scaling.csv."""
     from pathlib import Path
 
-    from .bench import SCALING_CSV, SPEED_CSV
-    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, RunDir, load_run, read_frame
+    from .results import (CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, SCALING_CSV, SPEED_CSV, RunDir, load_run,
+                          read_frame)
 
     saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
              for name in (CONFIG_JSON, ENVIRONMENT_JSON)}
