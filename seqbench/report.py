@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .hookspecs import hookimpl
-from .stats import mean_std_ci, ranks_with_ties
+from .stats import interval95, mean_std_ci, ranks_with_ties
 from .tabular import NOISY, TableData, best_of, markdown_tables, print_tables
 
 # Columns the harness measures itself, with their direction (True: higher is better).
@@ -73,7 +73,8 @@ def primary_metric(info: Mapping[str, Any]) -> tuple[str, bool]:
 def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
               task_info: Optional[Mapping[str, Any]] = None) -> Any:
     """Per task × length × cell: ``X`` (mean over seeds that finished ok), ``X_std`` (sample
-    std), ``X_ci95`` (half-width of the 95 % t interval of the mean) for every column, plus
+    std), ``X_ci95`` (half-width of the 95 % t interval of the mean), ``X_lo`` / ``X_hi`` (the 95 %
+    interval, inside [0, 1] for accuracy and solved: ``stats.interval95``) for every column, plus
     ``seeds``, ``baseline``, ``optimum``, ``rank`` (by the task's primary metric) and
     ``status`` (``ok`` or the distinct other statuses). ``solved`` counts every seed: a
     diverged seed is an unsolved one."""
@@ -96,6 +97,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 values = [float(v) for v in source[column.name].astype(str).isin(["True", "true", "1", "1.0"])]
             mean, std, ci = mean_std_ci(values)
             record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
+            record[f"{column.name}_lo"], record[f"{column.name}_hi"] = interval95(values, column.name)
         for key in ("baseline", "optimum", "train_iqr", "infer_iqr"):
             record[key] = pd.to_numeric(group[key], errors="coerce").max() if key in group else math.nan
         bad = sorted({str(s) for s in group["status"] if str(s) != "ok"})
@@ -135,7 +137,8 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
 
 def _spread_note(seeds: int) -> str:
     if seeds > 1:
-        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t); "
+        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t; accuracy: on the "
+                "logit scale, solved: Wilson, so both stay in [0, 1]); "
                 "≈ marks a rank the intervals do not separate from the one above")
     return "1 seed (no spread)"
 
@@ -177,8 +180,8 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
                 cells.append(_fmt(c.name, value, rec.get(f"{c.name}_std", math.nan)))
                 flags.append(bests[c.name] is not None and not math.isnan(value) and value == bests[c.name])
             if multi:
-                m, hw = rec[metric], rec[f"{metric}_ci95"]
-                cells.append("–" if math.isnan(hw) else f"[{_number(metric, m - hw)}, {_number(metric, m + hw)}]")
+                lo, hi = rec[f"{metric}_lo"], rec[f"{metric}_hi"]
+                cells.append("–" if math.isnan(lo) else f"[{_number(metric, lo)}, {_number(metric, hi)}]")
                 flags.append(False)
             if show_status:
                 cells.append(str(rec["status"]))
