@@ -42,9 +42,6 @@ DEFAULT_LENGTHS = (64, 256, 1024, 4096)
 DEFAULT_BATCH = 32
 DEFAULT_HIDDEN = 128
 DTYPES = ("float32", "bfloat16")
-# Floats per token, layer and hidden unit that a training step must keep for backward (a lower
-# bound, for the memory check before a run): fused kernels keep the gates and states.
-KEPT_PER_UNIT = {"rnn": 2, "lstm": 6, "gru": 5, "transformer": 16}
 PEAK_KINDS = {
     "cuda_max_allocated": "torch.cuda.max_memory_allocated during the step: every tensor on the GPU "
                           "(parameters, Adam state, input, activations, gradients), allocator cache excluded",
@@ -231,9 +228,10 @@ def estimate_train_bytes(entry: Entry, batch: int, length: int, hidden: int, lay
     """A lower bound of the memory a training step needs: input, output and the activations
     kept for backward (``KEPT_PER_UNIT``; 2 for a plugin cell)."""
     from .flops import builtin_name
+    from .memory import PLUGIN_KEPT, KEPT_PER_UNIT, activation_bytes
 
-    kept = KEPT_PER_UNIT.get(builtin_name(entry) or "", 2)
-    return element * batch * length * hidden * (2 + layers * kept)
+    kept = KEPT_PER_UNIT.get(builtin_name(entry) or "", PLUGIN_KEPT)
+    return activation_bytes(kept, batch, length, hidden, layers, element)
 
 
 def available_bytes(device: str) -> Optional[int]:

@@ -133,6 +133,7 @@ def build_parser() -> Parser:
     ev.add_argument("--examples", type=int, help="windows to score (default: as many as the trial; a file: all)")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
+    ev.add_argument("--wide", action="store_true", help="print the table whole, however wide")
 
     report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables "
                             "(seqbench run or seqbench speed)")
@@ -142,6 +143,17 @@ def build_parser() -> Parser:
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     report.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
                      "the terminal, moving lower-priority columns to a second table)")
+    cmp = sub.add_parser("compare", parents=[plugin_opts], help="compare two or more runs (or speed runs) side by side",
+                         description="Match rows by cell × task × length (and config), show each metric per run, "
+                         "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
+                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands).")
+    cmp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the baseline")
+    cmp.add_argument("--fail-on-regression", dest="fail_on_regression", metavar="PCT",
+                     help="exit 1 when a primary metric or throughput is significantly worse by more than PCT %%")
+    cmp.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                     help="output format (default: table)")
+    cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    cmp.add_argument("--wide", action="store_true", help="print each table whole, however wide")
     return parser
 
 
@@ -258,7 +270,7 @@ def cmd_eval(args: Any) -> int:
     _offline(args)
     frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
                                 registry=_registry(args))
-    render(frame, _stdout())
+    render(frame, _stdout(), wide=args.wide)
     return 0
 
 
@@ -288,14 +300,42 @@ def cmd_report(args: Any) -> int:
     if not isinstance(text, str):
         raise UsageError(f"report format '{entry.name}' (plugin '{entry.provider}') returned "
                          f"{type(text).__name__}, not a string")
-    if not args.output:
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    _write(text, args.output)
     return 0
+
+
+def cmd_compare(args: Any) -> int:
+    from .comparison import check_pct, compare, export, regressions, tables
+    from .tabular import print_tables
+
+    pct = check_pct(args.fail_on_regression)
+    frame = compare(args.runs)
+    if args.format == "table" and not args.output:
+        print_tables(tables(frame), _stdout(), wide=args.wide)
+    else:
+        text = export(frame, "markdown" if args.format == "table" else args.format)
+        _write(text, args.output)
+    if pct is None:
+        return 0
+    found = regressions(frame, pct)
+    for line in found:
+        print(f"seqbench: regression: {line}", file=sys.stderr)
+    return 1 if found else 0
+
+
+def _write(text: str, output: Optional[str]) -> None:
+    """``text`` to ``output`` (stdout when None); UsageError when it cannot be written."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
 
 
 def cmd_check(args: Any) -> int:
@@ -397,7 +437,7 @@ def _offline(args: Any) -> None:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
-            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report}
+            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare}
 
 if __name__ == "__main__":
     sys.exit(main())

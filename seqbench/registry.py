@@ -36,6 +36,7 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.charlm",
     "seqbench.metrics",
     "seqbench.report",
+    "seqbench.curves",
 )
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``

@@ -26,18 +26,18 @@ from .tabular import NOISY, TableData, best_of, markdown_tables, print_tables
 # Columns the harness measures itself, with their direction (True: higher is better).
 HARNESS_COLUMNS: dict[str, Optional[bool]] = {
     "hidden": None, "params": None, "gap": False, "solved": True, "steps_to_solve": False,
-    "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False,
+    "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False, "train_mem_mb": False,
 }
 BUILTIN_METRICS = {"loss": False, "accuracy": True, "perplexity": False, "bits_per_token": False}
 LABELS = {
     "hidden": "hidden", "params": "params", "loss": "loss", "accuracy": "accuracy",
     "perplexity": "ppl", "bits_per_token": "bits/tok", "gap": "gap to opt", "solved": "solved",
     "steps_to_solve": "steps to solve", "steps": "steps", "train_tok_s": "train tok/s",
-    "infer_tok_s": "infer tok/s", "peak_mem_mb": "peak MB",
+    "infer_tok_s": "infer tok/s", "peak_mem_mb": "CUDA peak MB", "train_mem_mb": "train MB (computed)",
 }
 KEYS = ("task", "length", "cell")
 FORMATS = ("table", "markdown", "csv", "json")
-NO_SPREAD = ("hidden", "params", "solved", "steps")
+NO_SPREAD = ("hidden", "params", "solved", "steps", "train_mem_mb")
 
 
 @dataclass
@@ -55,7 +55,7 @@ def columns_of(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> list
     """Displayed columns, in order, that have at least one value in ``frame``."""
     directions = {**BUILTIN_METRICS, **(metrics or {})}
     ordered = ["hidden", "params", *directions, "gap", "solved", "steps_to_solve", "steps",
-               "train_tok_s", "infer_tok_s", "peak_mem_mb"]
+               "train_tok_s", "infer_tok_s", "peak_mem_mb", "train_mem_mb"]
     out = []
     for name in dict.fromkeys(ordered):
         if name == "hidden" and (name not in frame or frame[name].nunique() < 2):
@@ -84,7 +84,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for key in ("train_iqr", "infer_iqr"):
         if key not in frame:
             frame[key] = math.nan
-    frame = _with_gap(frame)
+    frame = with_memory(_with_gap(frame))
     columns = columns_of(frame, metrics)
     records = []
     for (task, length, cell), group in frame.groupby(list(KEYS), sort=False):
@@ -118,8 +118,8 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 def _number(name: str, value: float, digits: int = 4) -> str:
     if name in ("hidden", "params", "steps", "steps_to_solve", "train_tok_s", "infer_tok_s"):
         return f"{value:,.0f}"
-    if name == "peak_mem_mb":
-        return f"{value:,.1f}"
+    if name in ("peak_mem_mb", "train_mem_mb"):
+        return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
     if name == "solved":
         return f"{value:.0%}"
     return f"{value:.{digits}g}"
@@ -161,6 +161,10 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         if info.get("solved"):
             notes.append(f"solved: {info['solved']} on the held-out set")
         notes.append(_spread_note(seeds) + "; ↑/↓ higher/lower is better; best per column in bold")
+        if "train_mem_mb" in group and group["train_mem_mb"].notna().any():
+            notes.append("train MB (computed): parameters, gradients, Adam state and the activations kept for "
+                         "backward, not measured (on CPU a measured peak is allocator noise); results.csv keeps "
+                         "the measured peak_mem_mb")
         noisy = [str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
         noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]
         if noisy:
@@ -245,7 +249,7 @@ def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     summary = summarize(frame, metrics, task_info)
     if summary.empty:
         return []
-    columns = columns_of(_with_gap(frame), metrics)
+    columns = columns_of(with_memory(_with_gap(frame)), metrics)
     return overview_tables(summary, task_info) + detail_tables(summary, columns, task_info)
 
 
@@ -255,6 +259,22 @@ def _with_gap(frame: Any) -> Any:
         return frame
     gaps = gap(frame)
     return frame.assign(gap=gaps) if gaps.notna().any() else frame
+
+
+def with_memory(frame: Any) -> Any:
+    """``frame`` with the measured ``peak_mem_mb`` kept only where it was measured on CUDA, and
+    ``train_mem_mb`` computed (``seqbench.memory.train_mb``) for the other rows: a CPU's
+    resident-set growth is allocator noise for small models. results.csv keeps the raw column."""
+    needed = ("cell", "params", "batch", "length", "hidden", "layers")
+    if "peak_mem_mb" not in frame or any(c not in frame for c in needed):
+        return frame
+    from .memory import train_mb
+
+    cuda = frame.get("peak_mem_kind", "").astype(str).str.startswith("cuda")
+    computed = [math.nan if on_cuda or r.isna().any() else train_mb(r["cell"], r["params"], r["batch"], r["length"],
+                                                                     r["hidden"], r["layers"])
+                for on_cuda, (_, r) in zip(cuda, frame[list(needed)].iterrows())]
+    return frame.assign(peak_mem_mb=frame["peak_mem_mb"].where(cuda), train_mem_mb=computed)
 
 
 def gap(frame: Any) -> Any:

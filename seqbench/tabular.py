@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-TEXT_COLUMNS = ("status", "rank", "verdict", "split", "corpus", "check", "detail", "note")
-KEY_COLUMNS = ("rank", "cell", "task", "length", "T", "config")
+TEXT_COLUMNS = ("status", "rank", "split", "corpus", "check", "detail", "note")
+KEY_COLUMNS = ("rank", "run", "cell", "task", "length", "T", "config", "metric")
 TEXT_MIN_WIDTH = 12  # a text column (status, ...) may wrap, down to this width
 # substrings of headers that mark lower-priority columns: 2 = lowest, 1 = secondary
 _LOW = ("MB", "memory", "GFLOP", "% peak", "FLOPs", "R²", "longest")
-_SECONDARY = ("tok/s", "steps", "params", "hidden", "gen ms", "95% CI", "gap", "ratio")
+_SECONDARY = ("tok/s", "steps", "params", "hidden", "gen ms", "gap", "ratio")
 WIDE_FLAG = "--wide"
 NOISY = 0.10  # relative IQR of timings above which speed figures are flagged
 
@@ -103,37 +103,44 @@ def table_width(widths: list[int]) -> int:
 
 def fit(data: TableData, width: int) -> list[TableData]:
     """``data`` as one or more tables that each fit ``width`` columns without wrapping a
-    value: headers on two lines if that suffices, else the lowest-priority columns moved to
-    continuation tables (the key columns repeated in each)."""
+    value: the lowest-priority columns moved to continuation tables that repeat the key
+    columns, headers broken onto two lines where that saves a table. The first table's
+    caption names what moved and ``--wide``; the original caption stays under it."""
     if table_width(column_widths(data)) <= width:
         return [data]
     wrapped = TableData(data.title, data.caption, [two_line(h) for h in data.headers], data.rows, data.best,
                         data.dim, data.priorities())
-    widths = column_widths(wrapped)
-    if table_width(widths) <= width:
-        return [wrapped]
-    priorities = wrapped.priorities()
-    keys = [i for i, h in enumerate(data.headers) if h in KEY_COLUMNS] or [0]
-    rest = sorted((i for i in range(len(data.headers)) if i not in keys), key=lambda i: (priorities[i], i))
-    parts: list[list[int]] = []
-    while rest:
-        used = table_width([widths[i] for i in keys])
-        part = []
-        for i in rest:
-            if used + widths[i] + 3 <= width or not part:
-                part.append(i)
-                used += widths[i] + 3
-        parts.append(sorted(part))
-        rest = [i for i in rest if i not in part]
-    moved = [data.headers[i] for p in parts[1:] for i in p]
-    out = []
-    for n, part in enumerate(parts):
-        last = n == len(parts) - 1
-        title = data.title if n == 0 else f"{data.title} (continued)"
-        note = f"{', '.join(moved)} in the table below ({WIDE_FLAG}: one wide table)" if n == 0 else ""
-        caption = " · ".join(x for x in (note, data.caption if last else "") if x)
-        out.append(wrapped.select(sorted(keys + part), title, caption))
+    one, two = _pack(data, column_widths(data), width), _pack(data, column_widths(wrapped), width)
+    source, parts = (wrapped, two) if len(two) < len(one) else (data, one)
+    if len(parts) == 1:
+        return [source.select(parts[0])]
+    moved = ", ".join(data.headers[i] for p in parts[1:] for i in p if i not in parts[0])
+    note = f"{moved}: in the table{'s' if len(parts) > 2 else ''} below ({WIDE_FLAG}: one wide table)"
+    out = [source.select(parts[0], caption=" · ".join(x for x in (data.caption, note) if x))]
+    for part in parts[1:]:
+        more = source.select(part, f"{data.title} (continued)", "")
+        keep = [n for n, row in enumerate(more.rows) if any(c for i, c in zip(part, row) if i not in parts[0])]
+        more.rows, more.best, more.dim = ([getattr(more, a)[n] for n in keep] for a in ("rows", "best", "dim"))
+        out.append(more)
     return out
+
+
+def _pack(data: TableData, widths: list[int], width: int) -> list[list[int]]:
+    """Column indices per table: the key columns in each, then every other column, most
+    important first, in the first table with room (a new one when none has)."""
+    priorities = data.priorities()
+    keys = [i for i, h in enumerate(data.headers) if h in KEY_COLUMNS] or [0]
+    parts: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted((i for i in range(len(data.headers)) if i not in keys), key=lambda i: (priorities[i], i)):
+        spot = next((n for n, left in enumerate(room) if widths[i] + 3 <= left), None)
+        if spot is None:
+            parts.append([])
+            room.append(width - table_width([widths[k] for k in keys]))
+            spot = len(parts) - 1
+        parts[spot].append(i)
+        room[spot] -= widths[i] + 3
+    return [sorted(keys + p) for p in parts] or [keys]
 
 
 def print_tables(datas: list[TableData], console: Any = None, wide: bool = False) -> None:
