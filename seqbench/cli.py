@@ -143,6 +143,15 @@ def build_parser() -> Parser:
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     report.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
                      "the terminal, moving lower-priority columns to a second table)")
+    plot = sub.add_parser("plot", parents=[plugin_opts], help="draw a run's figures (needs matplotlib)",
+                          description="Learning curves, the primary metric against length, speed scaling and "
+                          "quality against throughput, one colour per cell. Needs: pip install 'seqbench[plots]'.")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--kind", default="all", choices=("curves", "length", "speed", "pareto", "all"),
+                      help="which figures (default: all that apply to the run)")
+    plot.add_argument("-o", "--output", metavar="DIR", help="folder for the figures (default: RUN_DIR/plots)")
+    plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"), help="file format (default: png)")
+
     cmp = sub.add_parser("compare", parents=[plugin_opts], help="compare two or more runs (or speed runs) side by side",
                          description="Match rows by cell × task × length (and config), show each metric per run, "
                          "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
@@ -304,6 +313,20 @@ def cmd_report(args: Any) -> int:
     return 0
 
 
+def cmd_plot(args: Any) -> int:
+    from pathlib import Path
+
+    from .plots import figures, require_matplotlib, save
+
+    require_matplotlib()  # before reading anything: one line naming the extra to install
+    paths = save(figures(args.run_dir, args.kind), args.output or Path(args.run_dir) / "plots", args.format)
+    for path in paths:
+        print(path)
+    if not paths:
+        print(f"seqbench: no figure applies to {args.run_dir}", file=sys.stderr)
+    return 0
+
+
 def cmd_compare(args: Any) -> int:
     from .comparison import check_pct, compare, export, regressions, tables
     from .tabular import print_tables
@@ -437,7 +460,8 @@ def _offline(args: Any) -> None:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
-            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare}
+            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare,
+            "plot": cmd_plot}
 
 if __name__ == "__main__":
     sys.exit(main())
