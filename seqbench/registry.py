@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "seqbench.metrics",
     "seqbench.report",
     "seqbench.curves",
+    "seqbench.htmlreport",
 )
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
