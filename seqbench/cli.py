@@ -27,12 +27,16 @@ def build_parser() -> Parser:
     plugin_opts.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
                              help="load a plugin module (repeatable); -p no:NAME blocks plugin NAME")
 
+    wide_opts = argparse.ArgumentParser(add_help=False)
+    wide_opts.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
+                           "the terminal, moving lower-priority columns to a second table)")
+
     parser = Parser(prog="seqbench", description="Compare recurrent cells and a Transformer on "
                     "long-dependency sequence tasks.", parents=[plugin_opts])
     parser.add_argument("--version", action="version", version=f"seqbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
+    run = sub.add_parser("run", parents=[plugin_opts, wide_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
                          "comparison tables. Without options: every registered cell (the *-ref reference "
                          "cells aside) on adding, T=50.")
@@ -71,15 +75,14 @@ def build_parser() -> Parser:
                      "suite TOML file; other options override it")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    run.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
-                     "the terminal, moving lower-priority columns to a second table)")
 
     check = sub.add_parser("check", parents=[plugin_opts], help="run the conformance checks on cells",
                            description="Check each cell: shapes, causality, step-by-step equals full "
                            "sequence, determinism, parameter count, equality with its fused twin.")
     check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
 
-    speed = sub.add_parser("speed", parents=[plugin_opts], help="measure speed, memory and scaling of cells",
+    speed = sub.add_parser("speed", parents=[plugin_opts, wide_opts],
+                           help="measure speed, memory and scaling of cells",
                            description="Per cell and length: training and inference tokens/s, generation "
                            "latency per token, peak memory, FLOPs per token and %% of a matmul peak probe, "
                            "and the exponent of time vs length. Results go to OUT/<run-id>/speed.csv.")
@@ -97,8 +100,6 @@ def build_parser() -> Parser:
                        help="a cell parameter, e.g. lstm-ref.mode=compile (repeatable)")
     speed.add_argument("--out", help="folder for run directories (default: results)")
     speed.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    speed.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
-                       "the terminal, moving lower-priority columns to a second table)")
 
     sub.add_parser("list", parents=[plugin_opts], help="list cells, tasks, metrics and report formats with their plugin")
     plugins = sub.add_parser("plugins", parents=[plugin_opts], help="list loaded plugins and what each contributes; "
@@ -124,7 +125,8 @@ def build_parser() -> Parser:
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     gen.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
 
-    ev = sub.add_parser("eval", parents=[plugin_opts], help="perplexity and bits/char of a charlm checkpoint",
+    ev = sub.add_parser("eval", parents=[plugin_opts, wide_opts],
+                        help="perplexity and bits/char of a charlm checkpoint",
                         description="Score a checkpoint on its corpus's held-out split (the same windows the "
                         "trial scored) or on another corpus or text file.")
     ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's checkpoints/*.pt file")
@@ -133,16 +135,13 @@ def build_parser() -> Parser:
     ev.add_argument("--examples", type=int, help="windows to score (default: as many as the trial; a file: all)")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
-    ev.add_argument("--wide", action="store_true", help="print the table whole, however wide")
 
-    report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables "
+    report = sub.add_parser("report", parents=[plugin_opts, wide_opts], help="print or export a run's tables "
                             "(seqbench run or seqbench speed)")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
+    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json, html or a plugin's format (default: "
                         "table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    report.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
-                     "the terminal, moving lower-priority columns to a second table)")
     plot = sub.add_parser("plot", parents=[plugin_opts], help="draw a run's figures (needs matplotlib)",
                           description="Learning curves, the primary metric against length, speed scaling and "
                           "quality against throughput, one colour per cell. Needs: pip install 'seqbench[plots]'.")
@@ -152,7 +151,8 @@ def build_parser() -> Parser:
     plot.add_argument("-o", "--output", metavar="DIR", help="folder for the figures (default: RUN_DIR/plots)")
     plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"), help="file format (default: png)")
 
-    cmp = sub.add_parser("compare", parents=[plugin_opts], help="compare two or more runs (or speed runs) side by side",
+    cmp = sub.add_parser("compare", parents=[plugin_opts, wide_opts],
+                         help="compare two or more runs (or speed runs) side by side",
                          description="Match rows by cell × task × length (and config), show each metric per run, "
                          "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
                          "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands).")
@@ -162,7 +162,6 @@ def build_parser() -> Parser:
     cmp.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
                      help="output format (default: table)")
     cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    cmp.add_argument("--wide", action="store_true", help="print each table whole, however wide")
     return parser
 
 
