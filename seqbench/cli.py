@@ -139,8 +139,8 @@ def build_parser() -> Parser:
     report = sub.add_parser("report", parents=[plugin_opts, wide_opts], help="print or export a run's tables "
                             "(seqbench run or seqbench speed)")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json, html or a plugin's format (default: "
-                        "table, or the format whose suffix -o FILE ends with)")
+    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json, html or a plugin's format "
+                        "(default: table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     plot = sub.add_parser("plot", parents=[plugin_opts], help="draw a run's figures (needs matplotlib)",
                           description="Learning curves, the primary metric against length, speed scaling and "

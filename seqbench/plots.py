@@ -157,8 +157,10 @@ def speed_scaling(speed: Any, scaling: Any = None, *, colors: Optional[Mapping[s
         _length_axis(ax, data["length"])
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    first = data.iloc[0] if not data.empty else {}
-    where = f"batch {first.get('batch', '?')}, {first.get('dtype', '')} on {first.get('device', '')}" if len(data) else ""
+    where = ""
+    if not data.empty:
+        first = data.iloc[0]
+        where = f"batch {first.get('batch', '?')}, {first.get('dtype', '')} on {first.get('device', '')}"
     fig.suptitle(" · ".join(x for x in ("speed", where, budget) if x))
     return fig
 
@@ -234,7 +236,8 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
             raise UsageError(f"{run_dir} has no curves.csv (a run made before seqbench wrote one)")
         for task, length in pairs:
             info = run.tasks.get(f"{task}|{length}", {})
-            if not curves.empty and curves[(curves["task"] == task) & (curves["length"] == length)]["val_loss"].notna().any():
+            at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
+            if not at.empty and at["val_loss"].notna().any():
                 out[f"curves-{task}-T{length}"] = learning_curves(
                     curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
                     colors=colors, budget=budget)
