@@ -11,7 +11,6 @@ import seqbench
 from seqbench.cli import main
 from seqbench.comparison import compare, regressions
 
-from pictures_fixtures import speed_run  # noqa: F401 - fixture
 
 TASKS = {"adding|8": {"metric": "loss", "metric_higher_is_better": False}}
 
@@ -103,7 +102,7 @@ def test_cli_exit_codes_and_formats(runs, tmp_path, capsys):
         assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_speed_runs_compare_by_cell_and_length(speed_run):  # noqa: F811
+def test_speed_runs_compare_by_cell_and_length(speed_run):
     frame = compare([speed_run, speed_run])
     assert frame.attrs["kind"] == "speed" and set(frame["metric"]) == {"train_tok_s", "infer_tok_s", "gen_ms_per_tok"}
     assert set(frame["verdict_speed#2"]) == {"not distinguishable"}  # a run against itself

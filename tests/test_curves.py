@@ -9,10 +9,11 @@ import pandas as pd
 import seqbench
 from seqbench.curves import COLUMNS, load_curves
 
-from pictures_fixtures import SMALL, small_run  # noqa: F401 - fixture
+from pictures_fixtures import SMALL
 
 
-def test_every_trial_has_training_and_validation_lines(small_run):  # noqa: F811
+
+def test_every_trial_has_training_and_validation_lines(small_run):
     path = Path(small_run) / "curves.csv"
     text = path.read_text()
     assert text.splitlines()[0] == ",".join(COLUMNS) and text.count("trial,cell") == 1
@@ -26,7 +27,7 @@ def test_every_trial_has_training_and_validation_lines(small_run):  # noqa: F811
     assert one["train_s"].is_monotonic_increasing and (one["train_s"] > 0).all()
 
 
-def test_resume_appends_without_a_second_header(small_run):  # noqa: F811
+def test_resume_appends_without_a_second_header(small_run):
     before = (Path(small_run) / "curves.csv").read_text()
     seqbench.run(resume=small_run)  # every trial finished: nothing runs
     after = (Path(small_run) / "curves.csv").read_text()

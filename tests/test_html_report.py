@@ -10,7 +10,6 @@ import pytest
 from seqbench.cli import main
 from seqbench.report import load_run_info
 
-from pictures_fixtures import small_run, speed_run  # noqa: F401 - fixtures
 
 
 def write_report(run_dir, path) -> str:
@@ -18,7 +17,7 @@ def write_report(run_dir, path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_report_is_self_contained_with_every_table_and_figure(small_run, tmp_path):  # noqa: F811
+def test_report_is_self_contained_with_every_table_and_figure(small_run, tmp_path):
     text = write_report(small_run, tmp_path / "report.html")
     assert text.startswith("<!DOCTYPE html>") and "@media print" in text
     assert not re.search(r"<(script|link|img|iframe)\b", text)  # nothing to fetch: opens offline
@@ -33,14 +32,14 @@ def test_report_is_self_contained_with_every_table_and_figure(small_run, tmp_pat
     assert all(ids.count(r) == 1 for r in refs if not r.startswith("DejaVu"))
 
 
-def test_speed_report_and_suffix_picks_html(speed_run, tmp_path):  # noqa: F811
+def test_speed_report_and_suffix_picks_html(speed_run, tmp_path):
     assert main(["report", speed_run, "-o", str(tmp_path / "speed.html")]) == 0  # the suffix picks the format
     text = (tmp_path / "speed.html").read_text(encoding="utf-8")
     assert "speed · T=4" in text and text.count("<svg") == 1
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
-def test_chromium_renders_the_report(small_run, tmp_path):  # noqa: F811
+def test_chromium_renders_the_report(small_run, tmp_path):
     page = tmp_path / "report.html"
     write_report(small_run, page)
     png = tmp_path / "report.png"

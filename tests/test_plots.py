@@ -13,7 +13,6 @@ from seqbench.cli import main
 from seqbench.curves import load_curves
 from seqbench.report import load_run_info
 
-from pictures_fixtures import small_run, speed_run  # noqa: F401 - fixtures
 
 CELLS = ["rnn", "gru"]
 
@@ -25,7 +24,7 @@ def cell_lines(ax, cells):
     return out
 
 
-def test_learning_curves(small_run):  # noqa: F811
+def test_learning_curves(small_run):
     fig = plots.learning_curves(load_curves(small_run), "adding", 16, baseline=1 / 6, colors=plots.palette(CELLS),
                                 budget="hidden 8")
     by_step, by_time = fig.axes
@@ -39,7 +38,7 @@ def test_learning_curves(small_run):  # noqa: F811
     assert "adding · T=16 · hidden 8" in fig._suptitle.get_text()
 
 
-def test_metric_vs_length_and_pareto(small_run):  # noqa: F811
+def test_metric_vs_length_and_pareto(small_run):
     results = load_run_info(small_run).results
     fig = plots.metric_vs_length(results, "adding", "loss", colors=plots.palette(CELLS))
     (ax,) = fig.axes
@@ -53,7 +52,7 @@ def test_metric_vs_length_and_pareto(small_run):  # noqa: F811
         plots.metric_vs_length(results[results["length"] == 8], "adding")
 
 
-def test_speed_scaling(speed_run):  # noqa: F811
+def test_speed_scaling(speed_run):
     run = load_run_info(speed_run)
     fig = plots.speed_scaling(run.results, run.scaling)
     tok, gen, peak = fig.axes
@@ -65,7 +64,7 @@ def test_speed_scaling(speed_run):  # noqa: F811
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg"])
-def test_cli_writes_every_figure(small_run, speed_run, tmp_path, capsys, fmt):  # noqa: F811
+def test_cli_writes_every_figure(small_run, speed_run, tmp_path, capsys, fmt):
     assert main(["plot", small_run, "-o", str(tmp_path / "run"), "--format", fmt]) == 0
     names = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert names == sorted(f"{n}.{fmt}" for n in ("curves-adding-T8", "curves-adding-T16", "length-adding",
@@ -78,7 +77,7 @@ def test_cli_writes_every_figure(small_run, speed_run, tmp_path, capsys, fmt):  
     assert "not a seqbench speed run" in capsys.readouterr().err
 
 
-def test_without_matplotlib_one_line_and_exit_2(small_run, monkeypatch, capsys):  # noqa: F811
+def test_without_matplotlib_one_line_and_exit_2(small_run, monkeypatch, capsys):
     real_import = builtins.__import__
 
     def no_matplotlib(name, *args, **kwargs):
