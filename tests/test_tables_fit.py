@@ -1,4 +1,4 @@
-"""Every table kind fits 80 and 120 columns: no value wraps, lower-priority columns move to a
+"""Every table kind fits 80, 100 and 120 columns: no value wraps, lower-priority columns move to a
 continuation table with a note naming --wide; --wide prints each table whole."""
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def eval_table() -> TableData:
     return table(frame)
 
 
-@pytest.mark.parametrize("width", [80, 120])
+@pytest.mark.parametrize("width", [80, 100, 120])
 def test_every_table_kind_fits(small_run, speed_run, width):
     from seqbench.comparison import compare, tables as compare_tables
 
