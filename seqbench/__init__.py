@@ -1,7 +1,8 @@
 """seqbench: compare recurrent cells and a Transformer on long-dependency sequence tasks.
 
 ``seqbench.run(...)`` is the Python API behind ``seqbench run`` and returns a pandas
-DataFrame, as ``seqbench.speed(...)`` does for ``seqbench speed``; ``seqbench.hookimpl``
+DataFrame, as ``seqbench.speed(...)`` does for ``seqbench speed`` and ``seqbench.compare([...])``
+for ``seqbench compare``; ``seqbench.hookimpl``
 marks plugin hook implementations (see ``hookspecs``).
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "load_run", "speed", "generate", "evaluate"]
+__all__ = ["__version__", "hookimpl", "run", "load_run", "speed", "compare", "generate", "evaluate"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -26,6 +27,13 @@ def speed(*args: Any, **kwargs: Any) -> Any:
     from .bench import speed as _speed
 
     return _speed(*args, **kwargs)
+
+
+def compare(runs: Any) -> Any:
+    """Compare run directories side by side, a DataFrame; see :func:`seqbench.comparison.compare`."""
+    from .comparison import compare as _compare
+
+    return _compare(runs)
 
 
 def load_run(path: Any) -> Any:

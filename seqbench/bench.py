@@ -36,17 +36,12 @@ from typing import Any, Iterable, Optional, Union
 from .config import parse_int_list, parse_names, positive_float, positive_int, resolve_device
 from .errors import UsageError
 from .registry import Entry, Registry
+from .results import SCALING_CSV, SPEED_CSV
 
-SPEED_CSV = "speed.csv"
-SCALING_CSV = "scaling.csv"
 DEFAULT_LENGTHS = (64, 256, 1024, 4096)
 DEFAULT_BATCH = 32
 DEFAULT_HIDDEN = 128
 DTYPES = ("float32", "bfloat16")
-NOISY = 0.10  # relative IQR above which a timing is flagged
-# Floats per token, layer and hidden unit that a training step must keep for backward (a lower
-# bound, for the memory check before a run): fused kernels keep the gates and states.
-KEPT_PER_UNIT = {"rnn": 2, "lstm": 6, "gru": 5, "transformer": 16}
 PEAK_KINDS = {
     "cuda_max_allocated": "torch.cuda.max_memory_allocated during the step: every tensor on the GPU "
                           "(parameters, Adam state, input, activations, gradients), allocator cache excluded",
@@ -55,9 +50,6 @@ PEAK_KINDS = {
                             "returned to the OS (activations, gradients, temporaries and allocator slack)",
     "unavailable": "not measured on this platform",
 }
-PEAK_SHORT = {"cuda_max_allocated": "CUDA max allocated (all tensors)",
-              "cpu_rss_growth+state": "parameters + Adam state + input, plus the peak growth of resident memory "
-                                      "during the step (see README)"}
 COLUMNS = ("cell", "length", "batch", "hidden", "layers", "params", "device", "dtype", "threads",
            "train_tok_s", "train_iqr", "infer_tok_s", "infer_iqr", "gen_ms_per_tok", "gen_iqr",
            "train_peak_mb", "infer_peak_mb", "peak_mem_kind", "flops_per_tok", "train_gflops",
@@ -125,6 +117,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
     import pandas as pd
 
     from .environment import collect
+    from .progress import speed_line
     from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, atomic_write_text
     from .runner import check_params
 
@@ -164,7 +157,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
                 row = measure(registry.get("cell", name), length, widths[name], config, device, probes)
                 rundir.append(row, SPEED_CSV)
                 if progress:
-                    print(progress_line(row), file=sys.stderr, flush=True)
+                    print(speed_line(row), file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         interrupted = True
     frame = pd.DataFrame(rundir.rows, columns=COLUMNS)
@@ -235,9 +228,10 @@ def estimate_train_bytes(entry: Entry, batch: int, length: int, hidden: int, lay
     """A lower bound of the memory a training step needs: input, output and the activations
     kept for backward (``KEPT_PER_UNIT``; 2 for a plugin cell)."""
     from .flops import builtin_name
+    from .memory import PLUGIN_KEPT, KEPT_PER_UNIT, activation_bytes
 
-    kept = KEPT_PER_UNIT.get(builtin_name(entry) or "", 2)
-    return element * batch * length * hidden * (2 + layers * kept)
+    kept = KEPT_PER_UNIT.get(builtin_name(entry) or "", PLUGIN_KEPT)
+    return activation_bytes(kept, batch, length, hidden, layers, element)
 
 
 def available_bytes(device: str) -> Optional[int]:
@@ -456,7 +450,7 @@ def matmul_peak_gflops(m: int, k: int, n: int, device: Any, dtype: Any, min_time
     return calls * flops / seconds / 1e9
 
 
-# --------------------------------------------------------------------------- scaling and tables
+# --------------------------------------------------------------------------- scaling
 
 
 def scaling_frame(frame: Any) -> Any:
@@ -484,128 +478,3 @@ def scaling_frame(frame: Any) -> Any:
             record[f"{what}_exponent_longest"] = local_exponent(lengths, values)
         records.append(record)
     return pd.DataFrame(records)
-
-
-def progress_line(row: dict[str, Any]) -> str:
-    def num(v: Any, spec: str) -> str:
-        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
-
-    return (f"{row['cell']} T={row['length']}: train {num(row['train_tok_s'], ',.0f')} tok/s, infer "
-            f"{num(row['infer_tok_s'], ',.0f')} tok/s, generate {num(row['gen_ms_per_tok'], '.3g')} ms/token "
-            f"({row['wall_s']:.1f} s){'' if row['status'] == 'ok' else ' · ' + row['status']}")
-
-
-# Displayed speed columns: (column, header, higher is better or None, format)
-TABLE_COLUMNS = (
-    ("params", "params", None, ",.0f"),
-    ("train_tok_s", "train tok/s ↑", True, ",.0f"),
-    ("infer_tok_s", "infer tok/s ↑", True, ",.0f"),
-    ("gen_ms_per_tok", "gen ms/tok ↓", False, ".3g"),
-    ("train_peak_mb", "train peak MB ↓", False, ",.1f"),
-    ("infer_peak_mb", "infer peak MB ↓", False, ",.1f"),
-    ("flops_per_tok", "FLOPs/tok", None, ".3g"),
-    ("infer_gflops", "infer GFLOP/s ↑", True, ".3g"),
-    ("peak_gflops", "peak GFLOP/s", None, ".3g"),
-    ("infer_pct_peak", "infer % peak ↑", True, ".0f"),
-    ("train_pct_peak", "train % peak ↑", True, ".0f"),
-)
-SCALING_COLUMNS = (
-    ("train_exponent", "train b ↓", False), ("train_r2", "R²", None), ("train_exponent_longest", "train b, longest ↓", False),
-    ("infer_exponent", "infer b ↓", False), ("infer_r2", "R²", None), ("infer_exponent_longest", "infer b, longest ↓", False),
-    ("gen_exponent", "gen b ↓", False), ("gen_r2", "R²", None), ("gen_exponent_longest", "gen b, longest ↓", False),
-)
-
-
-def tables(frame: Any, scaling: Any = None) -> list[Any]:
-    """The speed tables (``report.TableData``): one per length, then the scaling table."""
-    from .report import TableData, _best
-
-    out = []
-    if frame.empty:
-        return out
-    first = frame.iloc[0]
-    kinds = {str(k) for k in frame["peak_mem_kind"].dropna()}
-    for length, group in frame.groupby("length", sort=False):
-        columns = [c for c in TABLE_COLUMNS if group[c[0]].notna().any()]
-        show_status = (group["status"] != "ok").any()
-        notes = [f"batch {first['batch']}, {first['dtype']} on {first['device']}, {first['threads']} threads; "
-                 "medians after warm-up; ↑/↓ higher/lower is better; best per column in bold",
-                 "gen: per generated token after a prompt of length T",
-                 "FLOPs: forward, 2 per multiply-add; % peak: achieved GFLOP/s over those of a matmul of the "
-                 "cell's shape timed in this run"]
-        notes += [f"peak MB: {PEAK_SHORT.get(k, k)}" for k in sorted(kinds)]
-        noisy = sorted({str(r["cell"]) for _, r in group.iterrows()
-                        if any((r[c] or 0) > NOISY for c in ("train_iqr", "infer_iqr", "gen_iqr"))})
-        if noisy:
-            notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}")
-        table = TableData(f"speed · T={length}", " · ".join(notes),
-                          ["cell", *(c[1] for c in columns), *(["status"] if show_status else [])])
-        bests = {c[0]: _best(group[c[0]].astype(float), c[2]) for c in columns}
-        for _, rec in group.iterrows():
-            cells, flags = [str(rec["cell"])], [False]
-            for name, _, _, spec in columns:
-                value = rec[name]
-                missing = value is None or (isinstance(value, float) and math.isnan(value))
-                cells.append("–" if missing else format(value, spec))
-                flags.append(not missing and bests[name] is not None and value == bests[name])
-            if show_status:
-                cells.append(str(rec["status"]))
-                flags.append(False)
-            table.add(cells, flags)
-        out.append(table)
-    if scaling is not None and not scaling.empty and frame["length"].nunique() > 1:
-        several = frame["length"].nunique() > 2  # with two lengths, R² and "longest" say nothing more
-        columns = [c for c in SCALING_COLUMNS if scaling[c[0]].notna().any()
-                   and (several or (c[2] is False and "longest" not in c[0]))]
-        caption = ("b: exponent of time ∝ T^b, least squares on log time vs log T over every length (train, "
-                   "infer: per step; gen: per token after a prompt of length T); ≈1 linear, ≈2 quadratic"
-                   + ("; R² of that fit; 'longest': b between the two longest lengths" if several else ""))
-        table = TableData("speed · scaling with length", caption, ["cell", *(c[1] for c in columns)])
-        bests = {c[0]: _best(scaling[c[0]].astype(float), c[2]) for c in columns}
-        for _, rec in scaling.iterrows():
-            cells, flags = [str(rec["cell"])], [False]
-            for name, _, _ in columns:
-                value = float(rec[name])
-                cells.append("–" if math.isnan(value) else f"{value:.2f}")
-                flags.append(not math.isnan(value) and bests[name] is not None and value == bests[name])
-            table.add(cells, flags)
-        out.append(table)
-    return out
-
-
-def render(frame: Any, console: Any, scaling: Any = None) -> None:
-    """Print the speed tables with rich, in the style of ``seqbench run``'s."""
-    from .report import print_tables
-
-    print_tables(tables(frame, scaling), console)
-
-
-# --------------------------------------------------------------------------- the command
-
-
-def command(args: Any, registry: Registry, console: Any) -> int:
-    """``seqbench speed``: parse the options in ``args``, measure, print the tables."""
-    from rich.console import Console
-
-    from .config import parse_options
-
-    options = {name: getattr(args, name) for name in ("batch", "hidden", "params", "layers", "device", "dtype",
-                                                      "repeats") if getattr(args, name) is not None}
-    if args.cell_opts:
-        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
-    err = Console(stderr=True)
-    try:
-        frame = speed(args.cells, args.lengths, out=args.out or "results", plugins=args.plugins,
-                      registry=registry, progress=not args.quiet, **options)
-    except KeyboardInterrupt as interrupt:
-        err.print(f"[yellow]interrupted[/]: finished rows are saved in {interrupt or 'the run directory'}/{SPEED_CSV}",
-                  highlight=False)
-        return 130
-    for note in frame.attrs.get("notes", []):
-        err.print(f"note: {note}", highlight=False)
-    render(frame, console, frame.attrs["scaling"])
-    err.print(f"results: {frame.attrs['run_dir']}/{SPEED_CSV}", highlight=False)
-    failed = frame[frame["status"] != "ok"]
-    for _, row in failed.iterrows():
-        err.print(f"[red]{row['cell']} T={row['length']}[/]: {row['status']}", highlight=False)
-    return 1 if failed["status"].str.startswith("error").any() else 0

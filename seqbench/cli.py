@@ -38,12 +38,16 @@ def build_parser() -> Parser:
     plugin_opts.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
                              help="load a plugin module (repeatable); -p no:NAME blocks plugin NAME")
 
+    wide_opts = argparse.ArgumentParser(add_help=False)
+    wide_opts.add_argument("--wide", action="store_true", help="print each table whole, however wide (default: fit "
+                           "the terminal, moving lower-priority columns to a second table)")
+
     parser = Parser(prog="seqbench", description="Compare recurrent cells and a Transformer on "
                     "long-dependency sequence tasks.", parents=[plugin_opts])
     parser.add_argument("--version", action="version", version=f"seqbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    run = sub.add_parser("run", parents=[plugin_opts], help="train and compare cells on tasks",
+    run = sub.add_parser("run", parents=[plugin_opts, wide_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
                          "comparison tables. Without options: every registered cell (the *-ref reference "
                          "cells aside) on adding, T=50, 1,500 steps, every model 20k parameters.")
@@ -101,7 +105,8 @@ def build_parser() -> Parser:
                            "sequence, determinism, parameter count, equality with its fused twin.")
     check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
 
-    speed = sub.add_parser("speed", parents=[plugin_opts], help="measure speed, memory and scaling of cells",
+    speed = sub.add_parser("speed", parents=[plugin_opts, wide_opts],
+                           help="measure speed, memory and scaling of cells",
                            description="Per cell and length: training and inference tokens/s, generation "
                            "latency per token, peak memory, FLOPs per token and %% of a matmul peak probe, "
                            "and the exponent of time vs length. Results go to OUT/<run-id>/speed.csv.")
@@ -144,7 +149,8 @@ def build_parser() -> Parser:
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     gen.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
 
-    ev = sub.add_parser("eval", parents=[plugin_opts], help="perplexity and bits/char of a charlm checkpoint",
+    ev = sub.add_parser("eval", parents=[plugin_opts, wide_opts],
+                        help="perplexity and bits/char of a charlm checkpoint",
                         description="Score a checkpoint on its corpus's held-out split (the same windows the "
                         "trial scored) or on another corpus or text file.")
     ev.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's checkpoints/*.pt file")
@@ -154,17 +160,38 @@ def build_parser() -> Parser:
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
 
-    report = sub.add_parser("report", parents=[plugin_opts], help="print or export a run's tables "
+    report = sub.add_parser("report", parents=[plugin_opts, wide_opts], help="print or export a run's tables "
                             "(seqbench run or seqbench speed)")
     report.add_argument("run_dir", metavar="RUN_DIR")
-    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json or a plugin's format (default: "
-                        "table, or the format whose suffix -o FILE ends with)")
+    report.add_argument("--format", metavar="NAME", help="table, markdown, csv, json, html or a plugin's format "
+                        "(default: table, or the format whose suffix -o FILE ends with)")
     report.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     view = report.add_mutually_exclusive_group()
     view.add_argument("--all", dest="view", action="store_const", const="all", default="auto",
                       help="a tuned run: every configuration, not only the selected ones")
     view.add_argument("--tuned", dest="view", action="store_const", const="tuned",
                       help="only each cell's configuration with the best mean validation metric")
+
+    plot = sub.add_parser("plot", parents=[plugin_opts], help="draw a run's figures (needs matplotlib)",
+                          description="Learning curves, the primary metric against length, speed scaling and "
+                          "quality against throughput, one colour per cell. Needs: pip install 'seqbench[plots]'.")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--kind", default="all", choices=("curves", "length", "speed", "pareto", "all"),
+                      help="which figures (default: all that apply to the run)")
+    plot.add_argument("-o", "--output", metavar="DIR", help="folder for the figures (default: RUN_DIR/plots)")
+    plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"), help="file format (default: png)")
+
+    cmp = sub.add_parser("compare", parents=[plugin_opts, wide_opts],
+                         help="compare two or more runs (or speed runs) side by side",
+                         description="Match rows by cell × task × length (and config), show each metric per run, "
+                         "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
+                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands).")
+    cmp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the baseline")
+    cmp.add_argument("--fail-on-regression", dest="fail_on_regression", metavar="PCT",
+                     help="exit 1 when a primary metric or throughput is significantly worse by more than PCT %%")
+    cmp.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                     help="output format (default: table)")
+    cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     return parser
 
 
@@ -250,7 +277,7 @@ def cmd_run(args: Any) -> int:
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
     tuned = any(c.get("tune") for c in saved.get("configs", []))
-    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned)
+    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from .sampling import run_samples
@@ -311,7 +338,7 @@ def cmd_eval(args: Any) -> int:
     _offline(args)
     frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
                                 registry=_registry(args))
-    render(frame, _stdout())
+    render(frame, _stdout(), wide=args.wide)
     return 0
 
 
@@ -331,7 +358,7 @@ def cmd_report(args: Any) -> int:
         fmt = next((e.name for e in registry.report_formats.values() if e.extra["suffix"] == suffix), None)
     entry = registry.get("report_format", fmt or "table")
     if entry.name == "table" and not args.output:
-        report.print_tables(run.tables(), _stdout())  # in colour on a terminal
+        report.print_tables(run.tables(), _stdout(), wide=args.wide)  # in colour on a terminal
         return 0
     try:
         text = entry.obj(run.results, run)
@@ -341,14 +368,56 @@ def cmd_report(args: Any) -> int:
     if not isinstance(text, str):
         raise UsageError(f"report format '{entry.name}' (plugin '{entry.provider}') returned "
                          f"{type(text).__name__}, not a string")
-    if not args.output:
-        sys.stdout.write(text)
-        return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    _write(text, args.output)
     return 0
+
+
+def cmd_plot(args: Any) -> int:
+    from pathlib import Path
+
+    from .plots import figures, require_matplotlib, save
+
+    require_matplotlib()  # before reading anything: one line naming the extra to install
+    paths = save(figures(args.run_dir, args.kind), args.output or Path(args.run_dir) / "plots", args.format)
+    for path in paths:
+        print(path)
+    if not paths:
+        print(f"seqbench: no figure applies to {args.run_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: Any) -> int:
+    from .comparison import check_pct, compare, export, regressions, tables
+    from .tabular import print_tables
+
+    pct = check_pct(args.fail_on_regression)
+    frame = compare(args.runs)
+    if args.format == "table" and not args.output:
+        print_tables(tables(frame), _stdout(), wide=args.wide)
+    else:
+        text = export(frame, "markdown" if args.format == "table" else args.format)
+        _write(text, args.output)
+    if pct is None:
+        return 0
+    found = regressions(frame, pct)
+    for line in found:
+        print(f"seqbench: regression: {line}", file=sys.stderr)
+    return 1 if found else 0
+
+
+def _write(text: str, output: Optional[str]) -> None:
+    """``text`` to ``output`` (stdout when None); UsageError when it cannot be written."""
+    from pathlib import Path
+
+    from .errors import UsageError
+
+    if not output:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror}") from None
 
 
 def cmd_check(args: Any) -> int:
@@ -376,9 +445,33 @@ def cmd_check(args: Any) -> int:
 
 
 def cmd_speed(args: Any) -> int:
-    from .bench import command
+    from rich.console import Console
 
-    return command(args, _registry(args), _stdout())
+    from .bench import speed
+    from .config import parse_options
+    from .results import SPEED_CSV
+    from .speed_tables import render
+
+    options = {name: getattr(args, name) for name in ("batch", "hidden", "params", "layers", "device", "dtype",
+                                                      "repeats") if getattr(args, name) is not None}
+    if args.cell_opts:
+        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    err = Console(stderr=True)
+    try:
+        frame = speed(args.cells, args.lengths, out=args.out or "results", plugins=args.plugins,
+                      registry=_registry(args), progress=not args.quiet, **options)
+    except KeyboardInterrupt as interrupt:
+        err.print(f"[yellow]interrupted[/]: finished rows are saved in {interrupt or 'the run directory'}/{SPEED_CSV}",
+                  highlight=False)
+        return 130
+    for note in frame.attrs.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+    render(frame, _stdout(), frame.attrs["scaling"], wide=args.wide)
+    err.print(f"results: {frame.attrs['run_dir']}/{SPEED_CSV}", highlight=False)
+    failed = frame[frame["status"] != "ok"]
+    for _, row in failed.iterrows():
+        err.print(f"[red]{row['cell']} T={row['length']}[/]: {row['status']}", highlight=False)
+    return 1 if failed["status"].str.startswith("error").any() else 0
 
 
 def cmd_list(args: Any) -> int:
@@ -426,7 +519,8 @@ def _offline(args: Any) -> None:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
-            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report}
+            "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare,
+            "plot": cmd_plot}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from .download import cache_dir
 from .errors import UsageError
 
 DEFAULT_CORPUS = "python-stdlib"
@@ -254,19 +255,6 @@ def sha256(text: str) -> str:
 
 def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
-
-
-def cache_dir() -> Path:
-    """``$SEQBENCH_CACHE``, else the user's cache directory + ``seqbench``."""
-    if os.environ.get("SEQBENCH_CACHE"):
-        return Path(os.environ["SEQBENCH_CACHE"]).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "seqbench"
 
 
 def cache_path(root: Optional[Path] = None) -> Path:

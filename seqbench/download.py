@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +35,20 @@ RETRIES = 3  # attempts per fetch; each resumes the .part file
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
 USER_AGENT = f"seqbench/{__version__} (corpus download)"
+
+
+def cache_dir() -> Path:
+    """``$SEQBENCH_CACHE``, else the user's cache directory + ``seqbench``."""
+    if os.environ.get("SEQBENCH_CACHE"):
+        return Path(os.environ["SEQBENCH_CACHE"]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "seqbench"
+
 
 
 @dataclass(frozen=True)
@@ -108,8 +123,6 @@ def is_offline(offline: Optional[bool] = None) -> bool:
 
 
 def download_dir() -> Path:
-    from .corpus import cache_dir
-
     return cache_dir() / "downloads"
 
 

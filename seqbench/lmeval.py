@@ -91,18 +91,23 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
     return pd.DataFrame([row])
 
 
-def render(frame: Any, console: Any) -> None:
-    """A small rich table of ``evaluate_checkpoint``'s result."""
-    from rich.table import Table
+def table(frame: Any) -> Any:
+    """``evaluate_checkpoint``'s result as a ``TableData``."""
+    from .tabular import TableData
 
-    table = Table(title="seqbench eval", caption="loss in nats per character; windows of T characters, "
-                  "each from a fresh state", caption_justify="left")
     headers = {"cell": "cell", "corpus": "corpus", "split": "split", "chars": "chars", "oov_chars": "dropped (oov)",
                "loss": "loss ↓", "perplexity": "ppl ↓", "bits_per_char": "bits/char ↓", "accuracy": "accuracy ↑"}
-    for key, header in headers.items():
-        table.add_column(header, justify="left" if key in ("cell", "corpus", "split") else "right")
+    data = TableData("seqbench eval", "loss in nats per character; windows of T characters, each from a fresh state",
+                     list(headers.values()))
     for _, row in frame.iterrows():
-        table.add_row(str(row["cell"]), str(row["corpus"]), str(row["split"]), f"{int(row['chars']):,}",
-                      f"{int(row['oov_chars']):,}", f"{row['loss']:.4f}", f"{row['perplexity']:.3f}",
-                      f"{row['bits_per_char']:.4f}", f"{row['accuracy']:.2%}")
-    console.print(table)
+        data.add([str(row["cell"]), str(row["corpus"]), str(row["split"]), f"{int(row['chars']):,}",
+                  f"{int(row['oov_chars']):,}", f"{row['loss']:.4f}", f"{row['perplexity']:.3f}",
+                  f"{row['bits_per_char']:.4f}", f"{row['accuracy']:.2%}"])
+    return data
+
+
+def render(frame: Any, console: Any, wide: bool = False) -> None:
+    """A small rich table of ``evaluate_checkpoint``'s result, fitted to the console."""
+    from .tabular import print_tables
+
+    print_tables([table(frame)], console, wide)

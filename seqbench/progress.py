@@ -2,6 +2,7 @@
 lifecycle hooks, like any third-party logger would."""
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional
 
 from rich.console import Console
@@ -67,3 +68,14 @@ class RichProgress:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def speed_line(row: Mapping[str, Any]) -> str:
+    """One line on stderr for a measured ``seqbench speed`` row."""
+
+    def num(v: Any, spec: str) -> str:
+        return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+    return (f"{row['cell']} T={row['length']}: train {num(row['train_tok_s'], ',.0f')} tok/s, infer "
+            f"{num(row['infer_tok_s'], ',.0f')} tok/s, generate {num(row['gen_ms_per_tok'], '.3g')} ms/token "
+            f"({row['wall_s']:.1f} s){'' if row['status'] == 'ok' else ' · ' + row['status']}")

@@ -36,6 +36,8 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.charlm",
     "seqbench.metrics",
     "seqbench.report",
+    "seqbench.curves",
+    "seqbench.htmlreport",
 )
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``

@@ -20,24 +20,24 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .hookspecs import hookimpl
-from .stats import mean_std_ci, ranks_with_ties
+from .stats import interval95, mean_std_ci, ranks_with_ties
+from .tabular import NOISY, TableData, best_of, markdown_tables, print_tables
 
 # Columns the harness measures itself, with their direction (True: higher is better).
 HARNESS_COLUMNS: dict[str, Optional[bool]] = {
     "hidden": None, "params": None, "gap": False, "solved": True, "steps_to_solve": False,
-    "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False,
+    "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False, "train_mem_mb": False,
 }
 BUILTIN_METRICS = {"loss": False, "accuracy": True, "perplexity": False, "bits_per_token": False}
 LABELS = {
     "hidden": "hidden", "params": "params", "loss": "loss", "accuracy": "accuracy",
     "perplexity": "ppl", "bits_per_token": "bits/tok", "gap": "gap to opt", "solved": "solved",
     "steps_to_solve": "steps to solve", "steps": "steps", "train_tok_s": "train tok/s",
-    "infer_tok_s": "infer tok/s", "peak_mem_mb": "peak MB",
+    "infer_tok_s": "infer tok/s", "peak_mem_mb": "CUDA peak MB", "train_mem_mb": "train MB (computed)",
 }
 KEYS = ("task", "length", "cell")
 FORMATS = ("table", "markdown", "csv", "json")
-NO_SPREAD = ("hidden", "params", "solved", "steps")
-NOISY = 0.10  # relative IQR of step times above which speed figures are flagged
+NO_SPREAD = ("hidden", "params", "solved", "steps", "train_mem_mb")
 
 
 @dataclass
@@ -55,7 +55,7 @@ def columns_of(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> list
     """Displayed columns, in order, that have at least one value in ``frame``."""
     directions = {**BUILTIN_METRICS, **(metrics or {})}
     ordered = ["hidden", "params", *directions, "gap", "solved", "steps_to_solve", "steps",
-               "train_tok_s", "infer_tok_s", "peak_mem_mb"]
+               "train_tok_s", "infer_tok_s", "peak_mem_mb", "train_mem_mb"]
     out = []
     for name in dict.fromkeys(ordered):
         if name == "hidden" and (name not in frame or frame[name].nunique() < 2):
@@ -73,7 +73,8 @@ def primary_metric(info: Mapping[str, Any]) -> tuple[str, bool]:
 def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
               task_info: Optional[Mapping[str, Any]] = None) -> Any:
     """Per task × length × cell: ``X`` (mean over seeds that finished ok), ``X_std`` (sample
-    std), ``X_ci95`` (half-width of the 95 % t interval of the mean) for every column, plus
+    std), ``X_ci95`` (half-width of the 95 % t interval of the mean), ``X_lo`` / ``X_hi`` (the 95 %
+    interval, inside [0, 1] for accuracy and solved: ``stats.interval95``) for every column, plus
     ``seeds``, ``baseline``, ``optimum``, ``rank`` (by the task's primary metric) and
     ``status`` (``ok`` or the distinct other statuses). ``solved`` counts every seed: a
     diverged seed is an unsolved one."""
@@ -85,7 +86,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
             frame[key] = math.nan
     for key in ("config", "config_label"):
         frame[key] = frame[key].astype(object).fillna("").astype(str) if key in frame else ""
-    frame = _with_gap(frame)
+    frame = with_memory(_with_gap(frame))
     columns = columns_of(frame, metrics)
     records = []
     for (task, length, cell, _), group in frame.groupby([*KEYS, "config"], sort=False):
@@ -105,6 +106,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 values = [float(v) for v in source[column.name].astype(str).isin(["True", "true", "1", "1.0"])]
             mean, std, ci = mean_std_ci(values)
             record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
+            record[f"{column.name}_lo"], record[f"{column.name}_hi"] = interval95(values, column.name)
         for key in ("baseline", "optimum", "train_iqr", "infer_iqr"):
             record[key] = pd.to_numeric(group[key], errors="coerce").max() if key in group else math.nan
         bad = sorted({str(s) for s in group["status"] if str(s) != "ok"})
@@ -125,8 +127,8 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
 def _number(name: str, value: float, digits: int = 4) -> str:
     if name in ("hidden", "params", "steps", "steps_to_solve", "train_tok_s", "infer_tok_s"):
         return f"{value:,.0f}"
-    if name == "peak_mem_mb":
-        return f"{value:,.1f}"
+    if name in ("peak_mem_mb", "train_mem_mb"):
+        return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
     if name == "solved":
         return f"{value:.0%}"
     return f"{value:.{digits}g}"
@@ -142,35 +144,10 @@ def _fmt(name: str, value: float, std: float = math.nan) -> str:
     return text
 
 
-def _best(values: Any, higher_is_better: Optional[bool]) -> Optional[float]:
-    """The best value of a column, or None when there is nothing to single out (no direction,
-    no values, or every row equal)."""
-    values = values.dropna()
-    if higher_is_better is None or values.nunique() < 2 and len(values) > 1 or values.empty:
-        return None
-    return values.max() if higher_is_better else values.min()
-
-
-@dataclass
-class TableData:
-    """One comparison table, ready to render in any format."""
-
-    title: str
-    caption: str
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    best: list[list[bool]] = field(default_factory=list)  # per cell: best of its column
-    dim: list[bool] = field(default_factory=list)  # reference rows (baseline, optimum)
-
-    def add(self, cells: list[str], best: Optional[list[bool]] = None, dim: bool = False) -> None:
-        self.rows.append(cells)
-        self.best.append(best or [False] * len(cells))
-        self.dim.append(dim)
-
-
 def _spread_note(seeds: int) -> str:
     if seeds > 1:
-        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t); "
+        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t; accuracy: on the "
+                "logit scale, solved: Wilson, so both stay in [0, 1]); "
                 "≈ marks a rank the intervals do not separate from the one above")
     return "1 seed (no spread)"
 
@@ -193,6 +170,10 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
         if info.get("solved"):
             notes.append(f"solved: {info['solved']} on the test set")
         notes.append(_spread_note(seeds) + "; ↑/↓ higher/lower is better; best per column in bold")
+        if "train_mem_mb" in group and group["train_mem_mb"].notna().any():
+            notes.append("train MB (computed): parameters, gradients, Adam state and the activations kept for "
+                         "backward, not measured (on CPU a measured peak is allocator noise); results.csv keeps "
+                         "the measured peak_mem_mb")
         noisy = [str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
         noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]
         if noisy:
@@ -212,7 +193,7 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
             + [c.header for c in columns] + ([f"val {LABELS.get(metric, metric)}"] if tuned and val in group else []) \
             + ([f"{LABELS.get(metric, metric)} 95% CI"] if multi else []) + (["status"] if show_status else [])
         table = TableData(f"{task} · T={length}", " · ".join(notes), headers)
-        bests = {c.name: _best(group[c.name], c.higher_is_better) for c in columns}
+        bests = {c.name: best_of(group[c.name], c.higher_is_better) for c in columns}
         ordered = group.sort_values("rank", key=lambda s: s.map(_rank_key)) if multi else group
         for _, rec in ordered.iterrows():
             cells = ([str(rec["rank"])] if multi else []) + [str(rec["cell"])]
@@ -228,8 +209,8 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
                 cells.append(_fmt(metric, rec[val]))
                 flags.append(False)
             if multi:
-                m, hw = rec[metric], rec[f"{metric}_ci95"]
-                cells.append("–" if math.isnan(hw) else f"[{_number(metric, m - hw)}, {_number(metric, m + hw)}]")
+                lo, hi = rec[f"{metric}_lo"], rec[f"{metric}_hi"]
+                cells.append("–" if math.isnan(lo) else f"[{_number(metric, lo)}, {_number(metric, hi)}]")
                 flags.append(False)
             if show_status:
                 cells.append(str(rec["status"]))
@@ -268,7 +249,7 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
         bests = {}
         for T in lengths:
             at = group[group["length"] == T]
-            bests[T] = (_best(at[metric], higher), _best(at["solved"], True))
+            bests[T] = (best_of(at[metric], higher), best_of(at["solved"], True))
         tuned = "n_configs" in group
         for cell, label in cells_order:
             rows = group[(group["cell"] == cell) & (group["config_label"] == label)]
@@ -303,7 +284,7 @@ def tables(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     summary = summarize(frame, metrics, task_info)
     if summary.empty:
         return []
-    columns = columns_of(_with_gap(frame), metrics)
+    columns = columns_of(with_memory(_with_gap(frame)), metrics)
     return overview_tables(summary, task_info) + detail_tables(summary, columns, task_info)
 
 
@@ -313,6 +294,22 @@ def _with_gap(frame: Any) -> Any:
         return frame
     gaps = gap(frame)
     return frame.assign(gap=gaps) if gaps.notna().any() else frame
+
+
+def with_memory(frame: Any) -> Any:
+    """``frame`` with the measured ``peak_mem_mb`` kept only where it was measured on CUDA, and
+    ``train_mem_mb`` computed (``seqbench.memory.train_mb``) for the other rows: a CPU's
+    resident-set growth is allocator noise for small models. results.csv keeps the raw column."""
+    needed = ("cell", "params", "batch", "length", "hidden", "layers")
+    if "peak_mem_mb" not in frame or any(c not in frame for c in needed):
+        return frame
+    from .memory import train_mb
+
+    cuda = frame.get("peak_mem_kind", "").astype(str).str.startswith("cuda")
+    computed = [math.nan if on_cuda or r.isna().any() else train_mb(r["cell"], r["params"], r["batch"], r["length"],
+                                                                     r["hidden"], r["layers"])
+                for on_cuda, (_, r) in zip(cuda, frame[list(needed)].iterrows())]
+    return frame.assign(peak_mem_mb=frame["peak_mem_mb"].where(cuda), train_mem_mb=computed)
 
 
 def gap(frame: Any) -> Any:
@@ -325,29 +322,9 @@ def gap(frame: Any) -> Any:
 
 
 def render(frame: Any, console: Any = None, metrics: Optional[Mapping[str, bool]] = None,
-           task_info: Optional[Mapping[str, Any]] = None, tuned: bool = False) -> None:
-    """Print the comparison tables with rich."""
-    print_tables(tables(frame, metrics, task_info, tuned), console)
-
-
-def print_tables(datas: list[TableData], console: Any = None) -> None:
-    """Print tables with rich: best values in bold green, reference rows dimmed."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console()
-    for data in datas:
-        table = Table(title=data.title, caption=data.caption, caption_justify="left")
-        for i, header in enumerate(data.headers):
-            if header == "cell":
-                table.add_column(header, no_wrap=True, min_width=max(len(r[i]) for r in data.rows))
-            else:
-                left = header in ("status", "rank")
-                table.add_column(header, justify="left" if left else "right", overflow="fold")
-        for cells, flags, dim in zip(data.rows, data.best, data.dim):
-            table.add_row(*(f"[bold green]{c}[/]" if f else c for c, f in zip(cells, flags)),
-                          style="dim" if dim else None)
-        console.print(table)
+           task_info: Optional[Mapping[str, Any]] = None, tuned: bool = False, wide: bool = False) -> None:
+    """Print the comparison tables with rich, fitted to the console (``wide``: whole)."""
+    print_tables(tables(frame, metrics, task_info, tuned), console, wide)
 
 
 def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
@@ -367,19 +344,6 @@ def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
 def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                 task_info: Optional[Mapping[str, Any]] = None) -> str:
     return markdown_tables(tables(frame, metrics, task_info))
-
-
-def markdown_tables(datas: list[TableData]) -> str:
-    """Tables as Markdown: a heading each, best values in bold, the caption below."""
-    parts = []
-    for data in datas:
-        parts.append(f"### {data.title}\n")
-        parts.append("| " + " | ".join(data.headers) + " |")
-        parts.append("|" + "|".join(":---" if h in ("cell", "rank", "status") else "---:" for h in data.headers) + "|")
-        for cells, flags in zip(data.rows, data.best):
-            parts.append("| " + " | ".join(f"**{c}**" if f and c else c for c, f in zip(cells, flags)) + " |")
-        parts.append(f"\n{data.caption}\n")
-    return "\n".join(parts)
 
 
 def to_csv(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
@@ -463,7 +427,7 @@ class RunInfo:
         """The overview and detail tables (a speed run's: one per length, then scaling),
         ready to lay out in any format."""
         if self.is_speed:
-            from .bench import tables as speed_tables
+            from .speed_tables import tables as speed_tables
 
             return speed_tables(self.results, self.scaling)
         return tables(self.results if self.tuned else self._untuned(), self.metrics, self.tasks, self.tuned)
@@ -474,8 +438,8 @@ def load_run_info(run_dir: Any, view: str = "auto") -> RunInfo:
     a ``seqbench speed`` directory's speed.csv and scaling.csv. ``view``: see ``RunInfo.view``."""
     from pathlib import Path
 
-    from .bench import SCALING_CSV, SPEED_CSV
-    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, RunDir, load_run, read_frame
+    from .results import (CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, SCALING_CSV, SPEED_CSV, RunDir, load_run,
+                          read_frame)
 
     saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
              for name in (CONFIG_JSON, ENVIRONMENT_JSON)}

@@ -18,6 +18,9 @@ from typing import Any, Iterable, Union
 from .errors import UsageError
 
 RESULTS_CSV = "results.csv"
+SPEED_CSV = "speed.csv"  # a ``seqbench speed`` run's rows
+SCALING_CSV = "scaling.csv"  # and its exponents of time against length
+CURVES_CSV = "curves.csv"  # training curves, one line per log event (seqbench.curves)
 CONFIG_JSON = "config.json"
 ENVIRONMENT_JSON = "environment.json"
 FINISHED = ("ok", "diverged")  # statuses --resume does not run again

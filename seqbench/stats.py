@@ -1,37 +1,36 @@
-"""Statistics over seeds: mean, sample std, 95 % confidence intervals (Student's t)."""
+"""Statistics over seeds, from ``scipy.stats``: mean, sample std, 95 % intervals (Student's t;
+Wilson for a success rate; a logit-scale t interval for a bounded metric such as accuracy,
+so neither leaves [0, 1]) and Welch's t-test between two runs' seeds."""
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-# two-sided 95 % critical values of Student's t by degrees of freedom
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-        10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000,
-        120: 1.980}
-_Z95 = 1.960
+BOUNDED = ("accuracy", "solved")  # metrics that live in [0, 1]
+_EPS = 1e-6  # logit clipping: a value of exactly 0 or 1 stays finite
 
 
-def t95(df: int) -> float:
-    """Two-sided 95 % critical value of Student's t with ``df`` degrees of freedom
-    (tabulated; linear in 1/df between table entries, accurate to about 1e-3)."""
-    if df < 1:
+def is_bounded(name: str) -> bool:
+    """Whether metric ``name`` lives in [0, 1] (accuracy, solved rate, ``*_accuracy``)."""
+    return name in BOUNDED or name.endswith("accuracy")
+
+
+def t95(df: float) -> float:
+    """Two-sided 95 % critical value of Student's t with ``df`` degrees of freedom."""
+    if not df >= 1:
         return math.nan
-    if df in _T95:
-        return _T95[df]
-    keys = sorted(_T95)
-    if df > keys[-1]:
-        lo_df, lo_t, hi_inv, hi_t = keys[-1], _T95[keys[-1]], 0.0, _Z95
-    else:
-        lo_df = max(k for k in keys if k < df)
-        hi_df = min(k for k in keys if k > df)
-        lo_t, hi_inv, hi_t = _T95[lo_df], 1.0 / hi_df, _T95[hi_df]
-    lo_inv = 1.0 / lo_df
-    return hi_t + (lo_t - hi_t) * (1.0 / df - hi_inv) / (lo_inv - hi_inv)
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
 
 
 def mean_std_ci(values: Sequence[float]) -> tuple[float, float, float]:
     """(mean, sample std, half-width of the 95 % CI of the mean); NaN where undefined."""
-    xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    xs = _finite(values)
     n = len(xs)
     if n == 0:
         return math.nan, math.nan, math.nan
@@ -59,3 +58,48 @@ def ranks_with_ties(means: Sequence[float], half_widths: Sequence[float], higher
                 label += " ≈"
         labels[i] = label
     return labels
+
+
+def interval95(values: Sequence[float], name: str = "") -> tuple[float, float]:
+    """The 95 % interval of the mean of ``values``: Student's t, or for a bounded metric
+    (``is_bounded(name)``) Wilson's score interval (``solved``: successes of n) or a t interval
+    on the logit scale, mapped back; (nan, nan) where undefined."""
+    xs = _finite(values)
+    n = len(xs)
+    if n < 2:
+        return math.nan, math.nan
+    if name == "solved":
+        return wilson(sum(x >= 0.5 for x in xs), n)
+    mean, std, hw = mean_std_ci(xs)
+    if not is_bounded(name):
+        return mean - hw, mean + hw
+    logits = [math.log(p / (1 - p)) for p in (min(max(x, _EPS), 1 - _EPS) for x in xs)]
+    m, _, h = mean_std_ci(logits)
+    return _expit(m - h), _expit(m + h)
+
+
+def _expit(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval (95 %) of a success rate ``successes / n``."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of Welch's t-test (unequal variances) between samples ``a`` and
+    ``b``; nan with fewer than two values on a side, 1.0 or 0.0 when both have no spread."""
+    xs, ys = _finite(a), _finite(b)
+    if len(xs) < 2 or len(ys) < 2:
+        return math.nan
+    if max(xs) == min(xs) and max(ys) == min(ys):
+        return 1.0 if xs[0] == ys[0] else 0.0
+    from scipy import stats
+
+    return float(stats.ttest_ind(xs, ys, equal_var=False).pvalue)

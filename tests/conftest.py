@@ -19,6 +19,8 @@ os.environ["SEQBENCH_CACHE"] = tempfile.mkdtemp(prefix="seqbench-test-cache-")
 atexit.register(shutil.rmtree, os.environ["SEQBENCH_CACHE"], ignore_errors=True)
 sys.path.insert(0, str(HERE))
 
+from pictures_fixtures import small_run, speed_run  # noqa: E402,F401 - session runs for tables, plots, compare
+
 # small, fast trials for the runner and CLI tests
 TINY = dict(hidden=16, batch=16, steps=12, eval_every=6, eval_examples=32)
 TINY_ARGS = ["--hidden", "16", "--batch", "16", "--steps", "12", "--eval-every", "6"]

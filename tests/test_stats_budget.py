@@ -30,7 +30,7 @@ def test_mean_std_ci():
     values = [1.0, 2.0, 4.0, 7.0]
     mean, std, hw = mean_std_ci(values)
     assert mean == 3.5 and std == pytest.approx(statistics.stdev(values))
-    assert hw == pytest.approx(3.182 * std / 2)
+    assert hw == pytest.approx(3.182 * std / 2, rel=2e-4)  # t quantile from scipy, table value rounded
     assert math.isnan(mean_std_ci([5.0])[1]) and math.isnan(mean_std_ci([])[0])
     assert mean_std_ci([1.0, float("nan"), 3.0])[0] == 2.0
 
@@ -54,7 +54,7 @@ def test_summary_aggregates_over_seeds_and_ranks():
     summary = summarize(frame).set_index("cell")
     assert summary.loc["a", "loss"] == pytest.approx(0.2)
     assert summary.loc["a", "loss_std"] == pytest.approx(statistics.stdev([0.1, 0.3]))
-    assert summary.loc["a", "loss_ci95"] == pytest.approx(12.706 * statistics.stdev([0.1, 0.3]) / math.sqrt(2))
+    assert summary.loc["a", "loss_ci95"] == pytest.approx(12.706 * statistics.stdev([0.1, 0.3]) / math.sqrt(2), rel=1e-4)
     assert summary.loc["a", "solved"] == 0.5
     assert summary.loc["a", "rank"] == "1" and summary.loc["b", "rank"] == "2 ≈"
     assert summary.loc["c", "status"] == "1× diverged" and summary.loc["c", "rank"] == "–"
@@ -114,3 +114,20 @@ def test_gap_column_only_where_an_optimum_is_not_zero():
     mixed = pd.concat([at_zero, known.assign(task="u", trial="a|u|5|0")])
     tables = to_markdown(mixed).split("### ")
     assert ["gap to opt" in t for t in tables[1:]] == [False, True]  # t (optimum 0), then u
+
+
+def test_bounded_intervals_stay_inside_0_1():
+    from seqbench.stats import interval95, welch_p, wilson
+
+    # a t interval of [0.98, 1.0] would reach past 1; the logit-scale one does not
+    lo, hi = interval95([0.98, 1.0], "accuracy")
+    assert 0 < lo < 0.98 and 0.99 < hi <= 1.0
+    lo, hi = interval95([0.0, 1.0], "solved")  # one of two seeds solved: Wilson
+    assert (lo, hi) == pytest.approx(wilson(1, 2)) and 0 < lo < 0.5 < hi < 1
+    assert wilson(0, 3)[0] == pytest.approx(0.0, abs=1e-12) and wilson(3, 3)[1] == pytest.approx(1.0)
+    assert interval95([0.1, 0.3], "loss") == pytest.approx((0.2 - 12.706 * 0.1414 / 1.4142,
+                                                            0.2 + 12.706 * 0.1414 / 1.4142), abs=2e-3)
+    # Welch's test from scipy: separated samples, overlapping samples, too few seeds
+    assert welch_p([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]) < 0.01
+    assert welch_p([1.0, 2.0, 3.0], [1.5, 2.5, 2.0]) > 0.5
+    assert math.isnan(welch_p([1.0], [2.0, 3.0]))
