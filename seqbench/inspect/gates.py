@@ -80,8 +80,9 @@ def cell_internals(registry: Any, cell: Any, x: "torch.Tensor", state: Any = Non
 
 def held_out_batch(task: Any, example: int) -> tuple[Any, int]:
     """``(x, row)``: the held-out batch of ``EXAMPLE_BATCH`` examples holding example ``example``."""
-    if isinstance(example, bool) or not isinstance(example, int) or example < 0:
-        raise UsageError(f"example must be an integer >= 0, got {example!r}")
+    from .options import non_negative_int
+
+    example = non_negative_int("example", example)
     batches = task.eval_batches((example // EXAMPLE_BATCH + 1) * EXAMPLE_BATCH, EXAMPLE_BATCH, "cpu")
     return batches[example // EXAMPLE_BATCH][0], example % EXAMPLE_BATCH
 

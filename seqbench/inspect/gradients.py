@@ -35,7 +35,7 @@ DEFAULT_BATCH = 64
 COLUMNS = ("cell", "source", "task", "length", "hidden", "params", "distance", "grad_norm")
 SUMMARY_COLUMNS = ("cell", "source", "task", "length", "hidden", "params", "grad_1", "grad_T", "ratio_T_1",
                    "slope_log10", "factor_per_step")
-INIT = "init"  # the source of a model measured at initialization
+INIT = "init"  # the source of a model measured at initialization (seed 0; see init_source)
 
 
 @dataclass
@@ -48,6 +48,11 @@ class Subject:
     hidden: int
 
 
+def init_source(seed: int) -> str:
+    """The ``source`` of a model at initialization: ``init``, or ``init, seed N`` for seeds N > 0."""
+    return INIT if seed == 0 else f"{INIT}, seed {seed}"
+
+
 def init_subject(registry: Any, cell: str, task: Any, hidden: int, seed: int = 0, layers: int = 1,
                  cell_params: Optional[dict] = None) -> Subject:
     """``cell`` at initialization, exactly as ``seqbench run`` builds trial seed ``seed``."""
@@ -57,7 +62,7 @@ def init_subject(registry: Any, cell: str, task: Any, hidden: int, seed: int = 0
 
     entry = registry.get("cell", cell)
     torch.manual_seed(seed)
-    return Subject(cell, INIT, build_model(task, entry, hidden, layers, 0.0, cell_params), hidden)
+    return Subject(cell, init_source(seed), build_model(task, entry, hidden, layers, 0.0, cell_params), hidden)
 
 
 def solve_hidden(registry: Any, cell: str, task: Any, params: int, layers: int = 1,
@@ -141,13 +146,14 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
     from ..config import positive_int
     from ..registry import Registry
     from ..runner import build_task
+    from .options import non_negative_int
 
     registry = registry or Registry()
     if hidden is not None and params is not None:
         raise UsageError("give either a hidden size or a parameter budget (params), not both")
     budget = parse_params(params)
     width = positive_int("hidden", hidden) if hidden is not None else DEFAULT_HIDDEN
-    batch, seed = positive_int("batch", batch), _seed(seed)
+    batch, seed = positive_int("batch", batch), non_negative_int("seed", seed)
     loaded = [checkpoint_subject(path, registry) for path in checkpoints]
     task_name, task_params, length = _common_task(task, length, [data for _, data in loaded])
     names = list(cells) if cells else ([] if loaded else registry.default_cells())
@@ -159,12 +165,6 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
     frame = measure(subjects + [subject for subject, _ in loaded], built, task_name, batch)
     frame.attrs.update(task=task_name, length=length, params=budget, hidden=None if budget else width, seed=seed)
     return frame
-
-
-def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"seed must be an integer >= 0, got {seed!r}")
-    return seed
 
 
 def _common_task(task: Optional[str], length: Optional[int], checkpoints: list[dict]) -> tuple[str, dict, int]:
