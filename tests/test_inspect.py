@@ -144,8 +144,8 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 
 
 def test_at_init_the_rnn_gradient_vanishes_faster_than_the_lstm_and_not_the_transformer():
-    summary = summarize(gradient_flow(["rnn", "lstm", "transformer"], "adding", 60, params="10k")).set_index("cell")
-    assert all(abs(p - 10_000) <= 300 for p in summary["params"])  # ±3 %
+    summary = summarize(gradient_flow(["rnn", "lstm", "transformer"], "adding", 100, params="20k")).set_index("cell")
+    assert all(abs(p - 20_000) <= 600 for p in summary["params"])  # ±3 %
     assert summary.loc["rnn", "grad_T"] < summary.loc["lstm", "grad_T"] / 100
     assert summary.loc["rnn", "slope_log10"] < summary.loc["lstm", "slope_log10"] < 0
     assert summary.loc["transformer", "ratio_T_1"] > 1e3 * summary.loc["lstm", "ratio_T_1"]
