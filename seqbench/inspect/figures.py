@@ -132,11 +132,12 @@ def gate_figure(record: "GateRecord", order: Optional[Any] = None) -> "Figure":
         fig.colorbar(image, ax=ax, pad=0.01, fraction=0.025, label="opening (0–1)" if bounded else "value")
         label = "candidate n" if name == "candidate" and "update" in record.gates else GATE_LABELS.get(name, name)
         ax.set_title(label, loc="left", fontsize=9)
-        ax.set_ylabel("unit" + (" (sorted)" if order is not None else ""), fontsize=8)
+        ax.set_ylabel("unit", fontsize=8)
         if marked:
             ax.plot(marked, [1.0] * len(marked), "v", color="#D55E00", ms=7, clip_on=False,
                     transform=ax.get_xaxis_transform())
-    axes[-1].set_xlabel("time step t" + (" (▼ marked steps)" if marked else ""))
+    notes = ["▼ marked steps"] * bool(marked) + ["units sorted, most selective first"] * (order is not None)
+    axes[-1].set_xlabel("time step t" + (f" ({'; '.join(notes)})" if notes else ""))
     fig.suptitle(f"{record.cell} gates · {record.task} · T={record.length} · {record.params:,} params · "
                  f"held-out example {record.example} · {Path(record.source).name}", fontsize=11)
     return fig
