@@ -91,6 +91,8 @@ def build_parser() -> Parser:
     run.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
     run.add_argument("--save", action="store_true", default=None, help="keep each trial's trained model in "
                      "RUN_DIR/checkpoints/ (for seqbench generate / eval)")
+    run.add_argument("--inspect", action="store_true", help="after training, the gradient flow of each trained "
+                     "model (and at init) into RUN_DIR/inspect/ (implies --save; figures need matplotlib)")
     run.add_argument("--keep-denormals", dest="flush_denormal", action="store_false", default=None,
                      help="on CPU, keep subnormal floats (default: flush them to zero while training; "
                      "they make vanishing-gradient cells several times slower on x86)")
@@ -159,6 +161,34 @@ def build_parser() -> Parser:
     ev.add_argument("--examples", type=int, help="windows to score (default: as many as the trial; a file: all)")
     ev.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     ev.add_argument("--offline", action="store_true", help="never download a corpus (also SEQBENCH_OFFLINE=1)")
+
+    insp = sub.add_parser("inspect", parents=[plugin_opts], help="why a cell succeeds or fails: gradient flow "
+                          "over time, gates at work", description="Gradient flow of cells at initialization "
+                          "and of checkpoints; the gates of an LSTM or GRU checkpoint along a task example.")
+    insp_sub = insp.add_subparsers(dest="inspect_command", metavar="SUBCOMMAND", parser_class=Parser, required=True)
+    grad = insp_sub.add_parser("gradients", parents=[plugin_opts], help="gradient norm against distance to the "
+                               "loss step, per cell", description="Norm of the loss's gradient with respect to the "
+                               "cell's input at every step, against the distance to the final scored step, on one "
+                               "held-out batch, in float64: decay per step and ratio at distance T to distance 1.")
+    grad.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT", help="trained models (a run's checkpoints/*.pt)")
+    grad.add_argument("--cells", help="cells measured at initialization (default: every registered cell except "
+                      "the *-ref ones, when no checkpoint is given)")
+    grad.add_argument("--task", help="task (default: the checkpoints' task, else adding)")
+    grad.add_argument("--length", help="sequence length T (default: the checkpoints' length, else 100)")
+    grad.add_argument("--params", help="parameter budget, e.g. 20k: each cell's width matches it (instead of --hidden)")
+    grad.add_argument("--hidden", help="hidden size (default: 64)")
+    grad.add_argument("--seed", default="0", help="initialization seed, as trial seed S of seqbench run (default: 0)")
+    grad.add_argument("--batch", default="64", help="held-out examples in the batch (default: 64)")
+    grad.add_argument("-o", "--output", metavar="FILE", help="write the figure (.png, .svg, .pdf; needs matplotlib)")
+    grad.add_argument("--csv", metavar="FILE", help="write the long table (cell, source, distance, grad_norm, ...)")
+    gates = insp_sub.add_parser("gates", parents=[plugin_opts], help="gates of an lstm/gru checkpoint along a "
+                                "task example", description="Load an lstm or gru checkpoint (fused or -ref) into "
+                                "the reference cell and record every gate along a held-out example; plugin cells "
+                                "answer through the seqbench_inspect_cell hook.")
+    gates.add_argument("checkpoint", metavar="CHECKPOINT", help="a run's checkpoints/*.pt file")
+    gates.add_argument("--example", default="0", help="index N of the held-out example (default: 0)")
+    gates.add_argument("-o", "--output", metavar="FILE", help="write the heat maps (.png, .svg, .pdf; needs matplotlib)")
+    gates.add_argument("--csv", metavar="FILE", help="write the per-gate summary")
 
     report = sub.add_parser("report", parents=[plugin_opts, wide_opts], help="print or export a run's tables "
                             "(seqbench run or seqbench speed)")
@@ -254,6 +284,12 @@ def cmd_run(args: Any) -> int:
         given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]
         flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in given)
         raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
+    if args.inspect:
+        options["save"] = True  # gradient flow is measured on the saved models
+        from .inspect import plots_available
+
+        if not plots_available():
+            raise UsageError("--inspect draws figures with matplotlib: pip install 'seqbench[plots]'")
     registry = _registry(args)
     err = Console(stderr=True)
     if args.dry_run:
@@ -286,6 +322,11 @@ def cmd_run(args: Any) -> int:
             cell, task, length, seed = trial.split("|")[:4]
             _stdout().rule(f"{cell} · {task} T={length} · seed {seed}: a {sample}-character sample", align="left")
             _stdout().print(text, markup=False, highlight=False)
+    if args.inspect:
+        from .inspect import inspect_run
+
+        written = inspect_run(frame.attrs["run_dir"], registry=registry)
+        err.print(f"inspect: {len(written)} files in {frame.attrs['run_dir']}/inspect/", highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]
     for _, row in errors.iterrows():
@@ -510,6 +551,12 @@ def cmd_plugins(args: Any) -> int:
     return 0
 
 
+def cmd_inspect(args: Any) -> int:
+    from .inspect.command import command
+
+    return command(args, _registry(args), _stdout())
+
+
 def _offline(args: Any) -> None:
     """--offline: no corpus download for the rest of the process (seqbench.download reads it)."""
     if args.offline:
@@ -520,7 +567,7 @@ def _offline(args: Any) -> None:
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
             "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare,
-            "plot": cmd_plot}
+            "plot": cmd_plot, "inspect": cmd_inspect}
 
 if __name__ == "__main__":
     sys.exit(main())

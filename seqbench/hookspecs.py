@@ -11,7 +11,7 @@ and disabled for the rest of the run, and the trials go on.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import pluggy
 
@@ -66,6 +66,22 @@ def seqbench_register_report_formats(register: Callable[..., None]) -> None:
     tables) and returns the report as a string. ``suffix`` lets ``-o FILE`` pick the format
     from the file name. The built-in ``table``, ``markdown``, ``csv``, ``json`` and ``html`` formats
     register through this hook.
+    """
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+@hookspec(firstresult=True)
+def seqbench_inspect_cell(cell: Any, x: Any, state: Any) -> Optional[Mapping[str, Any]]:
+    """Expose a cell's internals for ``seqbench inspect gates``.
+
+    ``cell`` is a built cell module, ``x`` its input (batch, time, input_size) and ``state``
+    its initial state (usually None). Return a dict of name → tensor of shape (batch, time,
+    hidden) — e.g. ``{"forget": f, "input": i}``, one value per step and unit — for a cell
+    this plugin knows, else None (the next plugin is asked). Names that also occur in the
+    built-in cells (``input``, ``forget``, ``update``, ...) mean the same thing. The built-in
+    reference cells ``lstm-ref`` and ``gru-ref`` answer through this hook.
     """
 
 

@@ -59,26 +59,34 @@ def lstm_cell(x_proj: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor) 
     g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = σ(W_io x + b_io + W_ho h + b_ho)
     c' = f ⊙ c + i ⊙ g                       h' = o ⊙ tanh(c')
     """
-    i, f, g, o = (x_proj + F.linear(h, w_hh, b_hh)).chunk(4, 1)  # pre-activations, torch's order
-    input_gate = torch.sigmoid(i)
-    forget_gate = torch.sigmoid(f)
-    candidate = torch.tanh(g)
-    output_gate = torch.sigmoid(o)
+    input_gate, forget_gate, candidate, output_gate = lstm_gates(x_proj, h, w_hh, b_hh)
     c = forget_gate * c + input_gate * candidate  # cell update
     h = output_gate * torch.tanh(c)  # hidden
     return h, c
+
+
+def lstm_gates(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The LSTM's input gate i, forget gate f, candidate g and output gate o (see ``lstm_cell``)."""
+    i, f, g, o = (x_proj + F.linear(h, w_hh, b_hh)).chunk(4, 1)  # pre-activations, torch's order
+    return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
 
 def gru_cell(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tensor:
     """r = σ(W_ir x + b_ir + W_hr h + b_hr)    z = σ(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))    h' = (1 − z) ⊙ n + z ⊙ h
     """
+    reset_gate, update_gate, candidate = gru_gates(x_proj, h, w_hh, b_hh)
+    return (1 - update_gate) * candidate + update_gate * h  # hidden
+
+
+def gru_gates(x_proj: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The GRU's reset gate r, update gate z and candidate n (see ``gru_cell``)."""
     x_r, x_z, x_n = x_proj.chunk(3, 1)
     h_r, h_z, h_n = F.linear(h, w_hh, b_hh).chunk(3, 1)
     reset_gate = torch.sigmoid(x_r + h_r)
     update_gate = torch.sigmoid(x_z + h_z)
     candidate = torch.tanh(x_n + reset_gate * h_n)  # reset applied after the hidden projection, as torch
-    return (1 - update_gate) * candidate + update_gate * h  # hidden
+    return reset_gate, update_gate, candidate
 
 
 # --------------------------------------------------------------------------- one layer
@@ -258,3 +266,50 @@ def seqbench_register_cells(register):
              fused_twin="lstm")
     register("gru-ref", build_gru_ref, description="GRU written gate by gate (reference for gru)",
              fused_twin="gru")
+
+
+# --------------------------------------------------------------------------- internals (seqbench inspect)
+
+INTERNALS = {"lstm": ("input", "forget", "candidate", "output", "cell"), "gru": ("reset", "update", "candidate")}
+
+
+def record_internals(cell: ReferenceRecurrent, x: Tensor, state: Optional[Any] = None) -> dict[str, Tensor]:
+    """Every gate at every step of an LSTM or GRU reference cell, each (B, T, hidden): LSTM
+    ``input``, ``forget``, ``candidate``, ``output`` and the ``cell`` state c; GRU ``reset``,
+    ``update`` and ``candidate``; both also ``hidden``. Layers after the first are keyed
+    ``l1.input`` and so on. Runs eagerly, step by step, through the cell equations above."""
+    lstm = cell.kind == "lstm"
+    if state is None:
+        zeros = x.new_zeros(cell.num_layers, x.shape[0], cell.hidden_size)
+        state = (zeros, zeros) if lstm else zeros
+    h0, c0 = state if lstm else (state, None)
+    out: dict[str, Tensor] = {}
+    p = cell.rnn
+    for k in range(cell.num_layers):
+        x_proj = F.linear(x, p[f"weight_ih_l{k}"], p[f"bias_ih_l{k}"])
+        w_hh, b_hh = p[f"weight_hh_l{k}"], p[f"bias_hh_l{k}"]
+        h, c = h0[k], (c0[k] if lstm else None)
+        steps: dict[str, List[Tensor]] = {name: [] for name in (*INTERNALS[cell.kind], "hidden")}
+        for x_t in x_proj.unbind(1):
+            if lstm:
+                gates = lstm_gates(x_t, h, w_hh, b_hh)
+                h, c = lstm_cell(x_t, h, c, w_hh, b_hh)
+                values = (*gates, c, h)
+            else:
+                gates = gru_gates(x_t, h, w_hh, b_hh)
+                h = gru_cell(x_t, h, w_hh, b_hh)
+                values = (*gates, h)
+            for name, value in zip(steps, values):
+                steps[name].append(value)
+        prefix = f"l{k}." if k else ""
+        out.update({prefix + name: torch.stack(values, 1) for name, values in steps.items()})
+        x = out[prefix + "hidden"]
+    return out
+
+
+@hookimpl
+def seqbench_inspect_cell(cell, x, state):
+    """The reference LSTM's and GRU's gates (``record_internals``); None for any other cell."""
+    if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
+        return record_internals(cell, x, state)
+    return None
