@@ -81,6 +81,14 @@ def figures_html(run_dir: str) -> str:
         figs = figures(run_dir, "all")
     except UsageError as exc:
         return f'<p class="note">No figures: {html.escape(str(exc))}</p>\n'
+    from pathlib import Path
+
+    from .inspect.rundir import GRADIENTS_CSV, INSPECT_DIR
+
+    if Path(run_dir, INSPECT_DIR, GRADIENTS_CSV).is_file():  # seqbench run --inspect: the gradient flow too
+        from .inspect.rundir import run_figures
+
+        figs.update({f"inspect-{Path(name).stem}": fig for name, fig in run_figures(run_dir).items()})
     parts = [f"<figure>{svg_of(fig, name)}<figcaption>{html.escape(name)}</figcaption></figure>\n"
              for name, fig in figs.items()]
     return "".join(parts) or '<p class="note">No figure applies to this run.</p>\n'

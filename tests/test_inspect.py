@@ -428,3 +428,7 @@ def test_run_inspect_writes_the_gradient_flow_of_each_trained_model(tmp_path, ca
     grads = pd.read_csv(run_dir / "inspect" / "gradients.csv")
     assert set(grads["cell"]) >= {"gru", "rnn"} and grads["grad_norm"].notna().all()
     assert "inspect:" in capsys.readouterr().err
+    page = tmp_path / "report.html"
+    assert main(["report", str(run_dir), "--format", "html", "-o", str(page)]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "inspect-gradients" in text and text.count("<svg") >= 2  # the gradient flow is in the HTML report
