@@ -119,7 +119,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
     from .environment import collect
     from .progress import speed_line
     from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, atomic_write_text
-    from .runner import check_params
+    from .factories import check_params
 
     registry = registry or Registry(plugins)
     options = {k: v for k, v in options.items() if v is not None}

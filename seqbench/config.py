@@ -262,13 +262,12 @@ class RunConfig:
         dims.update(owner_dimensions(self.cell_params.get(cell), CELL_PREFIX))
         return swept_names(dims)
 
-    def trials(self, device: str = "cpu", widths: Optional[dict] = None) -> list[TrialSpec]:
+    def trials(self, device: str = "cpu") -> list[TrialSpec]:
         """One spec per task × length × seed × configuration × cell, cells innermost so that an
-        interrupted run still holds complete comparisons. ``widths`` maps (cell, task, length,
-        params) to the hidden size solved for a parameter budget."""
+        interrupted run still holds complete comparisons. A trial with a parameter budget gets
+        ``hidden=0`` until ``sweep.validate`` solves its width."""
         from .sweep.space import label
 
-        widths = widths or {}
         out = []
         for task in self.tasks:
             per_cell = {cell: self.configurations(cell, task) for cell in self.cells}
@@ -279,13 +278,13 @@ class RunConfig:
                         for cell in self.cells:
                             if j < len(per_cell[cell]):
                                 out.append(self._spec(cell, task, length, seed, per_cell[cell][j], swept[cell],
-                                                      device, widths, label))
+                                                      device, label))
         return out
 
     def _spec(self, cell: str, task: str, length: int, seed: int, config: dict, swept: list[str], device: str,
-              widths: dict, label: Callable) -> TrialSpec:
+              label: Callable) -> TrialSpec:
         budget = config.get("params")
-        hidden = widths.get((cell, task, length, budget), 0) if budget is not None else config["hidden"]
+        hidden = 0 if budget is not None else config["hidden"]
         task_params = {k[len(TASK_PREFIX):]: v for k, v in config.items() if k.startswith(TASK_PREFIX)}
         cell_params = {k[len(CELL_PREFIX):]: v for k, v in config.items() if k.startswith(CELL_PREFIX)}
         identity = {"config": config, "steps": self.steps, "budget_s": self.budget_s,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 from .config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
 from .errors import UsageError
-from .factories import build_task, check_params
+from .factories import build_task  # re-exported: seqbench.runner.build_task
 from .registry import Registry
 from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
 
