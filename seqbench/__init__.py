@@ -37,8 +37,8 @@ def compare(runs: Any) -> Any:
 
 
 def load_run(path: Any) -> Any:
-    """A run directory's results as a DataFrame; see :func:`seqbench.results.load_run`."""
-    from .results import load_run as _load
+    """A run directory's results as a DataFrame; see :func:`seqbench.store.load_run`."""
+    from .store import load_run as _load
 
     return _load(path)
 

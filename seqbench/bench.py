@@ -36,7 +36,7 @@ from typing import Any, Iterable, Optional, Union
 from .config import parse_int_list, parse_names, positive_float, positive_int, resolve_device
 from .errors import UsageError
 from .registry import Entry, Registry
-from .results import SCALING_CSV, SPEED_CSV
+from .store import SCALING_CSV, SPEED_CSV
 
 DEFAULT_LENGTHS = (64, 256, 1024, 4096)
 DEFAULT_BATCH = 32
@@ -118,7 +118,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
 
     from .environment import collect
     from .progress import speed_line
-    from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, atomic_write_text
+    from .store import CONFIG_JSON, ENVIRONMENT_JSON, RunDir, atomic_write_text
     from .factories import check_params
 
     registry = registry or Registry(plugins)

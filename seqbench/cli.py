@@ -263,7 +263,7 @@ def cmd_run(args: Any) -> int:
     from . import report
     from .config import parse_options
     from .errors import UsageError
-    from .results import CONFIG_JSON, RunDir
+    from .store import CONFIG_JSON, RunDir
     from .runner import run
 
     options = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
@@ -490,7 +490,7 @@ def cmd_speed(args: Any) -> int:
 
     from .bench import speed
     from .config import parse_options
-    from .results import SPEED_CSV
+    from .store import SPEED_CSV
     from .speed_tables import render
 
     options = {name: getattr(args, name) for name in ("batch", "hidden", "params", "layers", "device", "dtype",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .hookspecs import hookimpl
-from .results import CURVES_CSV
+from .store import CURVES_CSV
 
 COLUMNS = ("trial", "cell", "task", "length", "seed", "step", "tokens", "train_s", "loss", "tok_s",
            "val_loss", "val_accuracy", "val_ce_nats", "val_extra")
@@ -103,7 +103,7 @@ def load_curves(run_dir: Any) -> Any:
     again (``--resume`` after an error), only its last attempt."""
     import pandas as pd
 
-    from .results import read_frame
+    from .store import read_frame
 
     path = Path(run_dir) / CURVES_CSV
     if not path.is_file():

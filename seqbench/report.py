@@ -438,7 +438,7 @@ def load_run_info(run_dir: Any, view: str = "auto") -> RunInfo:
     a ``seqbench speed`` directory's speed.csv and scaling.csv. ``view``: see ``RunInfo.view``."""
     from pathlib import Path
 
-    from .results import (CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, SCALING_CSV, SPEED_CSV, RunDir, load_run,
+    from .store import (CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, SCALING_CSV, SPEED_CSV, RunDir, load_run,
                           read_frame)
 
     saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}

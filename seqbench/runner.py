@@ -7,105 +7,16 @@ next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps
 """
 from __future__ import annotations
 
-import json
-import math
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from .config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
 from .errors import UsageError
 from .factories import build_task  # re-exported: seqbench.runner.build_task
+from .execute import Execution
+from .execute.local import run_trial  # re-exported: seqbench.runner.run_trial
 from .registry import Registry
-from .results import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
-
-
-def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path] = None) -> dict[str, Any]:
-    """Train and evaluate one trial; always returns its row (status ok, diverged or error).
-    With ``spec.save`` the trained model is saved in ``checkpoint_dir`` (seqbench.checkpoint)."""
-    import torch
-
-    from .measure import PeakMemory, median_after_warmup, median_seconds
-    from .model import build_model, count_params
-    from .train import EvalSet, evaluate, train
-
-    started = time.perf_counter()
-    row: dict[str, Any] = {
-        "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
-        "seed": spec.seed, "config": spec.config, "config_label": spec.config_label, "hidden": spec.hidden,
-        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
-        "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
-        "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
-    }
-    row.update(dict.fromkeys(registry.metrics))  # on the test split
-    row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
-    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
-                "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
-                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "best_step": None,
-                "stopped_early": False, "train_s": None, "wall_s": None, "status": "ok"})
-    model = None
-    try:
-        device = torch.device(spec.device)
-        if device.type == "cpu":
-            torch.set_flush_denormal(spec.flush_denormal)  # this thread; see run() for the others
-        task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
-        row["baseline"], row["optimum"] = task.baseline, task.optimum
-        torch.manual_seed(spec.seed)
-        model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers,
-                            spec.dropout, spec.cell_params).to(device)
-        row["params"] = count_params(model)
-        registry.notify("seqbench_trial_start", trial=spec, params=row["params"])
-
-        eval_set = EvalSet.draw(task, spec.eval_examples, spec.batch, device)
-        memory = PeakMemory(device)
-        memory.start()
-        outcome = train(model, task, spec, device, eval_set,
-                        log=lambda step, metrics: registry.notify("seqbench_trial_log", trial=spec,
-                                                                  step=step, metrics=metrics))
-        row["peak_mem_mb"], row["peak_mem_kind"] = memory.peak_mb(), memory.kind
-        row["steps"], row["train_s"] = outcome.steps, outcome.train_s
-        row["steps_to_solve"] = outcome.steps_to_solve
-        row["best_step"], row["stopped_early"] = outcome.best_step, outcome.stopped_early
-        step_s, row["train_iqr"] = median_after_warmup(outcome.step_seconds)
-        row["train_tok_s"] = spec.batch * task.seq_len / step_s
-
-        val_stats = evaluate(model, task, eval_set)
-        stats = evaluate(model, task, EvalSet.draw(task, spec.eval_examples, spec.batch, device, split="test"))
-        for name, metric in registry.metrics.items():
-            for prefix, values in (("", stats), ("val_", val_stats)):
-                value = metric.obj(values)
-                row[prefix + name] = None if value is None else float(value)
-        diverged = outcome.status == "diverged" or not all(math.isfinite(v) for v in stats.values())
-        row["status"] = "diverged" if diverged else "ok"
-        row["solved"] = not diverged and bool(task.solved(stats))
-        if row["solved"] and row["steps_to_solve"] is None:
-            row["steps_to_solve"] = outcome.steps
-
-        x = eval_set.batches[0][0]
-
-        def infer() -> None:
-            with torch.inference_mode():
-                model(x)
-
-        model.eval()
-        infer_s, row["infer_iqr"] = median_seconds(infer, device)
-        row["infer_tok_s"] = x.shape[0] * task.seq_len / infer_s
-        if spec.save and checkpoint_dir is not None:
-            from .checkpoint import checkpoint_name, save_checkpoint
-
-            save_checkpoint(checkpoint_dir / checkpoint_name(spec.key), model, spec, task, row)
-            row["checkpoint"] = f"{checkpoint_dir.name}/{checkpoint_name(spec.key)}"
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # noqa: BLE001 - isolate the trial; the run goes on
-        message = " ".join(str(exc).split())
-        row["status"] = f"error: {type(exc).__name__}: {message}"[:500]
-    finally:
-        del model
-        if spec.device.startswith("cuda") and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    row["wall_s"] = time.perf_counter() - started
-    return row
+from .store import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
 
 
 def run(
@@ -122,6 +33,7 @@ def run(
     run_id: Optional[str] = None,
     dry_run: bool = False,
     announce: Optional[Callable[[Any], None]] = None,
+    execution: Optional[Execution] = None,
     **options: Any,
 ) -> Any:
     """Run cells × tasks × lengths × seeds and return one row per trial as a DataFrame.
@@ -209,14 +121,7 @@ def run(
         spec.device = resolved
     registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                     config={"configs": [c.to_dict() for c in configs]}, trials=todo)
-    interrupted = False
-    try:
-        for spec in todo:
-            row = run_trial(spec, registry, rundir.path / "checkpoints")
-            rundir.append(row)
-            registry.notify("seqbench_trial_end", trial=spec, row=row)
-    except KeyboardInterrupt:
-        interrupted = True
+    interrupted = run_specs(todo, rundir, registry, execution)
     if any(c.tune for c in configs) and not interrupted:
         from .sweep.tune import select
 
@@ -231,8 +136,24 @@ def run(
     return frame
 
 
-def _options_json(options: dict) -> str:
-    return json.dumps(options, sort_keys=True, default=str) if options else ""
+def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
+              execution: Optional[Execution] = None) -> bool:
+    """Run ``specs`` (devices resolved) with the executor ``execution`` names, appending each
+    row to ``rundir`` as its trial finishes and notifying ``seqbench_trial_end``. Returns True
+    when Ctrl-C stopped it (finished rows are kept; what was running is cancelled)."""
+    rows = run_trial_rows(specs, registry, rundir.path / "checkpoints")
+    try:
+        for spec, row in rows:
+            rundir.append(row)
+            registry.notify("seqbench_trial_end", trial=spec, row=row)
+    except KeyboardInterrupt:
+        return True
+    return False
+
+
+def run_trial_rows(specs: list[TrialSpec], registry: Registry, checkpoint_dir: Path) -> Iterator[tuple[TrialSpec, dict]]:
+    for spec in specs:
+        yield spec, run_trial(spec, registry, checkpoint_dir)
 
 
 def flush_subnormals(configs: list[RunConfig]) -> float:
@@ -290,4 +211,4 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
     return trials, task_info
 
 
-__all__ = ["run", "run_trial", "build_task"]
+__all__ = ["run", "run_specs", "run_trial", "build_task", "plan"]

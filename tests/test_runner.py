@@ -10,7 +10,7 @@ import pytest
 
 import seqbench
 from seqbench.errors import UsageError
-from seqbench.results import RESULTS_CSV
+from seqbench.store import RESULTS_CSV
 
 from conftest import TINY
 

@@ -1,21 +1,23 @@
 """A run directory on disk: ``config.json``, ``environment.json`` and ``results.csv``.
 
-``results.csv`` holds one row per trial, rewritten atomically (temporary file, fsync,
-rename) as each trial finishes, so an interrupted run keeps every finished row and never
-leaves a half-written file. Loading keeps the last row of each trial (a resumed run may
-re-run a trial that ended in an error).
+``results.csv`` holds one row per trial, appended as each trial finishes (``store.log``:
+one line, one write, fsync; O(1) per row), so an interrupted or killed run keeps every
+finished row and the file is readable while the run goes. A torn last line is dropped on
+read. Loading keeps the last row of each trial (a resumed run re-runs trials that ended in
+an error). The driver is the only writer; ``RunLock`` keeps a second process out.
 """
 from __future__ import annotations
 
-import csv
 import datetime as _dt
+import io
 import json
-import os
 import secrets
 from pathlib import Path
-from typing import Any, Iterable, Union
+from typing import Any, Union
 
-from .errors import UsageError
+from ..errors import UsageError
+from .lock import RunLock
+from .log import RowLog, atomic_write_text, complete_text
 
 RESULTS_CSV = "results.csv"
 SPEED_CSV = "speed.csv"  # a ``seqbench speed`` run's rows
@@ -26,26 +28,14 @@ ENVIRONMENT_JSON = "environment.json"
 FINISHED = ("ok", "diverged")  # statuses --resume does not run again
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class RunDir:
     """One run's folder."""
 
     def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
+        self.logs: dict[str, RowLog] = {}
+        self.lock = RunLock(self.path)
 
     @classmethod
     def create(cls, out: Union[str, Path], run_id: Union[str, None] = None) -> "RunDir":
@@ -84,17 +74,21 @@ class RunDir:
             raise UsageError(f"cannot read {self.path / name}: {exc}") from None
 
     def append(self, row: dict[str, Any], name: str = RESULTS_CSV) -> None:
-        """Add a finished trial's row and rewrite the run's CSV (results.csv; speed.csv for
-        ``seqbench speed``) atomically."""
-        self.replace_rows([*self.rows, row], name)
+        """Add a finished trial's row to the run's CSV (results.csv; speed.csv for
+        ``seqbench speed``): one appended line, O(1) however many rows came before."""
+        log = self.logs.setdefault(name, RowLog(self.path / name))
+        log.append(row, self.rows)
+        self.rows.append(row)
 
     def replace_rows(self, rows: list[dict[str, Any]], name: str = RESULTS_CSV) -> None:
         """Replace every row (e.g. with the ``selected`` column of a tuned run), atomically."""
         self.rows = list(rows)
-        columns: dict[str, None] = {}
-        for r in self.rows:
-            columns.update(dict.fromkeys(r))
-        atomic_write_text(self.path / name, _to_csv(self.rows, list(columns)))
+        self.logs.setdefault(name, RowLog(self.path / name)).rewrite(self.rows)
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
+        self.lock.release()
 
     def finished_keys(self) -> set[str]:
         """Trials already done (ok or diverged); --resume skips these."""
@@ -102,23 +96,6 @@ class RunDir:
 
     def frame(self) -> Any:
         return rows_to_frame(self.rows)
-
-
-def _to_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return repr(value)  # round-trips exactly
-    return "" if value is None else value
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -132,7 +109,10 @@ def read_frame(path: Path) -> Any:
     import pandas as pd
 
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=["", "nan", "NaN"])
+        text = complete_text(path)  # a torn last line (killed mid-write) is not a row
+        if not text:
+            return pd.DataFrame()
+        return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=["", "nan", "NaN"])
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
 

@@ -1,0 +1,117 @@
+"""An append-only CSV file: one row per line, O(1) per append, crash-safe.
+
+Every row is encoded as exactly one line (newlines inside values become spaces) and written
+with a single ``os.write`` on an ``O_APPEND`` descriptor, then ``fdatasync``-ed. A process
+killed at any moment therefore leaves either the whole line or a torn last line without its
+newline; readers drop such a tail and a writer reopening the file truncates it first. The
+header is fixed when the file is created; a row with a new column (rare: a plugin metric
+that appears mid-run) rewrites the file once, atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def encode(values: Iterable[Any]) -> str:
+    """One CSV line, newline included; floats as ``repr`` (they round-trip exactly)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if value is None:
+        return ""
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        return " ".join(value.split())  # one row, one line: a torn line is always the last one
+    return value
+
+
+def complete_text(path: Path) -> str:
+    """The file's text up to its last newline: a torn last line (a writer killed mid-write) is
+    left out."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", errors="replace")
+
+
+class RowLog:
+    """Appends rows to one CSV file whose header is its first line."""
+
+    def __init__(self, path: Path, columns: Optional[list[str]] = None) -> None:
+        self.path = Path(path)
+        self.columns: list[str] = list(columns or [])
+        self.fd: Optional[int] = None
+
+    def _open(self) -> int:
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size = os.fstat(self.fd).st_size
+            if size:
+                if not self.columns:
+                    self.columns = next(csv.reader([complete_text(self.path).split("\n", 1)[0]]), [])
+                _truncate_torn_tail(self.fd, self.path, size)
+        return self.fd
+
+    def append(self, row: Mapping[str, Any], rows_so_far: list[Mapping[str, Any]]) -> None:
+        """Append ``row``; ``rows_so_far`` (every row before it) is only read when ``row``
+        brings a column the header lacks and the file is rewritten."""
+        fd = self._open()
+        new = [k for k in row if k not in self.columns]
+        if new and self.columns and os.fstat(fd).st_size:
+            self.rewrite([*rows_so_far, row])
+            return
+        text = ""
+        if new or not os.fstat(fd).st_size:
+            self.columns += new
+            text = encode(self.columns)
+        text += encode(row.get(c) for c in self.columns)
+        os.write(fd, text.encode("utf-8"))  # one write: the line is whole or torn at the end
+        os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+
+    def rewrite(self, rows: list[Mapping[str, Any]]) -> None:
+        """Replace the whole file atomically (a tuned run's ``selected`` column, a new column)."""
+        columns: dict[str, None] = dict.fromkeys(self.columns)
+        for r in rows:
+            columns.update(dict.fromkeys(r))
+        self.columns = list(columns)
+        self.close()
+        atomic_write_text(self.path, "".join([encode(self.columns), *(encode(r.get(c) for c in self.columns)
+                                                                       for r in rows)]))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _truncate_torn_tail(fd: int, path: Path, size: int) -> None:
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 65536))
+        tail = f.read()
+    if tail and not tail.endswith(b"\n"):
+        cut = tail.rfind(b"\n")
+        keep = size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= 65536 else None)
+        if keep is None:  # a torn line longer than 64 KiB: find its start the slow way
+            keep = len(path.read_bytes().rsplit(b"\n", 1)[0]) + 1
+        os.ftruncate(fd, keep)
