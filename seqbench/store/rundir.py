@@ -60,6 +60,10 @@ class RunDir:
         run.rows = read_rows(run.path / RESULTS_CSV)
         return run
 
+    def reload(self) -> None:
+        """Read the rows on disk again (after taking the lock)."""
+        self.rows = read_rows(self.path / RESULTS_CSV)
+
     @property
     def run_id(self) -> str:
         return self.path.name
