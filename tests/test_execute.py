@@ -80,9 +80,9 @@ def test_jobs_auto_shares_the_cores_one_thread_each():
 def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
     """A real SIGINT to the whole process group (what a terminal's Ctrl-C does) while one trial
     trains in a worker: exit 130, the finished row kept once, no process of the group left."""
-    # rnn: 300 quick steps; napper sleeps 20 ms a step (at least 6 s), still training at the SIGINT
+    # rnn: 150 quick steps; napper sleeps 20 ms a step (at least 3 s), still training at the SIGINT
     args = [sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--cells", "rnn,napper",
-            "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "300", "--eval-every", "100",
+            "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "150", "--eval-every", "50",
             "--jobs", "2", "--out", str(tmp_path), "--quiet"]
     env = subprocess_env()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -113,6 +113,12 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
         time.sleep(0.1)
     assert not _group_alive(proc.pid), subprocess.run(["ps", "-o", "pid,pgid,args", "-g", str(proc.pid)],
                                                       capture_output=True, text=True).stdout
+    resumed = subprocess.run([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--resume",
+                              str(results.parent), "--jobs", "2", "--quiet"], env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = results.read_text().splitlines()
+    assert after[:2] == lines and len(after) == 3 and after[2].startswith("napper|adding|12|0,")
 
 
 def _group_alive(pgid: int) -> bool:

@@ -125,12 +125,16 @@ class SerialExecutor:
         self.registry, self.checkpoint_dir, self.threads = registry, checkpoint_dir, threads
 
     def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
-        if self.threads is not None:
-            import torch
+        import torch
 
+        before = torch.get_num_threads()
+        if self.threads is not None:
             torch.set_num_threads(self.threads)
-        for spec in specs:
-            yield spec, run_trial(spec, self.registry, self.checkpoint_dir, notify)
+        try:
+            for spec in specs:
+                yield spec, run_trial(spec, self.registry, self.checkpoint_dir, notify)
+        finally:
+            torch.set_num_threads(before)  # the caller's process keeps its own setting
 
     def close(self) -> None:
         pass
