@@ -13,6 +13,11 @@ class UsageError(SeqbenchError):
     """Bad input from the user (unknown name, bad number, broken file): exit code 2."""
 
 
+class StorageError(UsageError):
+    """The run folder cannot be written (disk full, read-only, deleted): exit code 2, every row
+    written before is kept."""
+
+
 class PluginError(SeqbenchError):
     """A plugin misbehaved (import failure, raising hook, duplicate name)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from .config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
-from .errors import UsageError
+from .errors import StorageError, UsageError
 from .factories import build_task  # re-exported: seqbench.runner.build_task
 from .execute import Execution
 from .execute.local import run_trial  # re-exported: seqbench.runner.run_trial
@@ -106,6 +106,7 @@ def run(
                            flushed, execution, progress)
     finally:
         rundir.close()
+        _restore_interrupt()
 
 
 def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: list[TrialSpec], task_info: dict,
@@ -176,11 +177,38 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
             rundir.append(row)
             registry.notify("seqbench_trial_end", trial=spec, row=row)
     except KeyboardInterrupt:
+        exit_on_second_interrupt()
         return True
+    except StorageError as exc:
+        kept = sum(1 for _ in rundir.rows)
+        where = (f"{kept} finished trial{'s' if kept != 1 else ''} kept in {rundir.path}; fix it and continue "
+                 f"with: seqbench run --resume {rundir.path}") if rundir.path.is_dir() else "nothing could be kept"
+        raise StorageError(f"{exc}; {where}") from None
     finally:
         rows.close()  # stops the workers of whatever still runs
         executor.close()
     return False
+
+
+def exit_on_second_interrupt() -> None:
+    """After a first Ctrl-C the run winds down (workers stopped, rows already on disk); a second
+    one exits at once, with the same code 130."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        _previous_handler.append(signal.signal(signal.SIGINT, lambda *_: os._exit(130)))
+
+
+_previous_handler: list = []
+
+
+def _restore_interrupt() -> None:
+    import signal
+
+    while _previous_handler:
+        signal.signal(signal.SIGINT, _previous_handler.pop())
 
 
 def warn_if_busy(execution: Execution) -> None:

@@ -15,9 +15,12 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
+from ..errors import StorageError
+
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half.
+    StorageError (one line) when it cannot be written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as f:
@@ -25,9 +28,21 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {_reason(exc)}") from None
     finally:
-        if tmp.exists():
+        try:
             tmp.unlink()
+        except OSError:
+            pass
+
+
+def _reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"{exc.strerror} (the disk or a file size limit is full)"
+    return exc.strerror or str(exc)
 
 
 def encode(values: Iterable[Any]) -> str:
@@ -65,7 +80,10 @@ class RowLog:
 
     def _open(self) -> int:
         if self.fd is None:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StorageError(f"cannot write {self.path}: {_reason(exc)}") from None
             size = os.fstat(self.fd).st_size
             if size:
                 if not self.columns:
@@ -77,17 +95,29 @@ class RowLog:
         """Append ``row``; ``rows_so_far`` (every row before it) is only read when ``row``
         brings a column the header lacks and the file is rewritten."""
         fd = self._open()
+        stat = os.fstat(fd)
+        if stat.st_nlink == 0:  # unlinked under us: appending would write into nothing
+            raise StorageError(f"{self.path} was deleted while the run was writing it")
         new = [k for k in row if k not in self.columns]
-        if new and self.columns and os.fstat(fd).st_size:
+        if new and self.columns and stat.st_size:
             self.rewrite([*rows_so_far, row])
             return
         text = ""
-        if new or not os.fstat(fd).st_size:
+        if new or not stat.st_size:
             self.columns += new
             text = encode(self.columns)
-        text += encode(row.get(c) for c in self.columns)
-        os.write(fd, text.encode("utf-8"))  # one write: the line is whole or torn at the end
-        os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+        data = (text + encode(row.get(c) for c in self.columns)).encode("utf-8")
+        try:
+            written = os.write(fd, data)  # one write: the line is whole or torn at the end
+            if written != len(data):
+                raise OSError(28, os.strerror(28))  # short write: out of space
+            os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, stat.st_size)  # leave no torn line behind
+            except OSError:
+                pass
+            raise StorageError(f"cannot write {self.path}: {_reason(exc)}") from None
 
     def rewrite(self, rows: list[Mapping[str, Any]]) -> None:
         """Replace the whole file atomically (a tuned run's ``selected`` column, a new column)."""
@@ -96,6 +126,8 @@ class RowLog:
             columns.update(dict.fromkeys(r))
         self.columns = list(columns)
         self.close()
+        if not self.path.parent.is_dir():
+            raise StorageError(f"run folder {self.path.parent} was deleted while the run was writing it")
         atomic_write_text(self.path, "".join([encode(self.columns), *(encode(r.get(c) for c in self.columns)
                                                                        for r in rows)]))
 
