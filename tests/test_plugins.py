@@ -62,7 +62,7 @@ def test_scaffolded_plugin_runs_and_checks_with_dash_p(scaffolded, tmp_path, cap
     capsys.readouterr()
     assert main(["check", "-p", "seqbench_tidy_cell", "--cells", "tidy-cell"]) == 0
     out = capsys.readouterr()
-    assert "FAIL" not in out.out and "1 cells, 5 passed, 0 failed" in out.err
+    assert "FAIL" not in out.out and "1 cell, 5 passed, 0 failed" in out.err
 
 
 def test_entry_point_discovery_finds_the_scaffolded_plugin(scaffolded, tmp_path, monkeypatch):
@@ -146,7 +146,7 @@ def test_report_format_from_a_plugin(run_dir, tmp_path, capsys):
     assert captured.out.splitlines()[1].startswith("GRU ")
     assert lines_naming(captured.err, "fixtures.report_formats") == [
         "seqbench: warning: report_format 'csv' is registered by both 'seqbench.report' and "
-        "'fixtures.report_formats'; keeping 'seqbench.report'"]
+        "'fixtures.report_formats' (-p); keeping 'seqbench.report'"]
     target = tmp_path / "r.up"  # -o FILE picks the format by its suffix
     assert main(["report", run_dir, "-p", "fixtures.report_formats", "-o", str(target)]) == 0
     assert target.read_text().splitlines()[1].startswith("GRU ")
@@ -196,7 +196,7 @@ def test_two_plugins_registering_the_same_cell(tmp_path, capsys):
     err = capsys.readouterr().err
     assert lines_naming(err, "fixtures.duplicate_lstm") == [
         "seqbench: warning: cell 'lstm' is registered by both 'seqbench.cells.recurrent' and "
-        "'fixtures.duplicate_lstm'; keeping 'seqbench.cells.recurrent'"]
+        "'fixtures.duplicate_lstm' (-p); keeping 'seqbench.cells.recurrent'"]
     assert pd.read_csv(next(tmp_path.iterdir()) / "results.csv")["status"].tolist() == ["ok"]
     assert main(["check", "-p", "fixtures.duplicate_lstm", "--cells", "lstm"]) == 0  # the built-in one
     assert len(lines_naming(capsys.readouterr().err, "fixtures.duplicate_lstm")) == 1
