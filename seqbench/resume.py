@@ -18,8 +18,8 @@ from .errors import UsageError
 FLAGS = {"budget_s": "--budget", "task_params": "--task-opt", "cell_params": "--cell-opt",
          "eval_every": "--eval-every", "eval_examples": "eval_examples", "flush_denormal": "--keep-denormals",
          "sweep_seed": "--sweep-seed", "plugins": "-p"}
-NAMES = {"budget_s": "budget", "task_params": "task options", "cell_params": "cell options",
-         "flush_denormal": "subnormal flushing"}
+NAMES = {"budget_s": "budget", "task_params": "--task-opt", "cell_params": "--cell-opt",
+         "flush_denormal": "--keep-denormals"}
 
 
 def flag(field: str) -> str:

@@ -3,7 +3,6 @@ report formats come from plugins; every isolation case is one clear line naming 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +16,7 @@ from seqbench.errors import UsageError
 from seqbench.registry import Registry
 from seqbench.scaffold import scaffold
 
-from conftest import TINY_ARGS, subprocess_env
+from conftest import TINY_ARGS, run_process, subprocess_env
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -88,8 +87,8 @@ def test_scaffolded_package_passes_its_own_tests(scaffolded):
     env = subprocess_env()
     env["PYTHONPATH"] = os.pathsep.join([str(scaffolded), env["PYTHONPATH"]])
     env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                            cwd=scaffolded, env=env, capture_output=True, text=True, timeout=300)
+    result = run_process([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                         cwd=scaffolded, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
