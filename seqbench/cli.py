@@ -28,9 +28,14 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: control characters and line breaks escaped (``\\n``, ``\\x1e``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> Parser:
@@ -236,7 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except SeqbenchError as exc:
-        print(f"seqbench: error: {exc}", file=sys.stderr)
+        print(f"seqbench: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
