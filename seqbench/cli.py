@@ -28,9 +28,14 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: control characters and line breaks escaped (``\\n``, ``\\x1e``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(message))
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +151,9 @@ def build_parser() -> Parser:
     run.add_argument("--out", help="folder for run directories (default: results)")
     run.add_argument("--suite", metavar="NAME|PATH", help="run a named suite (quick, standard, long) or a "
                      "suite TOML file; other options override it")
-    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue a run with its saved configuration: trials "
+                     "that ended ok or diverged are kept (results), error trials run again; a trial option that "
+                     "differs from the saved one is refused, -p, -q and --dry-run may be given")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     add_execution_options(run)
 
@@ -282,7 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except SeqbenchError as exc:
-        print(f"seqbench: error: {exc}", file=sys.stderr)
+        print(f"seqbench: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("seqbench: interrupted", file=sys.stderr)
@@ -328,10 +335,8 @@ def cmd_run(args: Any) -> int:
         named = is_corpus_name(args.corpus)  # a name (or a typo of one) stays a name
         corpus = args.corpus if named else str(Path(args.corpus).expanduser().resolve())
         options.setdefault("task_params", {}).setdefault("charlm", {})["corpus"] = corpus  # absolute: --resume
-    if args.resume and (options or args.suite):
-        given = [*options, *(["suite"] if args.suite else []), *(["corpus"] if args.corpus else [])]
-        flags = ", ".join("--" + name.replace("_params", "_opt").replace("_", "-") for name in given)
-        raise UsageError(f"--resume reuses the saved configuration; drop {flags}")
+    if args.resume:
+        _resume_options(args, options)
     if args.inspect:
         options["save"] = True  # gradient flow is measured on the saved models
         from .inspect import plots_available
@@ -375,12 +380,34 @@ def cmd_run(args: Any) -> int:
         from .inspect import inspect_run
 
         written = inspect_run(frame.attrs["run_dir"], registry=registry)
-        err.print(f"inspect: {len(written)} files in {frame.attrs['run_dir']}/inspect/", highlight=False)
+        from .words import plural
+
+        err.print(f"inspect: {plural(len(written), 'file')} in {frame.attrs['run_dir']}/inspect/", highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
     errors = frame[frame["status"].astype(str).str.startswith("error")]
     for _, row in errors.iterrows():
         err.print(f"[red]{row['trial']}[/]: {row['status']}", highlight=False, soft_wrap=True)  # one line each
     return 1 if len(errors) else 0
+
+
+def _resume_options(args: Any, options: dict) -> None:
+    """--resume: ``--out`` only as RUN_DIR's parent (dropped), and the saved run's plugins when
+    no -p is given; the trial options are compared with the saved ones by ``runner.run``."""
+    import json
+    from pathlib import Path
+
+    from .errors import UsageError
+    from .store import CONFIG_JSON
+
+    out = options.pop("out", None)
+    if out is not None and Path(out).resolve() != Path(args.resume).resolve().parent:
+        raise UsageError(f"--resume writes into {args.resume}; drop --out {out}")
+    if not args.plugins:
+        try:
+            saved = json.loads((Path(args.resume) / CONFIG_JSON).read_text(encoding="utf-8"))
+            args.plugins = list(dict.fromkeys(p for c in saved.get("configs", []) for p in c.get("plugins", [])))
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass  # runner.run reports an unreadable run directory
 
 
 def plan_table(planned: Any) -> Any:
@@ -486,7 +513,7 @@ def cmd_compare(args: Any) -> int:
         print_tables(tables(frame), _stdout(), wide=args.wide)
     else:
         text = export(frame, "markdown" if args.format == "table" else args.format)
-        _write(text, args.output)
+        _write(text, args.output, "comparison")
     if pct is None:
         return 0
     found = regressions(frame, pct)
@@ -495,8 +522,9 @@ def cmd_compare(args: Any) -> int:
     return 1 if found else 0
 
 
-def _write(text: str, output: Optional[str]) -> None:
-    """``text`` to ``output`` (stdout when None); UsageError when it cannot be written."""
+def _write(text: str, output: Optional[str], what: str = "report") -> None:
+    """``text`` to ``output`` (stdout when None), then one stderr line saying where it went;
+    UsageError when it cannot be written."""
     from pathlib import Path
 
     from .errors import UsageError
@@ -508,16 +536,22 @@ def _write(text: str, output: Optional[str]) -> None:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+    print(f"{what}: wrote {output}", file=sys.stderr)
 
 
 def cmd_check(args: Any) -> int:
     from rich.table import Table
 
     from .config import parse_names
-    from .testing import check_cells
+    from .words import plural
 
     registry = _registry(args)
-    results = check_cells(parse_names(args.cells), registry)
+    names = parse_names(args.cells)
+    for name in names or ():
+        registry.get("cell", name)  # a typo is reported before torch is imported
+    from .testing import check_cells
+
+    results = check_cells(names, registry)
     table = Table(title="seqbench check", caption="float64, CPU, eval mode; exit 1 if any check fails",
                   caption_justify="left")
     for header in ("cell", "check", "result", "detail"):
@@ -530,7 +564,7 @@ def cmd_check(args: Any) -> int:
     for cell in dict.fromkeys(r.cell for r in results if not r.passed):  # one line per failing cell
         checks = ", ".join(r.check for r in results if r.cell == cell and not r.passed)
         print(f"seqbench: cell '{cell}' (plugin '{registry.cells[cell].provider}') failed: {checks}", file=sys.stderr)
-    print(f"{cells} cells, {len(results) - failed} passed, {failed} failed", file=sys.stderr)
+    print(f"{plural(cells, 'cell')}, {len(results) - failed} passed, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
 
 

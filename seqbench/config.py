@@ -44,11 +44,11 @@ def parse_budget(value: Union[str, float, int, None]) -> Optional[float]:
     return seconds
 
 
-def parse_names(value: Union[str, Iterable[str], None]) -> Optional[list[str]]:
+def parse_names(value: Union[str, Iterable[str], None], what: str = "names") -> Optional[list[str]]:
     """'lstm,gru' or ['lstm', 'gru'] → ['lstm', 'gru'] (order kept, duplicates dropped)."""
     if value is None:
         return None
-    items = value.split(",") if isinstance(value, str) else list(value)
+    items = _items(what, value)
     names = list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
     if not names:
         raise UsageError(f"empty list {value!r}")
@@ -76,8 +76,25 @@ def positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
     return number
 
 
+def _items(what: str, value: Any) -> list:
+    """A comma-separated string or a list (a tuple, any non-string iterable but a mapping) as a list;
+    a single number as a list of one; anything else a UsageError."""
+    if isinstance(value, str):
+        return value.split(",")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if not isinstance(value, (bytes, dict, bool)):
+        try:
+            return list(value)
+        except TypeError:
+            pass
+    raise UsageError(f"{what} must be a comma-separated list or a list, got {value!r}")
+
+
 def parse_int_list(name: str, value: Union[str, Iterable[Any]]) -> list[int]:
-    items = value.split(",") if isinstance(value, str) else list(value)
+    items = _items(name, value)
     numbers = [positive_int(name, item) for item in items if str(item).strip()]
     if not numbers:
         raise UsageError(f"{name} is empty")
@@ -198,8 +215,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         from .sweep.space import has_ranges, owner_dimensions, parse_option_value, parse_value
 
-        self.cells = parse_names(self.cells) or []
-        self.tasks = parse_names(self.tasks) or []
+        self.cells = parse_names(self.cells, "cells") or []
+        self.tasks = parse_names(self.tasks, "tasks") or []
         self.lengths = parse_int_list("lengths", self.lengths)
         self.seeds = positive_int("seeds", self.seeds)
         if self.steps is not None:

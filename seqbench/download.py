@@ -18,12 +18,9 @@ a local server.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -148,6 +145,9 @@ def fetch(source: Source, *, offline: Optional[bool] = None, progress: bool = Tr
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the cache folder {target.parent}: {exc.strerror}") from None
+    import http.client  # here, not at module level: loading the charlm task must stay quick
+    import urllib.error
+
     part = target.with_name(target.name + ".part")
     error: Optional[str] = None
     for attempt in range(RETRIES):
@@ -176,6 +176,9 @@ class _Incomplete(Exception):
 
 def _download(url: str, part: Path, size: Optional[int], progress: bool, name: str) -> None:
     """Append the rest of ``url`` to ``part`` (a Range request when ``part`` is not empty)."""
+    import http.client
+    import urllib.request
+
     from rich.console import Console
     from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                TransferSpeedColumn)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from typing import Iterable
 
 
@@ -20,6 +21,11 @@ class StorageError(UsageError):
 
 class PluginError(SeqbenchError):
     """A plugin misbehaved (import failure, raising hook, duplicate name)."""
+
+
+def warn(message: str) -> None:
+    """One ``seqbench: warning: ...`` line on stderr (the run goes on)."""
+    print(f"seqbench: warning: {message}", file=sys.stderr)
 
 
 def unknown_name(kind: str, name: str, known: Iterable[str]) -> UsageError:

@@ -31,6 +31,8 @@ def seqbench_register_cells(register: Callable[..., None]) -> None:
     ``forward(x, state=None)`` maps ``x`` of shape (batch, time, input_size) to
     ``(y, state)`` with ``y`` of shape (batch, time, hidden_size); passing the returned
     ``state`` back in continues the sequence step by step. See ``seqbench.cells.base``.
+    ``factory`` may be an import path ``"module:attribute"``: it is imported only when the cell
+    is built (``registry.LazyFactory``), so loading the plugin need not import torch.
     """
 
 
@@ -39,7 +41,8 @@ def seqbench_register_tasks(register: Callable[..., None]) -> None:
     """Contribute tasks (data generators with a loss, metrics, a baseline and a notion of solved).
 
     Call ``register(name, factory, description="")`` once per task. ``factory(length,
-    **params)`` must return a ``seqbench.tasks.base.Task``.
+    **params)`` must return a ``seqbench.tasks.base.Task``; an import path ``"module:attribute"``
+    is imported only when the task is built.
     """
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import hookimpl
+from .words import plural
 
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1a1a;
@@ -114,7 +115,7 @@ def render_html(results: Any, run: Any) -> str:
     notes = [d.caption[d.caption.index("⚠"):] for d in datas if "⚠" in d.caption]
     notes = [f"{d.title}: {n}" for d, n in zip([d for d in datas if "⚠" in d.caption], notes)]
     body = [f"<h1>seqbench report: {html.escape(name)}</h1>",
-            f"<p>{html.escape(kind)} · {len(results)} rows"
+            f"<p>{html.escape(kind)} · {plural(len(results), 'row')}"
             + (f" · {html.escape(run.config.get('description', ''))}" if run.config.get("description") else "")
             + "</p>"]
     if notes:

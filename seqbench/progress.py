@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .hookspecs import hookimpl
+from .words import plural
 
 
 class RichProgress:
@@ -27,7 +28,7 @@ class RichProgress:
                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
                                  console=self.console)
         self.progress.start()
-        self.progress.console.log(f"run directory: {run_dir} ({len(trials)} trials to run)")
+        self.progress.console.log(f"run directory: {run_dir} ({plural(len(trials), 'trial')} to run)")
         self.overall = self.progress.add_task("[bold]all trials", total=len(trials), info="")
 
     @hookimpl
@@ -60,7 +61,7 @@ class RichProgress:
         else:
             mark, detail = "[red]✗[/]", status
         self.progress.console.log(f"{mark} {trial.cell} · {trial.task} T={trial.length} · seed {trial.seed}: "
-                                  f"{detail} ({row['steps']} steps, {row['wall_s']:.1f}s)", markup=True,
+                                  f"{detail} ({plural(row['steps'], 'step')}, {row['wall_s']:.1f}s)", markup=True,
                                   highlight=False)
         self.progress.advance(self.overall)
 

@@ -8,15 +8,22 @@ a plugin by name. ``SEQBENCH_LOAD_PLUGINS=name1,name2`` loads only those entry p
 (set it to the empty string to load none, as the test suite does).
 
 A plugin that fails to import, raises in a registration hook or registers a name that is
-already taken is reported in one line and skipped; everything else keeps working.
+already taken is reported in one line and skipped; everything else keeps working. On a taken
+name the built-in wins, then a ``-p`` module, then ``SEQBENCH_PLUGINS``, then an entry point.
+
+A factory may be registered as an import path ``"module:attribute"`` (``LazyFactory``): it is
+imported only when built or when its parameters are read, so listing names and reporting an
+unknown one never import torch. The built-in cells register this way.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
@@ -39,6 +46,14 @@ BUILTIN_PLUGINS = (
     "seqbench.curves",
     "seqbench.htmlreport",
 )
+# built-in plugins whose hooks live in a torch-free module other than the one they are named after
+BUILTIN_HOOKS = {
+    "seqbench.cells.recurrent": "seqbench.cells.builtin:Recurrent",
+    "seqbench.cells.transformer": "seqbench.cells.builtin:Transformer",
+    "seqbench.cells.reference": "seqbench.cells.builtin:Reference",
+}
+# which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
+SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
 KINDS = ("cell", "task", "metric", "report_format")
@@ -56,6 +71,42 @@ class Entry:
     provider: str
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class LazyFactory:
+    """A factory registered as ``"module:attribute"``: imported on first call or when its
+    signature (its parameters) is read; other attributes are read from the target."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._target: Any = None
+
+    def resolve(self) -> Any:
+        if self._target is None:
+            module, _, attr = self.path.partition(":")
+            try:
+                self._target = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(f"cannot import factory {self.path}: {type(exc).__name__}: {exc}") from None
+        return self._target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.resolve())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.resolve(), name)
+
+    def __reduce__(self) -> tuple:
+        return LazyFactory, (self.path,)
+
+    def __repr__(self) -> str:
+        return f"LazyFactory({self.path!r})"
 
 
 @dataclass(frozen=True)
@@ -120,7 +171,7 @@ class Registry:
         if loaded is not None and self.pm.is_registered(loaded):
             return  # already loaded under its entry-point name (e.g. -p for an installed plugin)
         try:
-            module = _import(module_name, from_cwd=source != "builtin")
+            module = _import_hooks(module_name) if source == "builtin" else _import(module_name, from_cwd=True)
         except Exception as exc:  # noqa: BLE001 - any import failure is reported, not raised
             message = f"plugin '{module_name}' ({source}) failed to import: {type(exc).__name__}: {exc}"
             if strict:
@@ -192,10 +243,21 @@ class Registry:
                 for entry in staged:
                     taken = self.entries[kind].get(entry.name)
                     if taken is not None:
-                        self._problem(f"{kind} '{entry.name}' is registered by both '{taken.provider}' "
-                                      f"and '{entry.provider}'; keeping '{taken.provider}'")
-                        continue
+                        keep, drop = (entry, taken) if self._rank(entry) < self._rank(taken) else (taken, entry)
+                        self._problem(f"{kind} '{entry.name}' is registered by both {self._who(taken)} "
+                                      f"and {self._who(entry)}; keeping '{keep.provider}'")
+                        if keep is taken:
+                            continue
                     self.entries[kind][entry.name] = entry
+
+    def _rank(self, entry: Entry) -> int:
+        info = self.plugins.get(entry.provider)
+        return SOURCE_RANK.get(info.source, len(SOURCE_RANK)) if info else len(SOURCE_RANK)
+
+    def _who(self, entry: Entry) -> str:
+        info = self.plugins.get(entry.provider)
+        source = info.source if info else ""
+        return f"'{entry.provider}'" + (f" ({source})" if source and source != "builtin" else "")
 
     # ------------------------------------------------------------------ lookup
 
@@ -225,7 +287,10 @@ class Registry:
         try:
             return self.entries[kind][name]
         except KeyError:
-            raise unknown_name(kind.replace("_", " "), name, self.entries[kind]) from None
+            error = unknown_name(kind.replace("_", " "), name, self.entries[kind])
+        if kind in ("cell", "task"):
+            error = UsageError(f"{error}{plugin_hint(kind, name, self.entries[kind])}")
+        raise error
 
     def contributions(self, plugin_name: str) -> dict[str, list[str]]:
         """What a loaded plugin contributes: the names it registered by kind (``cell``,
@@ -268,6 +333,39 @@ class Registry:
         return sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or [])
 
 
+def plugin_hint(kind: str, name: str, known: Iterable[str]) -> str:
+    """For an unknown cell or task: ``-p MODULE`` naming a module of the current directory that
+    registers ``name`` when there is one, a general mention of ``-p`` when no known name is close."""
+    import difflib
+
+    quoted = (f'"{name}"', f"'{name}'")
+    try:
+        candidates = sorted(Path.cwd().glob("*.py"))[:200]
+    except OSError:
+        candidates = []
+    for path in candidates:
+        try:
+            if path.stat().st_size > 1_000_000:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if f"seqbench_register_{kind}s" in text and any(q in text for q in quoted):
+            return f"; {path.name} in the current directory registers it: add -p {path.stem}"
+    if difflib.get_close_matches(name, list(known), n=1, cutoff=0.5):
+        return ""
+    return f"; a plugin's {kind}? install the plugin or load its module with -p MODULE"
+
+
+def _import_hooks(module_name: str) -> Any:
+    """A built-in plugin's hooks: its module, or the object ``BUILTIN_HOOKS`` names for it."""
+    target = BUILTIN_HOOKS.get(module_name)
+    if target is None:
+        return importlib.import_module(module_name)
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def _import(module_name: str, from_cwd: bool) -> Any:
     """Import a plugin module; -p and SEQBENCH_PLUGINS modules may also live in the current
     directory (as with ``python -m``), even when seqbench runs as a console script."""
@@ -286,6 +384,8 @@ def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
                 args: tuple, extra: dict) -> Entry:
     if not isinstance(name, str) or not name or "," in name or name != name.strip():
         raise PluginError(f"invalid {kind} name {name!r}: use a non-empty name without commas or spaces")
+    if isinstance(obj, str) and ":" in obj:
+        obj = LazyFactory(obj)
     if not callable(obj):
         raise PluginError(f"{kind} '{name}': {obj!r} is not callable")
     if kind == "metric":
@@ -305,7 +405,7 @@ def _module_version(module: Any) -> str:
     version = getattr(module, "__version__", None)
     if version:
         return str(version)
-    top = getattr(module, "__name__", "").split(".")[0]
+    top = (getattr(module, "__name__", "") if inspect.ismodule(module) else getattr(module, "__module__", "")).split(".")[0]
     if top == "seqbench":
         from . import __version__
 

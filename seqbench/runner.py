@@ -44,7 +44,9 @@ def run(
     ``dropout``, ``clip``, ``device``, ``eval_every``, ``eval_examples``, ``task_params``,
     ``cell_params``. With ``suite`` (a built-in name or a TOML path) the suite's parts are
     run and the given arguments override them. With ``resume=RUN_DIR`` the saved
-    configuration is used and finished trials are skipped.
+    configuration is used: trials that ended ``ok`` or ``diverged`` are skipped, ``error`` ones
+    run again, and an option (or ``suite``) that differs from the saved one is a UsageError
+    (``seqbench.resume``).
 
     Sweeps: ``lr``, ``hidden``, ``params``, ``layers``, ``batch``, ``dropout``, ``clip`` and each
     task or cell option take a list (a grid) or a ``"LOW..HIGH"`` range (``samples`` seeded draws,
@@ -78,6 +80,9 @@ def run(
         saved = rundir.read_json(CONFIG_JSON)
         configs = [RunConfig.from_dict(c) for c in saved["configs"]]
         description = saved.get("description", "")
+        from .resume import check_resume
+
+        check_resume(configs, {**named, **options}, None if suite is None else str(suite))  # same config only
     elif suite is not None:
         from .suite import load_suite
 
@@ -87,6 +92,7 @@ def run(
             options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
         configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
 
+    check_names(configs, registry)  # before torch is imported: a typo is reported at once
     resolved = resolve_device(configs[0].device)
     flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
     trials, task_info = plan(configs, registry)
@@ -253,17 +259,9 @@ def _lengths(lengths: Union[str, Iterable[int], None]) -> Optional[list]:
     return lengths.split(",") if isinstance(lengths, str) else list(lengths)
 
 
-def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec], dict[str, Any]]:
-    """Validate every config against the registry and expand it into trial specs.
-
-    Unknown names, bad task or cell parameters, cells that cannot be built with their options and
-    unmatchable parameter budgets raise a UsageError naming the configuration here, before any
-    run directory exists or any step is trained (``seqbench.sweep.validate``). Returns the specs
-    (device still unresolved, widths solved) and each task's description by ``"task|length"``.
-    """
-    from .sweep.validate import validate
-
-    trials: list[TrialSpec] = []
+def check_names(configs: list[RunConfig], registry: Registry) -> None:
+    """Raise a UsageError for an unknown cell or task, or options given for one not in the run.
+    Reads names only (factories stay unimported), so it runs before torch is imported."""
     for config in configs:
         for kind, params, chosen in (("cell", config.cell_params, config.cells),
                                      ("task", config.task_params, config.tasks)):
@@ -274,6 +272,21 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
             registry.get("cell", name)
         for name in config.tasks:
             registry.get("task", name)
+
+
+def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec], dict[str, Any]]:
+    """Validate every config against the registry and expand it into trial specs.
+
+    Unknown names, bad task or cell parameters, cells that cannot be built with their options and
+    unmatchable parameter budgets raise a UsageError naming the configuration here, before any
+    run directory exists or any step is trained (``seqbench.sweep.validate``). Returns the specs
+    (device still unresolved, widths solved) and each task's description by ``"task|length"``.
+    """
+    from .sweep.validate import validate
+
+    check_names(configs, registry)
+    trials: list[TrialSpec] = []
+    for config in configs:
         trials += config.trials(config.device)
     task_info = validate(trials, registry)
     from collections import Counter
@@ -284,4 +297,4 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
     return trials, task_info
 
 
-__all__ = ["run", "run_specs", "run_trial", "build_task", "plan"]
+__all__ = ["run", "run_specs", "run_trial", "build_task", "plan", "check_names"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import pytest
 
 from seqbench.cli import main
@@ -43,9 +42,10 @@ def test_chromium_renders_the_report(small_run, tmp_path):
     page = tmp_path / "report.html"
     write_report(small_run, page)
     png = tmp_path / "report.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1280,2400", f"--screenshot={png}", page.as_uri()],
-                   capture_output=True, timeout=120, cwd=tmp_path)
+    from conftest import run_process  # its own process group: chromium's helpers die with it
+
+    run_process(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                 "--window-size=1280,2400", f"--screenshot={png}", page.as_uri()], timeout=120, cwd=tmp_path)
     assert png.stat().st_size > 20_000
     from PIL import Image  # installed with matplotlib
 

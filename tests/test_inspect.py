@@ -406,10 +406,10 @@ def test_without_matplotlib_figures_say_how_to_install_and_tables_still_work(run
 
 
 def test_inspect_help_is_cheap():
-    import subprocess
+    from conftest import run_process
 
     code = "import sys, seqbench.cli as c; c.build_parser(); print('torch' in sys.modules, 'matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = run_process([sys.executable, "-c", code], timeout=120).stdout
     assert out.split() == ["False", "False"]
 
 

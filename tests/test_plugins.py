@@ -3,7 +3,6 @@ report formats come from plugins; every isolation case is one clear line naming 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +16,7 @@ from seqbench.errors import UsageError
 from seqbench.registry import Registry
 from seqbench.scaffold import scaffold
 
-from conftest import TINY_ARGS, subprocess_env
+from conftest import TINY_ARGS, run_process, subprocess_env
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,7 +61,7 @@ def test_scaffolded_plugin_runs_and_checks_with_dash_p(scaffolded, tmp_path, cap
     capsys.readouterr()
     assert main(["check", "-p", "seqbench_tidy_cell", "--cells", "tidy-cell"]) == 0
     out = capsys.readouterr()
-    assert "FAIL" not in out.out and "1 cells, 5 passed, 0 failed" in out.err
+    assert "FAIL" not in out.out and "1 cell, 5 passed, 0 failed" in out.err
 
 
 def test_entry_point_discovery_finds_the_scaffolded_plugin(scaffolded, tmp_path, monkeypatch):
@@ -88,8 +87,8 @@ def test_scaffolded_package_passes_its_own_tests(scaffolded):
     env = subprocess_env()
     env["PYTHONPATH"] = os.pathsep.join([str(scaffolded), env["PYTHONPATH"]])
     env["OMP_NUM_THREADS"] = "1"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                            cwd=scaffolded, env=env, capture_output=True, text=True, timeout=300)
+    result = run_process([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+                         cwd=scaffolded, env=env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
 
@@ -146,7 +145,7 @@ def test_report_format_from_a_plugin(run_dir, tmp_path, capsys):
     assert captured.out.splitlines()[1].startswith("GRU ")
     assert lines_naming(captured.err, "fixtures.report_formats") == [
         "seqbench: warning: report_format 'csv' is registered by both 'seqbench.report' and "
-        "'fixtures.report_formats'; keeping 'seqbench.report'"]
+        "'fixtures.report_formats' (-p); keeping 'seqbench.report'"]
     target = tmp_path / "r.up"  # -o FILE picks the format by its suffix
     assert main(["report", run_dir, "-p", "fixtures.report_formats", "-o", str(target)]) == 0
     assert target.read_text().splitlines()[1].startswith("GRU ")
@@ -196,7 +195,7 @@ def test_two_plugins_registering_the_same_cell(tmp_path, capsys):
     err = capsys.readouterr().err
     assert lines_naming(err, "fixtures.duplicate_lstm") == [
         "seqbench: warning: cell 'lstm' is registered by both 'seqbench.cells.recurrent' and "
-        "'fixtures.duplicate_lstm'; keeping 'seqbench.cells.recurrent'"]
+        "'fixtures.duplicate_lstm' (-p); keeping 'seqbench.cells.recurrent'"]
     assert pd.read_csv(next(tmp_path.iterdir()) / "results.csv")["status"].tolist() == ["ok"]
     assert main(["check", "-p", "fixtures.duplicate_lstm", "--cells", "lstm"]) == 0  # the built-in one
     assert len(lines_naming(capsys.readouterr().err, "fixtures.duplicate_lstm")) == 1

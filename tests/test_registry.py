@@ -60,7 +60,7 @@ def test_duplicate_name_is_reported_and_the_first_kept():
     reg, problems = make("fixtures.duplicate_lstm")
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert problems == ["cell 'lstm' is registered by both 'seqbench.cells.recurrent' and "
-                        "'fixtures.duplicate_lstm'; keeping 'seqbench.cells.recurrent'"]
+                        "'fixtures.duplicate_lstm' (-p); keeping 'seqbench.cells.recurrent'"]
 
 
 def test_raising_registration_hook_is_isolated():

@@ -107,7 +107,12 @@ def test_scaling_fit_edge_cases_and_the_longest_lengths():
 # --------------------------------------------------------------------------- end to end
 
 
-def test_speed_cli_end_to_end_writes_csv_environment_and_tables(tmp_path, capsys):
+def test_speed_cli_end_to_end_writes_csv_environment_and_tables(tmp_path, capsys, monkeypatch):
+    import functools
+
+    # the command line end to end, with the API runs' fast timing settings (the CLI has no flags for them)
+    monkeypatch.setattr(bench, "speed", functools.partial(bench.speed, **{k: v for k, v in FAST.items()
+                                                                          if k != "repeats"}))
     code = main(["speed", "--cells", "lstm,transformer", "--lengths", "8,16", "--batch", "2", "--hidden", "8",
                  "--repeats", "2", "--out", str(tmp_path)])
     out, err = capsys.readouterr()

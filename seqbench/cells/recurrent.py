@@ -13,7 +13,6 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ..hookspecs import hookimpl
 from .init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
 
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -57,9 +56,3 @@ def build_lstm(input_size: int, hidden_size: int, num_layers: int = 1, dropout: 
 def build_gru(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0) -> FusedRecurrent:
     return FusedRecurrent("gru", input_size, hidden_size, num_layers, dropout)
 
-
-@hookimpl
-def seqbench_register_cells(register):
-    register("rnn", build_rnn, description="vanilla RNN, tanh (torch nn.RNN, fused)")
-    register("lstm", build_lstm, description="LSTM, forget bias 1 (torch nn.LSTM, fused)")
-    register("gru", build_gru, description="GRU (torch nn.GRU, fused)")

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..hookspecs import hookimpl
 from .init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
 from .reference_bptt import bptt_layer
 
@@ -258,16 +257,6 @@ def build_gru_ref(input_size: int, hidden_size: int, num_layers: int = 1, dropou
     return ReferenceRecurrent("gru", input_size, hidden_size, num_layers, dropout, mode)
 
 
-@hookimpl
-def seqbench_register_cells(register):
-    register("rnn-ref", build_rnn_ref, description="vanilla tanh RNN written gate by gate (reference for rnn)",
-             fused_twin="rnn")
-    register("lstm-ref", build_lstm_ref, description="LSTM written gate by gate (reference for lstm)",
-             fused_twin="lstm")
-    register("gru-ref", build_gru_ref, description="GRU written gate by gate (reference for gru)",
-             fused_twin="gru")
-
-
 # --------------------------------------------------------------------------- internals (seqbench inspect)
 
 INTERNALS = {"lstm": ("input", "forget", "candidate", "output", "cell"), "gru": ("reset", "update", "candidate")}
@@ -305,11 +294,3 @@ def record_internals(cell: ReferenceRecurrent, x: Tensor, state: Optional[Any] =
         out.update({prefix + name: torch.stack(values, 1) for name, values in steps.items()})
         x = out[prefix + "hidden"]
     return out
-
-
-@hookimpl
-def seqbench_inspect_cell(cell, x, state):
-    """The reference LSTM's and GRU's gates (``record_internals``); None for any other cell."""
-    if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
-        return record_internals(cell, x, state)
-    return None

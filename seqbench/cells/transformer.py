@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..hookspecs import hookimpl
 
 State = tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]
 
@@ -104,8 +103,3 @@ class CausalTransformer(nn.Module):
             new_caches.append(cache)
         return self.ln_f(h), (start + x.shape[1], new_caches)
 
-
-@hookimpl
-def seqbench_register_cells(register):
-    register("transformer", CausalTransformer,
-             description="causal decoder-only Transformer (pre-norm, sinusoidal positions, SDPA, KV cache)")

@@ -93,9 +93,11 @@ def describe(frame: Any) -> str:
         return "nothing to run"
     configs = frame.groupby(["task", "length", "cell"])["config_label"].nunique()
     total = frame.attrs.get("estimate_s", float(frame["est_s"].sum()))
-    return (f"{len(frame):,} trials ({len(configs):,} cell × task × length, {configs.sum():,} configurations, "
-            f"{frame['seed'].nunique()} seeds; {frame.attrs.get('models', 0):,} distinct models timed): "
-            f"about {duration(total)} in all")
+    from ..words import plural
+
+    return (f"{plural(len(frame), 'trial')} ({len(configs):,} cell × task × length, "
+            f"{plural(int(configs.sum()), 'configuration')}, {plural(frame['seed'].nunique(), 'seed')}; "
+            f"{plural(frame.attrs.get('models', 0), 'distinct model')} timed): about {duration(total)} in all")
 
 
 def duration(seconds: float) -> str:

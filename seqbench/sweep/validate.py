@@ -19,6 +19,7 @@ from ..factories import build_task, check_params
 from ..registry import Registry
 
 CONFIG_ERRORS = (ValueError, TypeError, AssertionError)
+SPLITS = {"val": "validation", "test": "test"}
 
 
 def where(spec: TrialSpec) -> str:
@@ -53,7 +54,9 @@ def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
             except UsageError as exc:
                 raise UsageError(f"{where(spec)}: {exc}") from None
             task_info.setdefault(f"{spec.task}|{spec.length}", tasks[task_key].describe())
+            _warn_small_splits(spec, tasks[task_key])
         task = tasks[task_key]
+        _check_split_batch(spec, task)
         if spec.params_budget is not None:  # a model's size depends on the task only through these
             shape = [task.input_kind, task.input_size, task.output_size, cell_options(task, cell, spec.cell_params)]
             width_key = _key(shape, spec.cell, spec.params_budget, spec.layers)
@@ -69,6 +72,30 @@ def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
             _build(spec, task, cell, spec.hidden)
             models.add(model_key)
     return task_info
+
+
+def _check_split_batch(spec: TrialSpec, task: Any) -> None:
+    """A task with fixed held-out splits (``held_out_sizes``, e.g. charlm): a UsageError when one
+    holds fewer windows than one batch."""
+    sizes = getattr(task, "held_out_sizes", None)
+    for split, (chars, count) in (sizes() if callable(sizes) else {}).items():
+        if count < spec.batch:
+            raise UsageError(f"{where(spec)}: the {SPLITS.get(split, split)} split has {chars:,} characters, "
+                             f"{count:,} windows of T + 1 = {spec.length + 1}, fewer than one batch of {spec.batch}: "
+                             f"use a larger corpus (or {split}_fraction), a shorter length or a smaller batch")
+
+
+def _warn_small_splits(spec: TrialSpec, task: Any) -> None:
+    from ..errors import warn
+    from ..tasks.charlm import MIN_SPLIT_CHARS
+
+    sizes = getattr(task, "held_out_sizes", None)
+    small = {split: chars for split, (chars, _) in (sizes() if callable(sizes) else {}).items()
+             if chars < MIN_SPLIT_CHARS}
+    if small:
+        shown = ", ".join(f"{SPLITS.get(s, s)} {c:,}" for s, c in small.items())
+        warn(f"{spec.task} T={spec.length}: held-out splits below {MIN_SPLIT_CHARS:,} characters ({shown}): "
+             "their numbers are noisy; use a larger corpus")
 
 
 def _build(spec: TrialSpec, task: Any, cell: Any, hidden: int) -> None:

@@ -62,6 +62,9 @@ def encode_corpus(corpus: Corpus) -> tuple[list[str], Any]:
     return _encoded[corpus.sha256]
 
 
+MIN_SPLIT_CHARS = 10_000  # a held-out split below this gives noisy numbers (a warning)
+
+
 def windows(data: Any, lo: int, hi: int, T: int, examples: Optional[int], batch_size: int,
             device: Any) -> list[tuple[Any, Any]]:
     """Non-overlapping windows of ``data[lo:hi]`` as (input, next-character target) batches,
@@ -124,6 +127,13 @@ class CharLMTask(TokenTask):
                                  f"use a length below {hi - lo} or a larger corpus or fraction")
         self._on_device: dict[str, Any] = {}
         self._baseline: Optional[float] = None
+
+    def held_out_sizes(self) -> dict[str, tuple[int, int]]:
+        """(characters, non-overlapping windows of T + 1) of the validation and test splits:
+        ``sweep.validate`` refuses a split that cannot fill one batch and warns below
+        ``MIN_SPLIT_CHARS``."""
+        return {name: (hi - lo, (hi - lo - 1) // self.length)
+                for name, (lo, hi) in self.splits.items() if name != "train"}
 
     # -- text <-> ids -------------------------------------------------------------------
 

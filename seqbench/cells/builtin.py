@@ -1,0 +1,64 @@
+"""The hooks of the built-in cells, kept free of torch so that listing names, ``--help`` and an
+unknown-name error stay instant: each cell is registered as an import path
+(``"seqbench.cells.recurrent:build_lstm"``, a ``registry.LazyFactory``) and its module, with
+torch, is imported only when the cell is built or its parameters are read.
+
+Each class is one plugin, registered under the name of the module holding its cells
+(``registry.BUILTIN_HOOKS``), so ``-p no:seqbench.cells.transformer`` still blocks it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..hookspecs import hookimpl
+
+
+class Recurrent:
+    """Plugin ``seqbench.cells.recurrent``: torch's fused rnn, lstm and gru."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("rnn", "seqbench.cells.recurrent:build_rnn", description="vanilla RNN, tanh (torch nn.RNN, fused)")
+        register("lstm", "seqbench.cells.recurrent:build_lstm",
+                 description="LSTM, forget bias 1 (torch nn.LSTM, fused)")
+        register("gru", "seqbench.cells.recurrent:build_gru", description="GRU (torch nn.GRU, fused)")
+
+
+class Transformer:
+    """Plugin ``seqbench.cells.transformer``: the causal decoder-only Transformer."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("transformer", "seqbench.cells.transformer:CausalTransformer",
+                 description="causal decoder-only Transformer (pre-norm, sinusoidal positions, SDPA, KV cache)")
+
+
+class Reference:
+    """Plugin ``seqbench.cells.reference``: the gate-by-gate reference cells and their internals."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        for kind, what in (("rnn", "vanilla tanh RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
+            register(f"{kind}-ref", f"seqbench.cells.reference:build_{kind}_ref",
+                     description=f"{what} written gate by gate (reference for {kind})", fused_twin=kind)
+
+    @staticmethod
+    @hookimpl
+    def seqbench_inspect_cell(cell: Any, x: Any, state: Any) -> Any:
+        """The reference LSTM's and GRU's gates (``reference.record_internals``); None for any other cell."""
+        if type(cell).__module__ != "seqbench.cells.reference":
+            return None  # not ours: answered without importing the reference cells
+        from .reference import INTERNALS, ReferenceRecurrent, record_internals
+
+        if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
+            return record_internals(cell, x, state)
+        return None
