@@ -213,23 +213,29 @@ def summary(frame: Any, request: HorizonRequest) -> Any:
 # --------------------------------------------------------------------------- running it
 
 
-def horizon(cells: Union[str, Iterable[str], None] = None, task: str = "adding", *,
-            seeds: int = DEFAULT_SEEDS, start: int = DEFAULT_START, max_length: int = DEFAULT_MAX_LENGTH,
-            resolution: float = DEFAULT_RESOLUTION, out: Union[str, Path] = "results", plugins: Iterable[str] = (),
+def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] = None, *,
+            seeds: Optional[int] = None, start: Optional[int] = None, max_length: Optional[int] = None,
+            resolution: Optional[float] = None, out: Union[str, Path] = "results", plugins: Iterable[str] = (),
             resume: Union[str, Path, None] = None, registry: Optional[Registry] = None, progress: bool = False,
-            run_id: Optional[str] = None, announce: Optional[Callable[[str], None]] = None,
+            run_id: Optional[str] = None, announce: Optional[Callable[[str], None]] = None, dry_run: bool = False,
             execution: Optional[Execution] = None, **options: Any) -> Any:
-    """Search each cell's memory horizon on ``task`` and return ``summary`` (one row per cell;
-    ``attrs["run_dir"]``). ``options`` are ``seqbench run``'s (``budget``, ``steps``, ``params``
-    or ``hidden``, ``lr``, ``batch``, ``task_params``, …; one configuration per cell, no grids);
-    trials stop when solved unless ``stop_when_solved=False``. With ``resume=RUN_DIR`` the saved
-    request continues, finished rows reused. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
+    """Search each cell's memory horizon on ``task`` (default adding) and return ``summary`` (one
+    row per cell; ``attrs["run_dir"]``). ``seeds`` (3), ``start`` (25), ``max_length`` (4096) and
+    ``resolution`` (0.1) shape the search; ``options`` are ``seqbench run``'s (``budget``, ``steps``,
+    ``params`` (default 20k) or ``hidden``, ``lr``, ``batch``, ``task_params``, …; one configuration
+    per cell, no grids); trials stop when solved unless ``stop_when_solved=False``. With
+    ``resume=RUN_DIR`` the saved request continues, finished rows reused. ``dry_run``: validate,
+    ``announce`` the size, return an empty summary. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
     from ..runner import flush_subnormals, plan, run_specs
 
     registry = registry or Registry(plugins)
+    options = {k: v for k, v in options.items() if v is not None}
+    given = {k: v for k, v in (("cells", cells), ("task", task), ("seeds", seeds), ("from", start),
+                                ("max_length", max_length), ("resolution", resolution)) if v is not None}
     if resume is not None:
-        if options or cells is not None:
-            raise UsageError(f"--resume reuses the saved horizon request; drop {', '.join(sorted(options)) or 'cells'}")
+        if options or given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
+            raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
         rundir = RunDir.open(resume)
         saved = rundir.read_json(CONFIG_JSON)
         if not saved.get("horizon"):
@@ -237,8 +243,10 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: str = "adding",
         request = HorizonRequest(**saved["horizon"])
         config = RunConfig.from_dict(saved["configs"][0])
     else:
-        request = HorizonRequest(parse_names(cells) or registry.default_cells(), task, seeds, start, max_length,
-                                 resolution)
+        request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
+                                 DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
+                                 DEFAULT_MAX_LENGTH if max_length is None else max_length,
+                                 DEFAULT_RESOLUTION if resolution is None else resolution)
         config = _config(request, options, plugins)
         saved = None
     for name in request.cells:
@@ -251,6 +259,8 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: str = "adding",
     task_info = {k: v for k, v in task_info.items() if k == f"{request.task}|{request.start}"}
     if announce is not None:
         announce(describe(request, config))
+    if dry_run:
+        return summary(None, request)
     if saved is None:
         rundir = RunDir.create(out, run_id)
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
