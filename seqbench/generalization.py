@@ -185,13 +185,13 @@ def summarize(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
     if frame.empty:
         return pd.DataFrame(records)
     for (task, length, cell, config, eval_length), group in frame.groupby(
-            ["task", "length", "cell", frame["config"].fillna("").astype(str), "eval_length"], sort=False):
+            ["task", "length", "cell", _text(frame["config"]), "eval_length"], sort=False):
         metric, higher = _primary(task_info or {}, task, length)
         ok = group[group["status"].astype(str) == "ok"]
         values = pd.to_numeric(ok.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
         solved = group["solved"].astype(str).isin(["True", "true", "1", "1.0"])
         records.append({"task": task, "length": int(length), "cell": cell, "config": config,
-                        "config_label": str(group["config_label"].fillna("").iloc[0]),
+                        "config_label": _text(group["config_label"]).iloc[0],
                         "eval_length": int(eval_length), "ratio": float(eval_length) / float(length),
                         "metric": metric, "higher_is_better": higher, "seeds": len(group),
                         "value": values.mean() if len(values) else math.nan,
@@ -200,6 +200,11 @@ def summarize(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
                         "baseline": pd.to_numeric(group["baseline"], errors="coerce").max(),
                         "status": "ok" if len(ok) == len(group) else f"{len(group) - len(ok)}× error"})
     return pd.DataFrame(records)
+
+
+def _text(column: Any) -> Any:
+    """A column of labels as strings, empty (read back from CSV as NaN) as ""."""
+    return column.astype(object).where(column.notna(), "").astype(str)
 
 
 def _primary(task_info: Mapping[str, Any], task: str, length: Any) -> tuple[str, bool]:
@@ -218,37 +223,36 @@ def tables(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> list[Ta
         metric, higher = group["metric"].iloc[0], bool(group["higher_is_better"].iloc[0])
         label = LABELS.get(metric, metric) + (" ↑" if higher else " ↓")
         lengths = sorted(set(group["eval_length"]))
-        headers = ["cell"] + [h for L in lengths for h in (f"{_multiple(L, length)} {label}", f"{_multiple(L, length)} solved")]
+        headers = (["cell"] + [f"{_multiple(L, length)} {label}" for L in lengths]
+                   + [f"{_multiple(L, length)} solved" for L in lengths])
         seeds = int(group["seeds"].max())
         spread = f"± is the sample std over {seeds} seeds" if seeds > 1 else "1 seed"
-        caption = (f"trained at T={length}, evaluated without further training on the test set at each length "
-                   f"(T=…: the length; ×: of the trained T); solved: the fraction of seeds meeting "
+        at = ", ".join(f"{_multiple(L, length)} = T={L:,}" for L in lengths)
+        caption = (f"trained at T={length}, evaluated without further training on the test set at {at}; solved: the fraction of seeds meeting "
                    f"{(task_info or {}).get(f'{task}|{length}', {}).get('solved', 'the criterion')} there; {spread}; "
                    "best per column in bold; results in generalization.csv")
-        table = TableData(f"{task} · trained at T={length} · length generalization", caption, headers)
+        table = TableData(f"{task} · trained at T={length} · length generalization", caption, headers,
+                          priority=[0] + [0] * len(lengths) + [1] * len(lengths))
         bests = {L: best_of(group[group["eval_length"] == L]["value"], higher) for L in lengths}
         for (cell, config), rows in group.groupby(["cell", "config"], sort=False):
             name = f"{cell} ({rows['config_label'].iloc[0]})" if rows["config_label"].iloc[0] else cell
-            cells, flags = [name], [False]
+            values, solved, flags = [], [], []
             for L in lengths:
                 at = rows[rows["eval_length"] == L]
-                if at.empty:
-                    cells += ["", ""]
-                    flags += [False, False]
-                    continue
-                rec = at.iloc[0]
-                cells += [_value(rec["value"], rec["std"]), "–" if math.isnan(rec["solved"]) else f"{rec['solved']:.0%}"]
-                flags += [bests[L] is not None and rec["value"] == bests[L], False]
-            table.add(cells, flags)
+                rec = at.iloc[0] if not at.empty else None
+                values.append("" if rec is None else _value(rec["value"], rec["std"]))
+                solved.append("" if rec is None or math.isnan(rec["solved"]) else f"{rec['solved']:.0%}")
+                flags.append(rec is not None and bests[L] is not None and rec["value"] == bests[L])
+            table.add([name] + values + solved, [False] + flags + [False] * len(lengths))
         if metric == "loss":
             base = [group[group["eval_length"] == L]["baseline"].max() for L in lengths]
-            table.add(["(baseline)"] + [c for b in base for c in (_value(b), "")], dim=True)
+            table.add(["(baseline)"] + [_value(b) for b in base] + [""] * len(lengths), dim=True)
         out.append(table)
     return out
 
 
 def _multiple(eval_length: int, length: int) -> str:
-    return f"T={eval_length:,} ({eval_length / length:.3g}×)"
+    return f"{eval_length / length:.3g}×"
 
 
 def _value(value: float, std: float = math.nan) -> str:

@@ -228,7 +228,8 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
     ax.grid(alpha=0.3, which="both")
     ax.legend(title="dotted: horizon (longest T solved by a majority); bars: Wilson 95%", fontsize=8,
               title_fontsize=8, loc="lower left")
-    ax.set_title(_title("solved fraction against length (memory horizon)", task, None, budget))
+    ax.set_title(f"{task} · memory horizon: solved fraction against length" + (f"\n{budget}" if budget else ""),
+                 fontsize=10)
     return fig
 
 
@@ -368,8 +369,9 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
 
 def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
     first = (config.get("configs") or [{}])[0]
-    per_trial = f"{first['budget_s']:g} s per trial" if first.get("budget_s") else f"{first.get('steps', 0):,} steps"
-    return f"{size}, {per_trial}"
+    steps = int(first.get("steps") or 0)
+    per_trial = f"{first['budget_s']:g} s" if first.get("budget_s") else f"{steps:,} step{'s' * (steps != 1)}"
+    return f"{size}, {per_trial} of training per trial"
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:
