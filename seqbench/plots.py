@@ -192,7 +192,7 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
 
 
 def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
-                     colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "", start: Optional[int] = None) -> Any:
     """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
     (bars: Wilson 95 % interval over those seeds), the majority line at 0.5 and each cell's
     horizon as a dotted vertical line. Cells are nudged apart along T so that equal points stay
@@ -216,18 +216,20 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
             highs.append(0.0 if math.isnan(hi) else hi - mean)
         color = colors.get(cell, "black")
         horizon = horizons.get(cell)
-        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: no length solved"
+        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {start or min(xs):,.0f}"
         ax.errorbar(xs, ys, yerr=[lows, highs], color=color, marker="o", linestyle="none", capsize=3, label=label)
         if horizon:
             ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
     ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="majority")
     _length_axis(ax, data["length"])
     ax.tick_params(axis="x", labelrotation=45)
+    lengths = data["length"].astype(float)
+    ax.set_xlim(lengths.min() / 1.3, lengths.max() * 1.3)
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel(f"solved fraction of seeds run (of {seeds})")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(title="dotted: horizon (longest T solved by a majority); bars: Wilson 95%", fontsize=8,
-              title_fontsize=8, loc="lower left")
+    ax.legend(title="dotted: horizon, the longest T\nsolved by a majority of seeds;\nbars: Wilson 95% interval",
+              fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"{task} · memory horizon: solved fraction against length" + (f"\n{budget}" if budget else ""),
                  fontsize=10)
     return fig
@@ -323,7 +325,8 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
             horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
                         for _, r in found.iterrows()}
             out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
-                                                              colors=colors, budget=_horizon_budget(run.config, budget))
+                                                              colors=colors, budget=_horizon_budget(run.config, budget),
+                                                              start=request.start)
     if "generalization" in wanted:
         from . import generalization as lengths
 
