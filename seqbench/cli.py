@@ -36,6 +36,53 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_execution_options(parser: argparse.ArgumentParser) -> None:
+    """Where trials run (``seqbench.execute``): worker processes or a Ray cluster."""
+    group = parser.add_argument_group("execution", "where trials run; results are the same whichever is chosen "
+                                      "(for the same torch threads per trial)")
+    group.add_argument("--jobs", "-j", metavar="N|auto", help="trials in N worker processes on this machine, each "
+                       "with cores/N torch threads (default 1: in this process; auto: one per core)")
+    group.add_argument("--threads", metavar="N", help="torch threads per trial (default: cores / jobs; with Ray: "
+                       "--cpus-per-trial)")
+    group.add_argument("--executor", choices=None, metavar="local|ray", help="local (default) or ray: every trial "
+                       "a Ray task (pip install 'seqbench[ray]')")
+    group.add_argument("--ray-address", metavar="auto|HOST:PORT", help="join this Ray cluster (default: start "
+                       "Ray on this machine)")
+    group.add_argument("--cpus-per-trial", metavar="N", help="CPUs each Ray task asks for (default 1)")
+    group.add_argument("--gpus-per-trial", metavar="F", help="GPUs each Ray task asks for; fractional packs trials "
+                       "on one GPU, e.g. 0.25 (default 0)")
+    group.add_argument("--retries", metavar="N", help="run a trial whose worker died again this many times, then "
+                       "give it an error row (default 1)")
+
+
+def execution_from(args: Any) -> Any:
+    """The ``Execution`` the flags of ``add_execution_options`` describe, validated."""
+    from .execute import Execution
+
+    given = {name: getattr(args, name) for name in ("jobs", "threads", "executor", "ray_address", "cpus_per_trial",
+                                                    "gpus_per_trial", "retries") if getattr(args, name) is not None}
+    if given.get("executor") != "ray":
+        ray_only = [name for name in ("ray_address", "cpus_per_trial", "gpus_per_trial") if name in given]
+        if ray_only:
+            from .errors import UsageError
+
+            flag = "--" + ray_only[0].replace("_", "-")
+            raise UsageError(f"{flag} is for --executor ray")
+    if "jobs" in given and given.get("executor") == "ray":
+        from .errors import UsageError
+
+        raise UsageError("--jobs is for the local executor; with --executor ray, Ray schedules the trials "
+                         "(--cpus-per-trial)")
+    if "threads" in given:
+        try:
+            given["threads"] = int(given["threads"])
+        except ValueError:
+            from .errors import UsageError
+
+            raise UsageError(f"--threads must be a positive integer, got {given['threads']!r}") from None
+    return Execution(**given).check()
+
+
 def build_parser() -> Parser:
     plugin_opts = argparse.ArgumentParser(add_help=False)
     plugin_opts.add_argument("-p", dest="plugins", action="append", default=[], metavar="MODULE",
@@ -104,6 +151,7 @@ def build_parser() -> Parser:
                      "suite TOML file; other options override it")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue a run, skipping finished trials")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_execution_options(run)
 
     run.add_argument("--eval-lengths", dest="eval_lengths", metavar="LENGTHS", help="also evaluate each trained "
                      "model, without further training, on the test set at these lengths: multiples of its T (2x,4x) "
@@ -275,6 +323,7 @@ def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
     hz.add_argument("--dry-run", dest="dry_run", action="store_true", help="validate, show the search's size and "
                     "longest duration, and stop")
     hz.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_execution_options(hz)  # each round's trials shared out among workers
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -342,6 +391,7 @@ def cmd_run(args: Any) -> int:
 
         if not plots_available():
             raise UsageError("--inspect draws figures with matplotlib: pip install 'seqbench[plots]'")
+    execution = execution_from(args)
     registry = _registry(args)
     err = Console(stderr=True)
     if args.dry_run:
@@ -357,7 +407,7 @@ def cmd_run(args: Any) -> int:
 
     try:
         frame = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
-                    progress=not args.quiet, announce=announce, **options)
+                    progress=not args.quiet, announce=announce, execution=execution, **options)
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"
         err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
@@ -405,7 +455,7 @@ def cmd_horizon(args: Any) -> int:
         result = horizon(args.cells, args.task, seeds=args.seeds, start=args.start, max_length=args.max_length,
                          resolution=args.resolution, out=args.out or "results", plugins=args.plugins,
                          resume=args.resume, registry=_registry(args), progress=not args.quiet and not args.dry_run,
-                         dry_run=args.dry_run,
+                         dry_run=args.dry_run, execution=execution_from(args),
                          announce=lambda line: err.print(f"seqbench horizon: {line}", highlight=False), **options)
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"

@@ -101,6 +101,19 @@ class Corpus:
 
 
 _loaded: dict[Any, Corpus] = {}  # per-process cache: built or read once, shared by all trials
+_resolved: dict[str, Corpus] = {}  # load_corpus(spec) → what it returned, for shipping to workers
+_provided: dict[str, Corpus] = {}  # corpora a driver shipped to this worker process
+
+
+def provide(corpora: dict[str, Corpus]) -> None:
+    """Use these corpora (spec → Corpus, read once on the driver) instead of reading or
+    downloading them here: how ``--jobs`` and Ray workers get their text."""
+    _provided.update(corpora)
+
+
+def resolved_corpora() -> dict[str, Corpus]:
+    """Every corpus this process loaded, by the spec it was asked for."""
+    return dict(_resolved)
 
 
 def corpus_names() -> list[str]:
@@ -129,15 +142,20 @@ def load_corpus(spec: str = DEFAULT_CORPUS, offline: Optional[bool] = None) -> C
     from .download import SOURCES
 
     spec = str(spec)
+    if spec in _provided:
+        return _provided[spec]
     if spec == DEFAULT_CORPUS:
-        return stdlib_corpus()
-    if spec in SOURCES:
-        return named_corpus(spec, offline)
-    if is_corpus_name(spec):  # not a corpus, so a misspelt one
+        corpus = stdlib_corpus()
+    elif spec in SOURCES:
+        corpus = named_corpus(spec, offline)
+    elif is_corpus_name(spec):  # not a corpus, so a misspelt one
         from .errors import unknown_name
 
         raise unknown_name("corpus name", spec, corpus_names())
-    return file_corpus(spec)
+    else:
+        corpus = file_corpus(spec)
+    _resolved[spec] = corpus
+    return corpus
 
 
 def named_corpus(name: str, offline: Optional[bool] = None) -> Corpus:
@@ -214,6 +232,8 @@ def _ptb_char(text: str) -> str:
 def clear_memory_cache() -> None:
     """Forget the corpora this process has loaded (the disk cache stays; for tests)."""
     _loaded.clear()
+    _resolved.clear()
+    _provided.clear()
 
 
 def file_corpus(path: Any) -> Corpus:

@@ -137,7 +137,8 @@ def evaluate_trial(spec: Any, run_dir: Path, registry: Registry, row: Mapping[st
             "config": spec.config, "config_label": spec.config_label, "params": row.get("params")}
     out = []
     try:
-        device = torch.device(spec.device)
+        where = spec.device if torch.cuda.is_available() or not spec.device.startswith("cuda") else "cpu"
+        device = torch.device(where)  # a Ray worker's GPU trial, evaluated on a driver without one: the CPU
         model = rebuild_model(load_checkpoint(run_dir / "checkpoints" / checkpoint_name(spec.key)), registry, device)
     except Exception as exc:  # noqa: BLE001 - a missing or broken checkpoint: the rows say why
         return [{**base, "eval_length": length, "ratio": length / spec.length, "status": _error(exc)}

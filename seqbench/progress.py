@@ -12,14 +12,14 @@ from .hookspecs import hookimpl
 
 
 class RichProgress:
-    """One ``rich.progress.Progress`` for the run: an overall bar and one bar per trial
-    showing cell, task, step, loss and training tokens/s."""
+    """One ``rich.progress.Progress`` for the run: an overall bar and one bar per running trial
+    (several at once with ``--jobs`` or Ray) showing cell, task, step, loss and tokens/s."""
 
     def __init__(self, console: Optional[Console] = None) -> None:
         self.console = console or Console(stderr=True, log_path=False)
         self.progress: Optional[Progress] = None
         self.overall: Any = None
-        self.current: Any = None
+        self.running: dict[str, Any] = {}  # trial key → its bar
 
     @hookimpl
     def seqbench_run_start(self, run_dir: str, trials: list) -> None:
@@ -35,22 +35,23 @@ class RichProgress:
         if self.progress is None:
             return
         label = f"{trial.cell} · {trial.task} T={trial.length} · seed {trial.seed}"
-        self.current = self.progress.add_task(label, total=trial.steps, info=f"{params:,} params")
+        self.running[trial.key] = self.progress.add_task(label, total=trial.steps, info=f"{params:,} params")
 
     @hookimpl
-    def seqbench_trial_log(self, step: int, metrics: Mapping[str, float]) -> None:
-        if self.progress is None or self.current is None or "loss" not in metrics:
+    def seqbench_trial_log(self, trial: Any, step: int, metrics: Mapping[str, float]) -> None:
+        bar = self.running.get(trial.key)
+        if self.progress is None or bar is None or "loss" not in metrics:
             return
         info = f"step {step:>6,}  loss {metrics['loss']:.4g}  {metrics['tok_s']:>9,.0f} tok/s"
-        self.progress.update(self.current, completed=step, info=info)
+        self.progress.update(bar, completed=step, info=info)
 
     @hookimpl
     def seqbench_trial_end(self, trial: Any, row: Mapping[str, Any]) -> None:
         if self.progress is None:
             return
-        if self.current is not None:
-            self.progress.remove_task(self.current)
-            self.current = None
+        bar = self.running.pop(trial.key, None)
+        if bar is not None:
+            self.progress.remove_task(bar)
         status = str(row["status"])
         if status == "ok":
             mark = "[green]✓[/]" if row.get("solved") else "[yellow]·[/]"

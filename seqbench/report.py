@@ -80,7 +80,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     diverged seed is an unsolved one."""
     import pandas as pd
 
-    frame = frame.copy()
+    frame = frame.reset_index(drop=True)  # a copy, with the unique index the lookups below need
     for key in ("train_iqr", "infer_iqr"):
         if key not in frame:
             frame[key] = math.nan
@@ -88,6 +88,9 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
         frame[key] = frame[key].astype(object).fillna("").astype(str) if key in frame else ""
     frame = with_memory(_with_gap(frame))
     columns = columns_of(frame, metrics)
+    numeric = {c.name: pd.to_numeric(frame[c.name], errors="coerce") for c in columns}  # once, not per group
+    if "solved" in frame:
+        numeric["solved"] = frame["solved"].astype(str).isin(["True", "true", "1", "1.0"]).astype(float)
     records = []
     for (task, length, cell, _), group in frame.groupby([*KEYS, "config"], sort=False):
         ok = group[group["status"] == "ok"]
@@ -100,10 +103,8 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
         if f"val_{metric}" in ok:
             record[f"val_{metric}"] = pd.to_numeric(ok[f"val_{metric}"], errors="coerce").mean()
         for column in columns:
-            source = group if column.name == "solved" else ok
-            values = pd.to_numeric(source[column.name].astype(float), errors="coerce").dropna().tolist()
-            if column.name == "solved":
-                values = [float(v) for v in source[column.name].astype(str).isin(["True", "true", "1", "1.0"])]
+            source = group if column.name == "solved" else ok  # a diverged seed is an unsolved one
+            values = numeric[column.name].loc[source.index].dropna().tolist()
             mean, std, ci = mean_std_ci(values)
             record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
             record[f"{column.name}_lo"], record[f"{column.name}_hi"] = interval95(values, column.name)
@@ -306,9 +307,11 @@ def with_memory(frame: Any) -> Any:
     from .memory import train_mb
 
     cuda = frame.get("peak_mem_kind", "").astype(str).str.startswith("cuda")
-    computed = [math.nan if on_cuda or r.isna().any() else train_mb(r["cell"], r["params"], r["batch"], r["length"],
-                                                                     r["hidden"], r["layers"])
-                for on_cuda, (_, r) in zip(cuda, frame[list(needed)].iterrows())]
+    shapes = frame[list(needed)]
+    known = {}  # one computation per distinct shape: a 100,000-row sweep has a few hundred
+    for shape in shapes[~cuda & shapes.notna().all(axis=1)].drop_duplicates().itertuples(index=False):
+        known[tuple(shape)] = train_mb(*shape)
+    computed = [known.get(tuple(shape), math.nan) for shape in shapes.itertuples(index=False)]
     return frame.assign(peak_mem_mb=frame["peak_mem_mb"].where(cuda), train_mem_mb=computed)
 
 

@@ -60,6 +60,7 @@ def run(
     directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
     on Ctrl-C.
     """
+    execution = (execution or Execution()).check()
     registry = registry or Registry(plugins)
     if "budget" in options:
         options["budget_s"] = options.pop("budget")
@@ -101,6 +102,18 @@ def run(
         announce(planned)
     if resume is None:
         rundir = RunDir.create(out, run_id)
+    rundir.lock.acquire()  # one writer per run folder: a second --resume of it is refused
+    try:
+        return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
+                           flushed, execution, progress)
+    finally:
+        rundir.close()
+
+
+def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: list[TrialSpec], task_info: dict,
+                description: str, suite: Any, registry: Registry, resolved: str, flushed: Optional[float],
+                execution: Execution, progress: bool) -> Any:
+    if resume is None:
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
         rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
                                         "configs": [c.to_dict() for c in configs],
@@ -111,23 +124,32 @@ def run(
     environment = collect(resolved, plugin_versions)
     if flushed is not None:
         environment["subnormals_flushed"] = flushed
+    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
+                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
+                                "cpus_per_trial": execution.cpus_per_trial,
+                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
     rundir.write_json(ENVIRONMENT_JSON, environment)
 
     if progress:
         from .progress import RichProgress
 
         registry.pm.register(RichProgress(), name="seqbench.progress")
+    rundir.reload()  # under the lock: what a process before us finished
     done = rundir.finished_keys()
     todo = [t for t in trials if t.key not in done]
     for spec in todo:
         spec.device = resolved
+        if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
+            spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
+    if todo and execution.executor == "local" and resolved == "cpu":
+        warn_if_busy(execution)
     registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                     config={"configs": [c.to_dict() for c in configs]}, trials=todo)
     if any(t.eval_lengths for t in trials) and resume is not None:  # finished before an interruption
         from .generalization import GeneralizationLog
 
         GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
-    interrupted = run_specs(todo, rundir, registry, execution)
+    interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins)
     if any(c.tune for c in configs) and not interrupted:
         from .sweep.tune import select
 
@@ -143,12 +165,19 @@ def run(
 
 
 def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
-              execution: Optional[Execution] = None) -> bool:
+              execution: Optional[Execution] = None, plugins: Iterable[str] = ()) -> bool:
     """Run ``specs`` (devices resolved) with the executor ``execution`` names, appending each
     row to ``rundir`` as its trial finishes and notifying ``seqbench_trial_end``. Returns True
-    when Ctrl-C stopped it (finished rows are kept; what was running is cancelled)."""
-    rows = run_trial_rows(specs, registry, rundir.path / "checkpoints")
+    when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
+    from .execute import make_executor
+
+    execution = (execution or Execution()).check()
+    if not specs:
+        return False
     lengths = _generalization_log(specs, rundir, registry)
+    flush = specs[0].flush_denormal
+    executor = make_executor(execution, registry, rundir.path, list(plugins), flush)
+    rows = executor.run(specs, registry.notify)
     try:
         for spec, row in rows:
             rundir.append(row)
@@ -158,6 +187,8 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
     except KeyboardInterrupt:
         return True
     finally:
+        rows.close()  # stops the workers of whatever still runs
+        executor.close()
         if lengths is not None:
             lengths.close()
     return False
@@ -182,9 +213,22 @@ def suite_extras(suite: Union[str, Path, None]) -> dict[str, Any]:
     return {"reference": reference} if reference else {}
 
 
-def run_trial_rows(specs: list[TrialSpec], registry: Registry, checkpoint_dir: Path) -> Iterator[tuple[TrialSpec, dict]]:
-    for spec in specs:
-        yield spec, run_trial(spec, registry, checkpoint_dir)
+def warn_if_busy(execution: Execution) -> None:
+    """Warn on stderr when other processes already keep cores busy that this run's trials need:
+    every timing (and the time estimate) then suffers."""
+    import sys
+
+    from .execute.cores import available_cores, busy_cores
+
+    busy = busy_cores()
+    if busy is None:
+        return
+    cores = available_cores()
+    needed = execution.jobs * (execution.threads or cores)
+    free = cores - busy
+    if busy >= 0.5 and free < needed - 0.25:
+        print(f"warning: this machine is busy: other processes keep {busy:.1f} of {cores} cores busy and this run "
+              f"needs {min(needed, cores)}; timings and the time estimate will suffer", file=sys.stderr)
 
 
 def flush_subnormals(configs: list[RunConfig]) -> float:

@@ -3,6 +3,7 @@ Wilson for a success rate; a logit-scale t interval for a bounded metric such as
 so neither leaves [0, 1]) and Welch's t-test between two runs' seeds."""
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -15,6 +16,7 @@ def is_bounded(name: str) -> bool:
     return name in BOUNDED or name.endswith("accuracy")
 
 
+@functools.lru_cache(maxsize=None)
 def t95(df: float) -> float:
     """Two-sided 95 % critical value of Student's t with ``df`` degrees of freedom."""
     if not df >= 1:

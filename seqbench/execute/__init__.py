@@ -5,6 +5,7 @@ yield ``(spec, row)`` as each trial finishes; the driver alone writes ``results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 EXECUTORS = ("local", "ray")
@@ -26,3 +27,70 @@ class Execution:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     retries: int = 1
+    threads: Optional[int] = None  # torch threads per trial (default: cores // jobs)
+
+    def check(self) -> "Execution":
+        """Validate and normalise (``jobs="auto"`` → a number); UsageError on bad values."""
+        from ..errors import UsageError, unknown_name
+        from .cores import parse_jobs, threads_per_job
+
+        if self.executor not in EXECUTORS:
+            raise unknown_name("executor", self.executor, list(EXECUTORS))
+        self.jobs = parse_jobs(self.jobs)
+        if self.executor == "ray":
+            self.cpus_per_trial = _number("--cpus-per-trial", self.cpus_per_trial, minimum=0.0)
+            self.gpus_per_trial = _number("--gpus-per-trial", self.gpus_per_trial, minimum=0.0)
+            if self.threads is None:
+                self.threads = max(1, int(self.cpus_per_trial))
+        self.threads = threads_per_job(self.jobs, self.threads)
+        try:
+            self.retries = int(self.retries)
+        except (TypeError, ValueError):
+            self.retries = -1
+        if self.retries < 0:
+            raise UsageError(f"--retries must be an integer >= 0, got {self.retries!r}")
+        return self
+
+    @property
+    def parallel(self) -> bool:
+        return self.executor == "ray" or self.jobs > 1
+
+
+def _number(flag: str, value: Any, minimum: float) -> float:
+    from ..errors import UsageError
+
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{flag} must be a number, got {value!r}") from None
+    if not number >= minimum:
+        raise UsageError(f"{flag} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
+def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: list[str],
+                  flush_denormal: bool) -> Any:
+    """The executor ``execution`` names: ``run(specs, notify)`` yields ``(spec, row)`` as each
+    trial finishes; ``close()`` releases its workers."""
+    import os
+
+    from .local import SerialExecutor
+
+    if not execution.parallel:
+        return SerialExecutor(registry, run_dir / "checkpoints", execution.threads)
+    from .. import corpus
+    from .worker import WorkerSetup
+
+    setup = WorkerSetup(plugins=list(plugins), plugin_env=os.environ.get("SEQBENCH_PLUGINS", ""),
+                        threads=int(execution.threads or 1), flush_denormal=flush_denormal,
+                        checkpoint_dir=None if execution.executor == "ray" else str(run_dir / "checkpoints"),
+                        corpora=corpus.resolved_corpora())
+    if execution.executor == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(setup, registry, run_dir, execution.ray_address, execution.cpus_per_trial,
+                           execution.gpus_per_trial, execution.retries)
+    from .processes import ProcessExecutor
+
+    return ProcessExecutor(execution.jobs, setup, registry, execution.retries)
+

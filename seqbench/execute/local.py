@@ -7,11 +7,31 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..config import TrialSpec
 from ..factories import build_task
 from ..registry import Registry
+
+
+def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
+    """A trial's row before it runs: its configuration, every result column empty. Executors
+    fill the status of trials that never ran to the end (``error: worker died …``) from it."""
+    row: dict[str, Any] = {
+        "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
+        "seed": spec.seed, "config": spec.config, "config_label": spec.config_label, "hidden": spec.hidden,
+        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
+        "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
+        "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
+    }
+    row.update(dict.fromkeys(registry.metrics))  # on the test split
+    row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
+    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
+                "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
+                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "best_step": None,
+                "stopped_early": False, "train_s": None, "wall_s": None, "threads": None,
+                "worker": "main", "attempts": 1, "status": "ok"})
+    return row
 
 
 def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path] = None,
@@ -28,19 +48,8 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
 
     notify = notify or registry.notify
     started = time.perf_counter()
-    row: dict[str, Any] = {
-        "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
-        "seed": spec.seed, "config": spec.config, "config_label": spec.config_label, "hidden": spec.hidden,
-        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
-        "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
-        "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
-    }
-    row.update(dict.fromkeys(registry.metrics))  # on the test split
-    row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
-    row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
-                "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
-                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "best_step": None,
-                "stopped_early": False, "train_s": None, "wall_s": None, "status": "ok"})
+    row = empty_row(spec, registry)
+    row["threads"] = torch.get_num_threads()
     model = None
     try:
         device = torch.device(spec.device)
@@ -107,3 +116,21 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
 
 def _options_json(options: dict) -> str:
     return json.dumps(options, sort_keys=True, default=str) if options else ""
+
+
+class SerialExecutor:
+    """Trials one after another in this process (``--jobs 1``, the default)."""
+
+    def __init__(self, registry: Registry, checkpoint_dir: Path, threads: Optional[int] = None) -> None:
+        self.registry, self.checkpoint_dir, self.threads = registry, checkpoint_dir, threads
+
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        for spec in specs:
+            yield spec, run_trial(spec, self.registry, self.checkpoint_dir, notify)
+
+    def close(self) -> None:
+        pass

@@ -60,6 +60,10 @@ class RunDir:
         run.rows = read_rows(run.path / RESULTS_CSV)
         return run
 
+    def reload(self) -> None:
+        """Read the rows on disk again (after taking the lock)."""
+        self.rows = read_rows(self.path / RESULTS_CSV)
+
     @property
     def run_id(self) -> str:
         return self.path.name
@@ -120,7 +124,11 @@ def read_frame(path: Path) -> Any:
 def rows_to_frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
+    return last_attempts(pd.DataFrame(rows))
+
+
+def last_attempts(frame: Any) -> Any:
+    """One row per trial: the last (a resumed run re-runs trials that ended in an error)."""
     if "trial" in frame:
         frame = frame.drop_duplicates("trial", keep="last").reset_index(drop=True)
     return frame
@@ -132,4 +140,4 @@ def load_run(path: Union[str, Path]) -> Any:
     csv_path = path / RESULTS_CSV if path.is_dir() else path
     if not csv_path.is_file():
         raise UsageError(f"no results at {path} (expected a run directory holding {RESULTS_CSV})")
-    return rows_to_frame(read_frame(csv_path).to_dict("records"))
+    return last_attempts(read_frame(csv_path))

@@ -226,8 +226,9 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     per cell, no grids); trials stop when solved unless ``stop_when_solved=False``. With
     ``resume=RUN_DIR`` the saved request continues, finished rows reused. ``dry_run``: validate,
     ``announce`` the size, return an empty summary. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
-    from ..runner import flush_subnormals, plan, run_specs
+    from ..runner import flush_subnormals, plan
 
+    execution = (execution or Execution()).check()
     registry = registry or Registry(plugins)
     options = {k: v for k, v in options.items() if v is not None}
     given = {k: v for k, v in (("cells", cells), ("task", task), ("seeds", seeds), ("from", start),
@@ -263,30 +264,45 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         return summary(None, request)
     if saved is None:
         rundir = RunDir.create(out, run_id)
-        metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
-        saved = {"description": f"memory horizon on {request.task}", "suite": "", "horizon": request.to_dict(),
-                 "configs": [config.to_dict()], "tasks": task_info, "metrics": metrics}
-        rundir.write_json(CONFIG_JSON, saved)
-    from ..environment import collect
-
-    environment = collect(resolved, {name: info.version for name, info in registry.plugins.items()})
-    if flushed is not None:
-        environment["subnormals_flushed"] = flushed
-    rundir.write_json(ENVIRONMENT_JSON, environment)
-    if progress:
-        from ..progress import RichProgress
-
-        registry.pm.register(RichProgress(), name="seqbench.progress")
+    rundir.lock.acquire()  # one writer per run folder: a second --resume of it is refused
     try:
-        interrupted = _rounds(request, config, rundir, registry, saved, resolved, execution, plan, run_specs)
-    finally:
+        if saved is None:
+            metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
+            saved = {"description": f"memory horizon on {request.task}", "suite": "", "horizon": request.to_dict(),
+                     "configs": [config.to_dict()], "tasks": task_info, "metrics": metrics}
+            rundir.write_json(CONFIG_JSON, saved)
+        rundir.reload()  # under the lock: what a process before us finished
+        _environment(rundir, registry, resolved, flushed, execution)
         if progress:
-            registry.pm.unregister(name="seqbench.progress")
-    result = summary(rundir.frame(), request)
+            from ..progress import RichProgress
+
+            registry.pm.register(RichProgress(), name="seqbench.progress")
+        try:
+            interrupted = _rounds(request, config, rundir, registry, saved, resolved, execution, plan)
+        finally:
+            if progress:
+                registry.pm.unregister(name="seqbench.progress")
+        result = summary(rundir.frame(), request)
+    finally:
+        rundir.close()
     result.attrs["run_dir"] = str(rundir.path)
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return result
+
+
+def _environment(rundir: RunDir, registry: Registry, device: str, flushed: Optional[float],
+                 execution: Execution) -> None:
+    from ..environment import collect
+
+    environment = collect(device, {name: info.version for name, info in registry.plugins.items()})
+    if flushed is not None:
+        environment["subnormals_flushed"] = flushed
+    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
+                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
+                                "cpus_per_trial": execution.cpus_per_trial,
+                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
+    rundir.write_json(ENVIRONMENT_JSON, environment)
 
 
 def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> RunConfig:
@@ -328,8 +344,14 @@ def _base_solved() -> Any:
 
 
 def _rounds(request: HorizonRequest, config: RunConfig, rundir: RunDir, registry: Registry, saved: dict,
-            device: str, execution: Optional[Execution], plan: Callable, run_specs: Callable) -> bool:
+            device: str, execution: Execution, plan: Callable) -> bool:
     """Run rounds until every cell's search is done; True when interrupted."""
+    from ..runner import run_specs, warn_if_busy
+
+    if execution.executor == "ray" and execution.gpus_per_trial > 0 and config.device == "auto":
+        device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
+    if execution.executor == "local" and device == "cpu":
+        warn_if_busy(execution)
     number = 0
     while True:
         frame = _finished(rundir)
@@ -350,7 +372,7 @@ def _rounds(request: HorizonRequest, config: RunConfig, rundir: RunDir, registry
         registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                         config={"configs": [config.to_dict()], "horizon": request.to_dict(), "round": number},
                         trials=specs)
-        interrupted = run_specs(specs, rundir, registry, execution)
+        interrupted = run_specs(specs, rundir, registry, execution, plugins=config.plugins)
         registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=rundir.frame(), interrupted=interrupted)
         if interrupted:
             return True

@@ -1,0 +1,139 @@
+"""``--jobs N``: trials in N worker processes on this machine.
+
+Each worker is a fresh (spawned) Python process with ``WorkerSetup.threads`` torch threads
+that runs one trial at a time through ``run_trial`` and sends back its lifecycle events and
+its row over a pipe; the driver is the only writer of the run folder. A worker that dies
+mid-trial (killed, out of memory, a crash in native code) is replaced and its trial run again
+up to ``retries`` times, then given the row ``error: worker died …``. Workers ignore SIGINT:
+on Ctrl-C the driver stops them and keeps every finished row.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+from collections import Counter, deque
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterator, Optional
+
+from ..config import TrialSpec
+from ..registry import Registry
+from .local import empty_row
+from .worker import WorkerSetup, work
+
+
+def _worker_main(conn: Connection, setup: WorkerSetup) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    worker = f"process {os.getpid()}"
+    while True:
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):
+            return
+        if spec is None:
+            return
+        row, _ = work(spec, setup, lambda hook, **kwargs: conn.send(("event", hook, kwargs)), worker)
+        conn.send(("row", None, row))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, setup: WorkerSetup) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, setup), daemon=True,
+                                   name="seqbench-worker")
+        self.process.start()
+        child.close()
+        self.spec: Optional[TrialSpec] = None
+
+    def give(self, spec: TrialSpec) -> None:
+        self.spec = spec
+        self.conn.send(spec)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process.is_alive():
+            if kill:
+                self.process.kill()
+            else:
+                try:
+                    self.conn.send(None)
+                except OSError:
+                    self.process.kill()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class ProcessExecutor:
+    """Runs trials in ``jobs`` worker processes; yields ``(spec, row)`` as each finishes."""
+
+    def __init__(self, jobs: int, setup: WorkerSetup, registry: Registry, retries: int = 1) -> None:
+        self.jobs, self.setup, self.registry, self.retries = jobs, setup, registry, retries
+        self.ctx = mp.get_context("spawn")  # fork would copy the driver's torch threads and locks
+
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        queue = deque(specs)
+        failures: Counter = Counter()
+        workers = [_Worker(self.ctx, self.setup) for _ in range(min(self.jobs, len(queue)))]
+        try:
+            for w in workers:
+                if queue:
+                    w.give(queue.popleft())
+            while any(w.spec is not None for w in workers):
+                busy = [w for w in workers if w.spec is not None]
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for w in busy:
+                    if w.conn not in ready and w.process.sentinel not in ready:
+                        continue
+                    message = self._receive(w)
+                    spec = w.spec
+                    assert spec is not None
+                    if message is None:  # the worker died mid-trial
+                        code = w.process.exitcode
+                        w.stop(kill=True)
+                        workers.remove(w)
+                        failures[spec.key] += 1
+                        if failures[spec.key] <= self.retries:
+                            queue.appendleft(spec)
+                        else:
+                            yield spec, self._died(spec, code, failures[spec.key])
+                        if queue:
+                            replacement = _Worker(self.ctx, self.setup)
+                            workers.append(replacement)
+                            replacement.give(queue.popleft())
+                        continue
+                    kind, hook, payload = message
+                    if kind == "event":
+                        if hook is not None:
+                            notify(hook, trial=spec, **payload)
+                        continue
+                    row = payload
+                    row["attempts"] = failures[spec.key] + 1
+                    w.spec = None
+                    if queue:
+                        w.give(queue.popleft())
+                    yield spec, row
+        finally:
+            stopping = any(w.spec is not None for w in workers)  # Ctrl-C or an error in the driver
+            for w in workers:
+                w.stop(kill=stopping)
+
+    def close(self) -> None:
+        pass  # workers stop with the run() generator
+
+    @staticmethod
+    def _receive(w: _Worker) -> Optional[tuple]:
+        try:
+            if w.conn.poll():
+                return w.conn.recv()
+        except (EOFError, OSError):
+            return None
+        return None if not w.process.is_alive() else ("event", None, None)
+
+    def _died(self, spec: TrialSpec, code: Optional[int], attempts: int) -> dict[str, Any]:
+        row = empty_row(spec, self.registry)
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        row["status"] = f"error: worker died ({how}); {attempts} attempt{'s' if attempts != 1 else ''}"
+        row["attempts"], row["worker"] = attempts, "process"
+        return row

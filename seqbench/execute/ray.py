@@ -1,0 +1,117 @@
+"""``--executor ray``: every trial is a Ray task, on this machine or across a Ray cluster.
+
+Without an address Ray is started on this machine (``ray.init()``); with ``auto`` or
+``HOST:PORT`` the driver joins a running cluster. Each task asks for ``cpus_per_trial`` CPUs
+and ``gpus_per_trial`` GPUs (fractional values pack several small trials on one GPU) and runs
+the trial through ``run_trial`` with the run's plugins, read from ``WorkerSetup``, which is put
+once in Ray's object store with the corpora the driver read (workers download nothing).
+Results, curves and checkpoints come back to the driver, which alone writes the run folder.
+
+A task whose worker or node dies is submitted again by the driver, up to ``retries`` times,
+so the row can say how many attempts it took (``attempts``); after that its row reads
+``error: worker died …``. Ray's own ``max_retries`` would retry just as well but hides that
+count. Ctrl-C cancels what is queued and running.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from ..config import TrialSpec
+from ..errors import UsageError
+from ..registry import Registry
+from .local import empty_row
+from .worker import WorkerSetup, work
+
+INSTALL_HINT = "Ray is not installed; install it with: pip install 'seqbench[ray]'"
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(f"--executor ray: {INSTALL_HINT}") from None
+    return ray
+
+
+def _ray_trial(spec: TrialSpec, setup: WorkerSetup) -> tuple[dict[str, Any], dict[str, bytes], list]:
+    import os
+
+    import ray
+
+    events: list = []
+    node = ray.get_runtime_context().get_node_id()[:8]
+    where = f"ray node {node} pid {os.getpid()}"
+    row, files = work(spec, setup, lambda hook, **kwargs: events.append((hook, kwargs)), where)
+    return row, files, events
+
+
+class RayExecutor:
+    """Runs trials as Ray tasks; yields ``(spec, row)`` as each finishes."""
+
+    def __init__(self, setup: WorkerSetup, registry: Registry, run_dir: Path, address: Optional[str] = None,
+                 cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0, retries: int = 1) -> None:
+        self.ray = import_ray()
+        self.setup, self.registry, self.run_dir = setup, registry, run_dir
+        self.cpus, self.gpus, self.retries = cpus_per_trial, gpus_per_trial, retries
+        self.started_here = not self.ray.is_initialized()
+        if self.started_here:
+            try:
+                self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                              logging_level="ERROR", configure_logging=True)
+            except ConnectionError as exc:
+                raise UsageError(f"--ray-address {address}: cannot connect to a Ray cluster: {exc}") from None
+        resources = self.ray.cluster_resources()
+        if resources.get("CPU", 0) < self.cpus or resources.get("GPU", 0) < self.gpus:
+            raise UsageError(f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} "
+                             f"GPUs; a trial asks for {self.cpus:g} and {self.gpus:g} (--cpus-per-trial, "
+                             "--gpus-per-trial)")
+        self.remote = self.ray.remote(_ray_trial).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
+
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        ray = self.ray
+        from ray import exceptions as rex
+
+        died = (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.OwnerDiedError,
+                rex.LocalRayletDiedError, rex.RaySystemError)
+        setup_ref = ray.put(self.setup)
+        pending: dict[Any, TrialSpec] = {self.remote.remote(spec, setup_ref): spec for spec in specs}
+        failures: Counter = Counter()
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                spec = pending.pop(done[0])
+                try:
+                    row, files, events = ray.get(done[0])
+                except died as exc:
+                    failures[spec.key] += 1
+                    if failures[spec.key] <= self.retries:
+                        pending[self.remote.remote(spec, setup_ref)] = spec
+                        continue
+                    row, files, events = self._error(spec, f"worker died ({type(exc).__name__})", failures[spec.key]), {}, []
+                except rex.RayTaskError as exc:  # the worker could not even start the trial
+                    message = " ".join(str(exc.cause if hasattr(exc, "cause") else exc).split())
+                    row, files, events = self._error(spec, message, failures[spec.key] + 1), {}, []
+                else:
+                    row["attempts"] = failures[spec.key] + 1
+                for name, data in files.items():
+                    path = self.run_dir / name
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                for hook, kwargs in events:
+                    notify(hook, trial=spec, **kwargs)
+                yield spec, row
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def _error(self, spec: TrialSpec, message: str, attempts: int) -> dict[str, Any]:
+        row = empty_row(spec, self.registry)
+        row["status"] = f"error: {message}; {attempts} attempt{'s' if attempts != 1 else ''}"[:500]
+        row["attempts"], row["worker"] = attempts, "ray"
+        return row
+
+    def close(self) -> None:
+        if self.started_here and self.ray.is_initialized():
+            self.ray.shutdown()

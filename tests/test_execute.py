@@ -1,0 +1,123 @@
+"""Executors: --jobs worker processes give the same numbers as a serial run, a worker that dies
+is retried then reported, Ctrl-C stops the workers and keeps finished rows."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY, subprocess_env
+from seqbench.errors import UsageError
+from seqbench.execute import Execution
+from seqbench.runner import run
+
+METRICS = ["loss", "val_loss", "accuracy", "params", "steps", "solved"]
+
+
+def _sweep(tmp_path, name, execution, **extra):
+    options = {**TINY, "steps": 20, **extra}
+    return run(["lstm", "gru", "transformer"], "adding", [12], seeds=2, out=tmp_path / name, progress=False,
+               execution=execution, **options)
+
+
+def test_jobs_give_the_numbers_of_a_serial_run(tmp_path):
+    serial = _sweep(tmp_path, "serial", Execution(threads=1)).set_index("trial")
+    jobs = _sweep(tmp_path, "jobs", Execution(jobs=2)).set_index("trial")
+    assert sorted(serial.index) == sorted(jobs.index) and len(jobs) == 6
+    jobs = jobs.loc[serial.index]
+    for column in METRICS:
+        assert serial[column].tolist() == jobs[column].tolist(), column  # exact, not approximate
+    assert set(jobs["threads"]) == {1} and set(serial["threads"]) == {1}
+    assert jobs["worker"].str.startswith("process ").all() and (serial["worker"] == "main").all()
+    assert len(set(jobs["worker"])) == 2  # two worker processes shared the trials
+
+
+def test_a_worker_that_dies_is_retried_and_marked(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_TEST_MARKER_DIR", str(tmp_path))
+    frame = run(["dies-once", "lstm"], "adding", [12], seeds=2, out=tmp_path / "runs", plugins=["fixtures.dying_cells"],
+                progress=False, execution=Execution(jobs=2), **TINY).set_index("trial")
+    assert (frame["status"] == "ok").all(), frame["status"].tolist()
+    assert frame.loc["dies-once|adding|12|0", "attempts"] == 2 and frame.loc["dies-once|adding|12|1", "attempts"] == 2
+    assert (frame.loc[["lstm|adding|12|0", "lstm|adding|12|1"], "attempts"] == 1).all()
+    assert sorted(p.name for p in tmp_path.glob("*.died")) == ["0.died", "1.died"]  # each died exactly once
+
+
+def test_a_worker_that_always_dies_gets_an_error_row_and_the_run_goes_on(tmp_path):
+    frame = run(["dies-always", "lstm"], "adding", [12], out=tmp_path, plugins=["fixtures.dying_cells"],
+                progress=False, execution=Execution(jobs=2, retries=1), **TINY).set_index("trial")
+    assert frame.loc["dies-always|adding|12|0", "status"] == "error: worker died (signal 9); 2 attempts"
+    assert frame.loc["dies-always|adding|12|0", "attempts"] == 2
+    assert frame.loc["lstm|adding|12|0", "status"] == "ok"
+    on_disk = (Path(frame.attrs["run_dir"]) / "results.csv").read_text().splitlines()
+    assert len(on_disk) == 3  # header + both rows, each once
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(jobs="0"), "--jobs must be a positive integer or 'auto'"),
+    (dict(jobs="many"), "--jobs must be a positive integer or 'auto'"),
+    (dict(executor="dask"), "unknown executor 'dask'"),
+    (dict(retries="-1"), "--retries must be an integer >= 0"),
+    (dict(executor="ray", gpus_per_trial="half"), "--gpus-per-trial must be a number"),
+])
+def test_bad_execution_options_are_usage_errors(bad, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Execution(**bad).check()
+
+
+def test_jobs_auto_shares_the_cores_one_thread_each():
+    from seqbench.execute.cores import available_cores
+
+    execution = Execution(jobs="auto").check()
+    assert execution.jobs == available_cores() and execution.threads == 1
+    assert Execution(jobs=1).check().threads == available_cores()
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
+    """A real SIGINT to the whole process group (what a terminal's Ctrl-C does) while one trial
+    trains in a worker: exit 130, the finished row kept once, no process of the group left."""
+    # rnn: 300 quick steps; napper sleeps 20 ms a step (at least 6 s), still training at the SIGINT
+    args = [sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--cells", "rnn,napper",
+            "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "300", "--eval-every", "100",
+            "--jobs", "2", "--out", str(tmp_path), "--quiet"]
+    env = subprocess_env()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        results = None
+        while time.time() < deadline:
+            found = list(tmp_path.glob("*/results.csv"))
+            if found and len(found[0].read_text().splitlines()) >= 2:
+                results = found[0]
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        assert results is not None, "no trial finished in time"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "seqbench run --resume" in err
+    lines = results.read_text().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("rnn|adding|12|0,")
+    deadline = time.time() + 10
+    while _group_alive(proc.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), subprocess.run(["ps", "-o", "pid,pgid,args", "-g", str(proc.pid)],
+                                                      capture_output=True, text=True).stdout
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
