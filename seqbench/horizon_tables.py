@@ -34,6 +34,7 @@ def tables(results: Any, config: Mapping[str, Any]) -> list[TableData]:
                f"{budget}; lengths doubled from {request.start:,} up to {request.max_length:,}, then bisected until "
                f"the first failed T is within {request.resolution:.0%} of it; seeds run in order until the "
                f"majority is decided" + ("; a trial stops once solved" if first.get("stop_when_solved") else "")
+               + "; trials and train s: totals over the lengths tried (training seconds, evaluation excluded)"
                + ("; …: not decided yet (the search is running or was interrupted: seqbench horizon --resume)"
                   if not result["done"].all() else ""))
     head = TableData(f"{request.task} · memory horizon", caption,
