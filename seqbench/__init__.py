@@ -12,7 +12,7 @@ from typing import Any
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "load_run", "speed", "compare", "generate", "evaluate"]
+__all__ = ["__version__", "hookimpl", "run", "horizon", "load_run", "speed", "compare", "generate", "evaluate"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -20,6 +20,13 @@ def run(*args: Any, **kwargs: Any) -> Any:
     from .runner import run as _run
 
     return _run(*args, **kwargs)
+
+
+def horizon(*args: Any, **kwargs: Any) -> Any:
+    """Each cell's memory horizon, a DataFrame; see :func:`seqbench.sweep.horizon.horizon` (lazy: torch)."""
+    from .sweep.horizon import horizon as _horizon
+
+    return _horizon(*args, **kwargs)
 
 
 def speed(*args: Any, **kwargs: Any) -> Any:

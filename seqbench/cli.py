@@ -16,6 +16,9 @@ from .errors import SeqbenchError
 RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
                "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal", "samples",
                "sweep_seed", "tune", "patience")
+RUN_OPTIONS += ("eval_lengths", "stop_when_solved")  # length generalization, stopping once solved (#14)
+HORIZON_OPTIONS = ("steps", "budget", "hidden", "params", "layers", "batch", "lr", "dropout", "clip", "device",
+                   "eval_every", "flush_denormal", "stop_when_solved")
 
 
 def _nonneg_int(text: str) -> int:
@@ -157,6 +160,14 @@ def build_parser() -> Parser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     add_execution_options(run)
 
+    run.add_argument("--eval-lengths", dest="eval_lengths", metavar="LENGTHS", help="also evaluate each trained "
+                     "model, without further training, on the test set at these lengths: multiples of its T (2x,4x) "
+                     "or lengths (1000); rows in RUN_DIR/generalization.csv (implies --save)")
+    run.add_argument("--stop-when-solved", dest="stop_when_solved", action="store_true", default=None,
+                     help="stop a trial at the first evaluation that meets the task's solved criterion (default: "
+                     "train the whole budget)")
+    _horizon_parser(sub, plugin_opts, wide_opts)
+
     check = sub.add_parser("check", parents=[plugin_opts], help="run the conformance checks on cells",
                            description="Check each cell: shapes, causality, step-by-step equals full "
                            "sequence, determinism, parameter count, equality with its fused twin.")
@@ -261,7 +272,7 @@ def build_parser() -> Parser:
                           description="Learning curves, the primary metric against length, speed scaling and "
                           "quality against throughput, one colour per cell. Needs: pip install 'seqbench[plots]'.")
     plot.add_argument("run_dir", metavar="RUN_DIR")
-    plot.add_argument("--kind", default="all", choices=("curves", "length", "speed", "pareto", "all"),
+    plot.add_argument("--kind", default="all", choices=("curves", "length", "speed", "pareto", "horizon", "generalization", "all"),
                       help="which figures (default: all that apply to the run)")
     plot.add_argument("-o", "--output", metavar="DIR", help="folder for the figures (default: RUN_DIR/plots)")
     plot.add_argument("--format", default="png", choices=("png", "svg", "pdf"), help="file format (default: png)")
@@ -278,6 +289,48 @@ def build_parser() -> Parser:
                      help="output format (default: table)")
     cmp.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     return parser
+
+
+def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
+    """``seqbench horizon``: each cell's memory horizon (seqbench.sweep.horizon)."""
+    hz = sub.add_parser("horizon", parents=[plugin_opts, wide_opts], help="per cell, the longest length it solves "
+                        "within a budget (memory horizon)",
+                        description="Per cell: lengths doubled from --from until one fails, then bisected to "
+                        "--resolution; a length counts as solved when a majority of seeds solve it (seeds in order, "
+                        "stopping once decided; each trial stops once solved). Every trial is a row of "
+                        "RUN_DIR/results.csv: seqbench report, plot and --resume work on it.")
+    hz.add_argument("--cells", help="comma-separated cell names (default: every registered cell except the *-ref ones)")
+    hz.add_argument("--task", help="a task that declares a solved criterion (default: adding)")
+    hz.add_argument("--budget", help="training wall-clock budget per trial, e.g. 60s")
+    hz.add_argument("--steps", help="training steps per trial (default: 1500 when no --budget)")
+    hz.add_argument("--seeds", help="seeds per length; solved when a majority solve it (default: 3)")
+    hz.add_argument("--params", help="parameter budget, e.g. 20k (default: 20k when no --hidden)")
+    hz.add_argument("--hidden", help="hidden size, instead of a parameter budget")
+    hz.add_argument("--from", dest="start", help="first length (default: 25)")
+    hz.add_argument("--max-length", dest="max_length", help="longest length probed (default: 4096)")
+    hz.add_argument("--resolution", help="bisect until the first failed length is within this fraction of the "
+                    "horizon (default: 0.1; 0: to the exact length)")
+    for flag, what in (("--layers", "number of layers (default: 1)"), ("--batch", "batch size (default: 64)"),
+                       ("--lr", "Adam learning rate (default: 3e-3)"), ("--dropout", "dropout (default: 0)"),
+                       ("--clip", "gradient-norm clipping threshold (default: 1.0)"),
+                       ("--device", "auto, cpu or cuda (default: auto)")):
+        hz.add_argument(flag, help=what)
+    hz.add_argument("--eval-every", dest="eval_every", help="steps between evaluations, where a solved trial stops "
+                    "(default: 100)")
+    hz.add_argument("--full-budget", dest="stop_when_solved", action="store_false", default=None,
+                    help="train every trial for its whole budget (default: stop once solved)")
+    hz.add_argument("--keep-denormals", dest="flush_denormal", action="store_false", default=None,
+                    help="on CPU, keep subnormal floats (default: flush them to zero)")
+    hz.add_argument("--task-opt", dest="task_opts", action="append", metavar="TASK.PARAM=VALUE",
+                    help="a task parameter (repeatable)")
+    hz.add_argument("--cell-opt", dest="cell_opts", action="append", metavar="CELL.PARAM=VALUE",
+                    help="a cell parameter (repeatable)")
+    hz.add_argument("--out", help="folder for run directories (default: results)")
+    hz.add_argument("--resume", metavar="RUN_DIR", help="continue a horizon search, reusing its finished trials")
+    hz.add_argument("--dry-run", dest="dry_run", action="store_true", help="validate, show the search's size and "
+                    "longest duration, and stop")
+    hz.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    add_execution_options(hz)  # each round's trials shared out among workers
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -368,6 +421,7 @@ def cmd_run(args: Any) -> int:
     saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
     tuned = any(c.get("tune") for c in saved.get("configs", []))
     report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
+    report.print_tables(report.run_extra_tables(frame.attrs["run_dir"], frame), _stdout(), wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from .sampling import run_samples
@@ -408,6 +462,39 @@ def _resume_options(args: Any, options: dict) -> None:
             args.plugins = list(dict.fromkeys(p for c in saved.get("configs", []) for p in c.get("plugins", [])))
         except (OSError, ValueError, AttributeError, TypeError):
             pass  # runner.run reports an unreadable run directory
+
+
+def cmd_horizon(args: Any) -> int:
+    from rich.console import Console
+
+    from .config import parse_options
+    from .report import load_run_info
+    from .sweep.horizon import horizon
+    from .tabular import print_tables
+
+    options = {name: getattr(args, name) for name in HORIZON_OPTIONS if getattr(args, name) is not None}
+    if args.task_opts:
+        options["task_params"] = parse_options("--task-opt", args.task_opts)
+    if args.cell_opts:
+        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    err = Console(stderr=True)
+    try:
+        result = horizon(args.cells, args.task, seeds=args.seeds, start=args.start, max_length=args.max_length,
+                         resolution=args.resolution, out=args.out or "results", plugins=args.plugins,
+                         resume=args.resume, registry=_registry(args), progress=not args.quiet and not args.dry_run,
+                         dry_run=args.dry_run, execution=execution_from(args),
+                         announce=lambda line: err.print(f"seqbench horizon: {line}", highlight=False), **options)
+    except KeyboardInterrupt as interrupt:
+        run_dir = str(interrupt) or "the run directory"
+        err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
+                  f"continue with: seqbench horizon --resume {run_dir}", highlight=False)
+        return 130
+    if args.dry_run:
+        return 0
+    run_dir = result.attrs["run_dir"]
+    print_tables(load_run_info(run_dir).tables(), _stdout(), wide=args.wide)
+    err.print(f"results: {run_dir}/results.csv · figure: seqbench plot {run_dir}", highlight=False)
+    return 0
 
 
 def plan_table(planned: Any) -> Any:
@@ -650,7 +737,7 @@ def _offline(args: Any) -> None:
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "speed": cmd_speed, "list": cmd_list, "plugins": cmd_plugins,
             "generate": cmd_generate, "eval": cmd_eval, "report": cmd_report, "compare": cmd_compare,
-            "plot": cmd_plot, "inspect": cmd_inspect}
+            "plot": cmd_plot, "inspect": cmd_inspect, "horizon": cmd_horizon}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -129,6 +129,8 @@ class TrialSpec:
     patience: Optional[int] = None  # early stopping: evaluations without improvement before stopping
     config: str = ""  # hash of everything but the seed (sweep.space: the configuration's identity)
     config_label: str = ""  # the swept options' values, e.g. "lr=0.003, forget_bias=1" ("" if none)
+    stop_when_solved: bool = False  # stop training at the first evaluation that meets the task's criterion
+    eval_lengths: list = field(default_factory=list)  # other lengths the trained model is evaluated at (test set)
 
     @property
     def key(self) -> str:
@@ -211,6 +213,11 @@ class RunConfig:
     sweep_seed: int = 0  # seed of those draws: the same seed draws the same configurations
     tune: bool = False  # report, per cell × task × length, the configuration best on validation
     patience: Optional[int] = None  # early stopping after this many evaluations without improvement
+    # stop a trial at the first evaluation whose validation numbers meet the task's solved criterion
+    # (what makes a horizon search affordable; off for a plain run: its numbers are after the full budget)
+    stop_when_solved: bool = False
+    # lengths each trained model is also evaluated at, on the test set: "2x" (times the trained T) or T
+    eval_lengths: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from .sweep.space import has_ranges, owner_dimensions, parse_option_value, parse_value
@@ -239,7 +246,10 @@ class RunConfig:
                 raise UsageError(f"{kind} must be a table of names, got {owners!r}")
             setattr(self, kind, {name: _owner_options(kind, name, options, parse_option_value)
                                  for name, options in owners.items()})
-        for name in ("save", "flush_denormal", "tune"):
+        from .generalization import parse_eval_lengths
+
+        self.eval_lengths = parse_eval_lengths(self.eval_lengths)
+        for name in ("save", "flush_denormal", "tune", "stop_when_solved"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
@@ -306,6 +316,8 @@ class RunConfig:
         cell_params = {k[len(CELL_PREFIX):]: v for k, v in config.items() if k.startswith(CELL_PREFIX)}
         identity = {"config": config, "steps": self.steps, "budget_s": self.budget_s,
                     "eval_every": self.eval_every, "eval_examples": self.eval_examples, "patience": self.patience}
+        if self.stop_when_solved:  # only when set, so the hashes of runs made before the option stay
+            identity["stop_when_solved"] = True
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         shown = label({k.split(".", 1)[-1] if k.startswith((TASK_PREFIX, CELL_PREFIX)) else k: v
                        for k, v in config.items()}, [s.split(".", 1)[-1] if s.startswith((TASK_PREFIX, CELL_PREFIX))
@@ -314,9 +326,10 @@ class RunConfig:
                          hidden=hidden, layers=config["layers"], batch=config["batch"], lr=config["lr"],
                          dropout=config["dropout"], clip=config["clip"], device=device,
                          eval_every=self.eval_every, eval_examples=self.eval_examples,
-                         task_params=task_params, cell_params=cell_params, save=self.save,
+                         task_params=task_params, cell_params=cell_params, save=self.save or bool(self.eval_lengths),
                          flush_denormal=self.flush_denormal, params_budget=budget, patience=self.patience,
-                         config=digest, config_label=shown)
+                         config=digest, config_label=shown, stop_when_solved=self.stop_when_solved,
+                         eval_lengths=resolve_eval_lengths(self.eval_lengths, length))
 
     def to_dict(self) -> dict[str, Any]:
         from .sweep.space import to_plain
@@ -337,6 +350,14 @@ class RunConfig:
         if unknown:
             raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def resolve_eval_lengths(requested: list, length: int) -> list[int]:
+    """``["2x", 1000]`` at trained length ``length`` → ``[2·length, 1000]`` (order kept, the trained
+    length itself and duplicates dropped)."""
+    from .generalization import absolute_lengths
+
+    return absolute_lengths(requested, length)
 
 
 def _owner_options(kind: str, name: str, options: Any, parse: Callable[[Any], Any]) -> Any:

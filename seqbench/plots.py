@@ -6,7 +6,11 @@
 - ``metric_vs_length``: the primary metric against T, one line per cell, 95 % interval bars;
 - ``speed_scaling``: training and inference tokens/s against T (log–log, the fitted exponent
   in the legend), generation ms/token against T, % of the matmul peak;
-- ``pareto``: quality against training throughput, one point per cell.
+- ``pareto``: quality against training throughput, one point per cell;
+- ``solved_vs_length``: a horizon search's solved fraction of seeds against T, each cell's
+  horizon marked;
+- ``generalization``: a run with ``--eval-lengths``: the primary metric against the evaluated
+  length, the trained length marked.
 
 One colour per cell across every figure of a run (``palette``: Okabe–Ito, colour-blind safe).
 ``figures(run_dir, kind)`` builds every figure of a run directory by name.
@@ -20,7 +24,7 @@ from .errors import UsageError
 
 # Okabe & Ito (2008), reordered so the first colours are the most distinct on white
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-KINDS = ("curves", "length", "speed", "pareto")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization")
 FORMATS = ("png", "svg", "pdf")
 INSTALL_HINT = "plots need matplotlib: pip install 'seqbench[plots]'"
 
@@ -187,6 +191,78 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
     return fig
 
 
+def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "", start: Optional[int] = None) -> Any:
+    """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
+    (bars: Wilson 95 % interval over those seeds), the majority line at 0.5 and each cell's
+    horizon as a dotted vertical line. Cells are nudged apart along T so that equal points stay
+    visible."""
+    from .stats import interval95
+
+    data = results[results["task"] == task]
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(8, 4.6)
+    cells = list(dict.fromkeys(data["cell"]))
+    for i, cell in enumerate(cells):
+        group = data[data["cell"] == cell]
+        xs, ys, lows, highs = [], [], [], []
+        for length, at in group.groupby("length"):
+            solved = [float(str(v) in ("True", "true", "1", "1.0")) for v in at["solved"]]
+            mean = sum(solved) / len(solved)
+            lo, hi = interval95(solved, "solved") if len(solved) > 1 else (mean, mean)
+            xs.append(float(length) * 1.025 ** (i - (len(cells) - 1) / 2))
+            ys.append(mean)
+            lows.append(0.0 if math.isnan(lo) else mean - lo)
+            highs.append(0.0 if math.isnan(hi) else hi - mean)
+        color = colors.get(cell, "black")
+        horizon = horizons.get(cell)
+        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {start or min(xs):,.0f}"
+        ax.errorbar(xs, ys, yerr=[lows, highs], color=color, marker="o", linestyle="none", capsize=3, label=label)
+        if horizon:
+            ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
+    ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="majority")
+    _length_axis(ax, data["length"])
+    ax.tick_params(axis="x", labelrotation=45)
+    lengths = data["length"].astype(float)
+    ax.set_xlim(lengths.min() / 1.3, lengths.max() * 1.3)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel(f"solved fraction of seeds run (of {seeds})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(title="dotted: horizon, the longest T\nsolved by a majority of seeds;\nbars: Wilson 95% interval",
+              fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"{task} · memory horizon: solved fraction against length" + (f"\n{budget}" if budget else ""),
+                 fontsize=10)
+    return fig
+
+
+def generalization(frame: Any, task: str, length: int, metric: str = "loss", higher_is_better: bool = False, *,
+                   colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+    """Models trained at T=``length`` evaluated at other lengths: ``metric`` against the evaluated
+    length, one line per cell (mean over seeds, bars: min–max), the trained length dotted and,
+    for a loss, the baseline at each length dashed."""
+    data = frame[(frame["task"] == task) & (frame["length"].astype(int) == int(length))
+                 & (frame["status"].astype(str) == "ok")]
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(7, 4.5)
+    for cell, group in data.groupby("cell", sort=False):
+        by = group.groupby("eval_length")[metric]
+        mean, low, high = by.mean(), by.min(), by.max()
+        ax.errorbar(mean.index, mean.values, yerr=[mean.values - low.values, high.values - mean.values],
+                    color=colors.get(cell, "black"), marker="o", capsize=3, label=cell)
+    if metric == "loss" and "baseline" in data:
+        base = data.groupby("eval_length")["baseline"].max()
+        ax.plot(base.index, base.values, color="0.4", linestyle="--", linewidth=1, label="baseline")
+    ax.axvline(int(length), color="0.3", linestyle=":", linewidth=1, label=f"trained at T={int(length):,}")
+    _length_axis(ax, data["eval_length"])
+    ax.set_xlabel("evaluated length T (tokens, log scale)")
+    ax.set_ylabel(f"{metric} on the test set ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.grid(alpha=0.3, which="both")
+    seeds = int(data.groupby(["cell", "eval_length"])["seed"].nunique().max()) if not data.empty else 0
+    ax.legend(title=f"mean over {seeds} seed{'s' * (seeds != 1)}, bars: min–max", fontsize=8, title_fontsize=8)
+    ax.set_title(_title("length generalization", task, int(length), budget))
+    return fig
+
+
 def _title(what: str, task: str, length: Optional[int], budget: str) -> str:
     return " · ".join(x for x in (f"{task}", f"T={length}" if length is not None else "", budget, what) if x)
 
@@ -234,6 +310,34 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
         results = tuned(results, run.tasks)
     colors, budget = palette(results["cell"]), budget_label(run.config, results)
     pairs = list(dict.fromkeys(zip(results["task"], results["length"].astype(int))))
+    searched = run.config.get("horizon")
+    if searched and kind == "all":  # a figure per probed length would bury the one that matters
+        wanted = ("horizon", "length")
+    if "horizon" in wanted:
+        if not searched:
+            if kind == "horizon":
+                raise UsageError(f"{run_dir} is not a horizon search (seqbench horizon)")
+        else:
+            from .sweep.horizon import HorizonRequest, summary
+
+            request = HorizonRequest(**searched)
+            found = summary(results, request)
+            horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
+                        for _, r in found.iterrows()}
+            out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
+                                                              colors=colors, budget=_horizon_budget(run.config, budget),
+                                                              start=request.start)
+    if "generalization" in wanted:
+        from . import generalization as lengths
+
+        frame = lengths.load(run_dir)
+        if frame.empty and kind == "generalization":
+            raise UsageError(f"{run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
+        if not frame.empty:
+            for task, length in dict.fromkeys(zip(frame["task"], frame["length"].astype(int))):
+                metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
+                out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
+                                                                         colors=colors, budget=budget)
     if "curves" in wanted:
         curves = load_curves(run_dir)
         if not curves.empty and "trial" in curves:
@@ -264,6 +368,13 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
             out[f"pareto-{task}-T{length}"] = pareto(results, task, length, metric, higher, colors=colors,
                                                      budget=budget)
     return out
+
+
+def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
+    first = (config.get("configs") or [{}])[0]
+    steps = int(first.get("steps") or 0)
+    per_trial = f"{first['budget_s']:g} s" if first.get("budget_s") else f"{steps:,} step{'s' * (steps != 1)}"
+    return f"{size}, {per_trial} of training per trial"
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:

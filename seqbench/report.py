@@ -433,7 +433,37 @@ class RunInfo:
             from .speed_tables import tables as speed_tables
 
             return speed_tables(self.results, self.scaling)
-        return tables(self.results if self.tuned else self._untuned(), self.metrics, self.tasks, self.tuned)
+        if self.config.get("horizon"):
+            from .horizon_tables import tables as horizon_tables
+
+            return horizon_tables(self.results, self.config)
+        main = tables(self.results if self.tuned else self._untuned(), self.metrics, self.tasks, self.tuned)
+        return main + extra_tables(self.run_dir, self.results, self.config)
+
+
+def extra_tables(run_dir: Any, results: Any, config: Mapping[str, Any]) -> list[TableData]:
+    """The tables after the comparison: length generalization (a run with ``--eval-lengths``)
+    and the published numbers beside the measured ones (a suite with a ``[reference]``)."""
+    from pathlib import Path
+
+    from . import generalization, published
+
+    out: list[TableData] = []
+    if (Path(run_dir) / generalization.GENERALIZATION_CSV).is_file():
+        out += generalization.tables(generalization.load(run_dir), config.get("tasks") or {})
+    if config.get("reference"):
+        out += published.tables(results, config["reference"])
+    return out
+
+
+def run_extra_tables(run_dir: Any, results: Any) -> list[TableData]:
+    """``extra_tables`` of a run directory (``seqbench run`` prints them after its tables)."""
+    from pathlib import Path
+
+    from .store import CONFIG_JSON, RunDir
+
+    config = RunDir(run_dir).read_json(CONFIG_JSON) if Path(run_dir, CONFIG_JSON).is_file() else {}
+    return extra_tables(run_dir, results, config)
 
 
 def load_run_info(run_dir: Any, view: str = "auto") -> RunInfo:

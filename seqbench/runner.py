@@ -78,6 +78,8 @@ def run(
     if resume is not None:
         rundir = RunDir.open(resume)
         saved = rundir.read_json(CONFIG_JSON)
+        if saved.get("horizon"):
+            raise UsageError(f"{resume} is a horizon search; continue it with: seqbench horizon --resume {resume}")
         configs = [RunConfig.from_dict(c) for c in saved["configs"]]
         description = saved.get("description", "")
         from .resume import check_resume
@@ -122,7 +124,7 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
         rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
                                         "configs": [c.to_dict() for c in configs],
-                                        "tasks": task_info, "metrics": metrics})
+                                        "tasks": task_info, "metrics": metrics, **suite_extras(suite)})
     from .environment import collect
 
     plugin_versions = {name: info.version for name, info in registry.plugins.items()}
@@ -150,6 +152,10 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
         warn_if_busy(execution)
     registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                     config={"configs": [c.to_dict() for c in configs]}, trials=todo)
+    if any(t.eval_lengths for t in trials) and resume is not None:  # finished before an interruption
+        from .generalization import GeneralizationLog
+
+        GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
     interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins)
     if any(c.tune for c in configs) and not interrupted:
         from .sweep.tune import select
@@ -175,12 +181,15 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
     execution = (execution or Execution()).check()
     if not specs:
         return False
+    lengths = _generalization_log(specs, rundir, registry)
     flush = specs[0].flush_denormal
     executor = make_executor(execution, registry, rundir.path, list(plugins), flush)
     rows = executor.run(specs, registry.notify)
     try:
         for spec, row in rows:
             rundir.append(row)
+            if lengths is not None:
+                lengths.evaluate(spec, row)  # --eval-lengths: the saved model at the other lengths
             registry.notify("seqbench_trial_end", trial=spec, row=row)
     except KeyboardInterrupt:
         exit_on_second_interrupt()
@@ -193,6 +202,8 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
     finally:
         rows.close()  # stops the workers of whatever still runs
         executor.close()
+        if lengths is not None:
+            lengths.close()
     return False
 
 
@@ -215,6 +226,25 @@ def _restore_interrupt() -> None:
 
     while _previous_handler:
         signal.signal(signal.SIGINT, _previous_handler.pop())
+
+
+def _generalization_log(specs: list[TrialSpec], rundir: RunDir, registry: Registry) -> Any:
+    """The run's generalization.csv writer when a trial asks for ``eval_lengths`` (else None)."""
+    if not any(spec.eval_lengths for spec in specs):
+        return None
+    from .generalization import GeneralizationLog
+
+    return GeneralizationLog(rundir.path, registry)
+
+
+def suite_extras(suite: Union[str, Path, None]) -> dict[str, Any]:
+    """What a suite adds to config.json besides its parts: its published reference numbers."""
+    if suite is None:
+        return {}
+    from .published import suite_reference
+
+    reference = suite_reference(suite)
+    return {"reference": reference} if reference else {}
 
 
 def warn_if_busy(execution: Execution) -> None:
@@ -289,6 +319,9 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
     for config in configs:
         trials += config.trials(config.device)
     task_info = validate(trials, registry)
+    from .generalization import validate as validate_lengths
+
+    validate_lengths(trials, registry)  # --eval-lengths: the task is defined there
     from collections import Counter
 
     repeated = sorted(key for key, n in Counter(t.key for t in trials).items() if n > 1)

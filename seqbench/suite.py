@@ -18,7 +18,7 @@ from .config import RunConfig
 from .errors import UsageError
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-TOP_KEYS = ("description", "defaults", "part")
+TOP_KEYS = ("description", "defaults", "part", "reference")  # reference: published numbers (seqbench.published)
 ALIASES = {"budget": "budget_s"}
 CONFIG_KEYS = sorted({f.name for f in fields(RunConfig)} - {"budget_s", "plugins"} | set(ALIASES))
 

@@ -2,7 +2,9 @@
 
 Adam, gradient-norm clipping, a step budget and/or a wall-clock budget (training time only:
 evaluation does not eat into it), periodic evaluation on the validation set, early stopping
-(``patience``: the model is restored to its best validation evaluation), and divergence
+(``patience``: the model is restored to its best validation evaluation), stopping once solved
+(``stop_when_solved``: at the first evaluation whose whole validation set meets the task's
+criterion), and divergence
 detection (a non-finite loss or gradient norm stops the trial as ``diverged``). The loop does
 no host sync per step: losses are checked every ``log_every`` steps, and step times use CUDA
 events on GPU.
@@ -76,7 +78,9 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
           log: Optional[LogFn] = None) -> TrainOutcome:
     """Train ``model`` on ``task`` as ``spec`` says; returns what happened (never raises on
     divergence). With ``spec.patience``, training stops after that many evaluations without a
-    better validation value of the task's metric, and the model is restored to its best one."""
+    better validation value of the task's metric, and the model is restored to its best one.
+    With ``spec.stop_when_solved``, training stops (``stopped_early``) at the first evaluation
+    whose quick validation subset and then whole validation set meet ``task.solved``."""
     log = log or (lambda step, metrics: None)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -129,6 +133,8 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
             log(outcome.steps, {**{f"eval_{k}": v for k, v in stats.items()}, "train_s": started - begin - eval_seconds,
                                 "tokens": tokens_per_step * outcome.steps})
             stop = stopper is not None and stopper.update(outcome.steps, stats, model)
+            if getattr(spec, "stop_when_solved", False) and task.solved(stats):
+                stop = stop or task.solved(evaluate(model, task, eval_set))  # the whole set confirms
             eval_seconds += time.perf_counter() - started
             window_start = time.perf_counter()
             if stop:

@@ -37,6 +37,9 @@ class Task:
     solved_metric: ClassVar[str] = "loss"
     solved_threshold: ClassVar[float]
     solved_higher_is_better: ClassVar[bool] = False
+    # Whether the task's data are defined at every length with the same vocabulary and outputs, so
+    # that a model trained at one length can be evaluated at another (``run --eval-lengths``).
+    any_length: ClassVar[bool] = False
 
     def __init__(self, length: int) -> None:
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:

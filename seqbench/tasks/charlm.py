@@ -92,6 +92,7 @@ def _fraction(name: str, value: Any) -> float:
 
 
 class CharLMTask(TokenTask):
+    any_length = True  # defined at every T: a model trained at one T can be evaluated at another
     solved_metric = "loss"
     solved_higher_is_better = False
     baseline_description = ("unigram model: add-one smoothed train-split character frequencies, "

@@ -1,0 +1,425 @@
+"""The memory horizon: per cell, the longest length it solves within a training budget.
+
+Per cell, lengths are doubled from ``start`` until one fails (or ``max_length`` is solved),
+then the interval between the last solved and the first failed length is bisected, on a log
+scale, until the failed length is within ``resolution`` of the solved one (``hi ≤ lo·(1 + r)``;
+resolution 0: adjacent integers). The horizon is the longest solved length found.
+
+A length counts as solved when a majority of the seeds solve it (the row's ``solved``: the
+task's criterion on the test set). Seeds run in order and stop as soon as the outcome is
+decided (2 of 3 solved, or 2 of 3 failed); the seeds that decide are always the first ones, so
+the same seeds and configuration give the same search whatever the executor and its order.
+Each round runs every cell's next undecided trials in one ``runner.run_specs`` call (so a
+parallel executor has work to share), and every probed trial is an ordinary row of
+``results.csv``: ``report``, ``plot`` and the executors work as for ``seqbench run``, and
+``resume`` replays the search, reusing every finished row instead of training it again.
+Trials stop at the first evaluation that meets the criterion (``stop_when_solved``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Union
+
+from ..config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, positive_float, positive_int, resolve_device
+from ..errors import UsageError
+from ..execute import Execution
+from ..registry import Registry
+from ..store import CONFIG_JSON, ENVIRONMENT_JSON, FINISHED, RunDir
+
+DEFAULT_SEEDS = 3
+DEFAULT_START = 25
+DEFAULT_MAX_LENGTH = 4096
+DEFAULT_RESOLUTION = 0.1
+
+
+@dataclass
+class HorizonRequest:
+    """What a horizon search was asked (recorded in config.json as ``horizon``)."""
+
+    cells: list
+    task: str
+    seeds: int = DEFAULT_SEEDS
+    start: int = DEFAULT_START
+    max_length: int = DEFAULT_MAX_LENGTH
+    resolution: float = DEFAULT_RESOLUTION
+
+    def __post_init__(self) -> None:
+        self.cells = parse_names(self.cells) or []
+        self.seeds = positive_int("seeds", self.seeds)
+        self.start = positive_int("from", self.start)
+        self.max_length = positive_int("max-length", self.max_length)
+        self.resolution = positive_float("resolution", self.resolution, allow_zero=True)
+        if self.max_length < self.start:
+            raise UsageError(f"max-length {self.max_length} is below the first length {self.start} (--from)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the search, as pure functions
+
+
+def majority(seeds: int) -> int:
+    """Solved seeds needed for a majority of ``seeds`` (2 of 3, 3 of 4)."""
+    return seeds // 2 + 1
+
+
+def decide(solved: list[bool], seeds: int) -> Optional[bool]:
+    """The outcome of a length from its first seeds' results (in seed order): True once a
+    majority solved it, False once a majority can no longer be reached, else None."""
+    need = majority(seeds)
+    if sum(solved) >= need:
+        return True
+    if len(solved) - sum(solved) > seeds - need:
+        return False
+    return None
+
+
+def seeds_to_add(solved: list[bool], seeds: int) -> int:
+    """How many more seeds are needed at least before the outcome can be decided."""
+    need = majority(seeds)
+    return min(need - sum(solved), seeds - need + 1 - (len(solved) - sum(solved)))
+
+
+@dataclass
+class SearchState:
+    """Where one cell's search stands: the next length to probe (None when done), the longest
+    solved length ``lo`` and the shortest failed one ``hi`` (None where there is none yet)."""
+
+    next: Optional[int]
+    lo: Optional[int]
+    hi: Optional[int]
+    probes: list  # lengths in the order they were probed (decided ones)
+
+    @property
+    def horizon(self) -> Optional[int]:
+        return self.lo
+
+
+def search(start: int, max_length: int, resolution: float, outcomes: Mapping[int, bool]) -> SearchState:
+    """Replay the search over the decided ``outcomes`` (length → solved) and return its state."""
+    probes: list[int] = []
+    lo: Optional[int] = None
+    length = start
+    while True:  # doubling
+        if length not in outcomes:
+            return SearchState(length, lo, None, probes)
+        probes.append(length)
+        if not outcomes[length]:
+            hi = length
+            break
+        lo = length
+        if length >= max_length:
+            return SearchState(None, lo, None, probes)
+        length = min(2 * length, max_length)
+    if lo is None:
+        return SearchState(None, None, hi, probes)
+    while hi - lo > 1 and hi > lo * (1 + resolution):  # bisection on a log scale
+        mid = min(max(round(math.sqrt(lo * hi)), lo + 1), hi - 1)
+        if mid not in outcomes:
+            return SearchState(mid, lo, hi, probes)
+        probes.append(mid)
+        if outcomes[mid]:
+            lo = mid
+        else:
+            hi = mid
+    return SearchState(None, lo, hi, probes)
+
+
+def ladder(request: "HorizonRequest") -> list[int]:
+    """The lengths the doubling phase can probe: start, 2·start, … up to max_length."""
+    out = [request.start]
+    while out[-1] < request.max_length:
+        out.append(min(2 * out[-1], request.max_length))
+    return out
+
+
+def max_probes(start: int, max_length: int, resolution: float) -> int:
+    """The most lengths one cell's search can probe (doubling, then bisecting a factor of 2)."""
+    doubling = 1 + max(0, math.ceil(math.log2(max_length / start)))
+    lo, hi, bisect = 1000, 2000, 0
+    while hi - lo > 1 and hi > lo * (1 + resolution):
+        mid = round(math.sqrt(lo * hi))
+        hi, bisect = mid, bisect + 1  # the longer half, each time
+    return doubling + bisect
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def seed_results(frame: Any, cell: str, length: int) -> dict[int, bool]:
+    """Seed → solved for the finished trials of ``cell`` at ``length`` (a trial that ended in an
+    error counts as unsolved)."""
+    if frame is None or frame.empty:
+        return {}
+    rows = frame[(frame["cell"] == cell) & (frame["length"].astype(int) == int(length))]
+    return {int(s): str(v) in ("True", "true", "1", "1.0") for s, v in zip(rows["seed"], rows["solved"])}
+
+
+def in_order(by_seed: Mapping[int, bool]) -> list[bool]:
+    """Results of seeds 0, 1, … as long as they are consecutive."""
+    out = []
+    while len(out) in by_seed:
+        out.append(by_seed[len(out)])
+    return out
+
+
+def cell_search(frame: Any, request: HorizonRequest, cell: str) -> tuple[SearchState, dict[int, list[bool]]]:
+    """One cell's search state from a run's rows, and each probed length's seed results (in order)."""
+    outcomes: dict[int, bool] = {}
+    seen: dict[int, list[bool]] = {}
+    while True:
+        state = search(request.start, request.max_length, request.resolution, outcomes)
+        if state.next is None:
+            return state, seen
+        solved = in_order(seed_results(frame, cell, state.next))
+        verdict = decide(solved, request.seeds)
+        if verdict is None:
+            if solved:
+                seen[state.next] = solved
+            return state, seen
+        outcomes[state.next] = verdict
+        seen[state.next] = solved
+
+
+def summary(frame: Any, request: HorizonRequest) -> Any:
+    """One row per cell: ``horizon`` (longest length solved by a majority of seeds; None when
+    even ``start`` failed), ``bound`` (``≥`` when ``max_length`` was solved, ``<`` when nothing
+    was, else ``=``), ``failed_at`` (the shortest failed length), ``done``, and ``probes``: a list
+    of (length, outcome, solved seeds, seeds run) in the order probed."""
+    import pandas as pd
+
+    rows = []
+    for cell in request.cells:
+        state, seen = cell_search(frame, request, cell)
+        probes = []
+        for length in state.probes + ([state.next] if state.next in seen else []):
+            solved = seen.get(length, [])
+            probes.append((length, decide(solved, request.seeds), sum(solved), len(solved)))
+        bound = "<" if state.lo is None and state.hi is not None else ("≥" if state.hi is None and state.next is None
+                                                                     and state.lo is not None else "=")
+        cells = frame[frame["cell"] == cell] if frame is not None and not frame.empty else frame
+        rows.append({"cell": cell, "horizon": state.lo, "bound": bound, "failed_at": state.hi,
+                     "done": state.next is None, "next": state.next, "probes": probes,
+                     "trials": 0 if cells is None else len(cells),
+                     "params": None if cells is None or cells.empty else cells["params"].dropna().median(),
+                     "train_s": None if cells is None or cells.empty else
+                     pd.to_numeric(cells["train_s"], errors="coerce").sum()})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- running it
+
+
+def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] = None, *,
+            seeds: Optional[int] = None, start: Optional[int] = None, max_length: Optional[int] = None,
+            resolution: Optional[float] = None, out: Union[str, Path] = "results", plugins: Iterable[str] = (),
+            resume: Union[str, Path, None] = None, registry: Optional[Registry] = None, progress: bool = False,
+            run_id: Optional[str] = None, announce: Optional[Callable[[str], None]] = None, dry_run: bool = False,
+            execution: Optional[Execution] = None, **options: Any) -> Any:
+    """Search each cell's memory horizon on ``task`` (default adding) and return ``summary`` (one
+    row per cell; ``attrs["run_dir"]``). ``seeds`` (3), ``start`` (25), ``max_length`` (4096) and
+    ``resolution`` (0.1) shape the search; ``options`` are ``seqbench run``'s (``budget``, ``steps``,
+    ``params`` (default 20k) or ``hidden``, ``lr``, ``batch``, ``task_params``, …; one configuration
+    per cell, no grids); trials stop when solved unless ``stop_when_solved=False``. With
+    ``resume=RUN_DIR`` the saved request continues, finished rows reused. ``dry_run``: validate,
+    ``announce`` the size, return an empty summary. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
+    from ..runner import flush_subnormals, plan
+
+    execution = (execution or Execution()).check()
+    registry = registry or Registry(plugins)
+    options = {k: v for k, v in options.items() if v is not None}
+    given = {k: v for k, v in (("cells", cells), ("task", task), ("seeds", seeds), ("from", start),
+                                ("max_length", max_length), ("resolution", resolution)) if v is not None}
+    if resume is not None:
+        if options or given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
+            raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
+        rundir = RunDir.open(resume)
+        saved = rundir.read_json(CONFIG_JSON)
+        if not saved.get("horizon"):
+            raise UsageError(f"{resume} is not a horizon search; continue it with: seqbench run --resume {resume}")
+        request = HorizonRequest(**saved["horizon"])
+        config = RunConfig.from_dict(saved["configs"][0])
+    else:
+        request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
+                                 DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
+                                 DEFAULT_MAX_LENGTH if max_length is None else max_length,
+                                 DEFAULT_RESOLUTION if resolution is None else resolution)
+        config = _config(request, options, plugins)
+        saved = None
+    for name in request.cells:
+        registry.get("cell", name)
+    registry.get("task", request.task)
+    _check_task(request, config, registry)
+    resolved = resolve_device(config.device)
+    flushed = flush_subnormals([config]) if resolved == "cpu" else None
+    _, task_info = plan([_at(config, ladder(request), 1)], registry)  # every doubling length validated
+    task_info = {k: v for k, v in task_info.items() if k == f"{request.task}|{request.start}"}
+    if announce is not None:
+        announce(describe(request, config))
+    if dry_run:
+        return summary(None, request)
+    if saved is None:
+        rundir = RunDir.create(out, run_id)
+    rundir.lock.acquire()  # one writer per run folder: a second --resume of it is refused
+    try:
+        if saved is None:
+            metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
+            saved = {"description": f"memory horizon on {request.task}", "suite": "", "horizon": request.to_dict(),
+                     "configs": [config.to_dict()], "tasks": task_info, "metrics": metrics}
+            rundir.write_json(CONFIG_JSON, saved)
+        rundir.reload()  # under the lock: what a process before us finished
+        _environment(rundir, registry, resolved, flushed, execution)
+        if progress:
+            from ..progress import RichProgress
+
+            registry.pm.register(RichProgress(), name="seqbench.progress")
+        try:
+            interrupted = _rounds(request, config, rundir, registry, saved, resolved, execution, plan)
+        finally:
+            if progress:
+                registry.pm.unregister(name="seqbench.progress")
+        result = summary(rundir.frame(), request)
+    finally:
+        rundir.close()
+    result.attrs["run_dir"] = str(rundir.path)
+    if interrupted:
+        raise KeyboardInterrupt(str(rundir.path))
+    return result
+
+
+def _environment(rundir: RunDir, registry: Registry, device: str, flushed: Optional[float],
+                 execution: Execution) -> None:
+    from ..environment import collect
+
+    environment = collect(device, {name: info.version for name, info in registry.plugins.items()})
+    if flushed is not None:
+        environment["subnormals_flushed"] = flushed
+    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
+                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
+                                "cpus_per_trial": execution.cpus_per_trial,
+                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
+    rundir.write_json(ENVIRONMENT_JSON, environment)
+
+
+def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> RunConfig:
+    if "budget" in options:
+        options["budget_s"] = options.pop("budget")
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"stop_when_solved"})
+    fixed = sorted(set(options) & {"cells", "tasks", "lengths", "seeds", "eval_lengths", "tune", "samples"})
+    if unknown or fixed:
+        raise UsageError(f"horizon does not take option(s): {', '.join(unknown + fixed)}")
+    if options.get("hidden") is not None and options.get("params") is not None:
+        raise UsageError("give either a hidden size or a parameter budget (params), not both")
+    if "hidden" not in options and "params" not in options:
+        options["params"] = DEFAULT_PARAMS
+    options.setdefault("stop_when_solved", True)
+    config = RunConfig(cells=request.cells, tasks=[request.task], lengths=[request.start], seeds=request.seeds,
+                       plugins=list(plugins), **options)
+    for cell in config.cells:
+        if len(config.configurations(cell, request.task)) > 1:
+            raise UsageError(f"horizon searches one configuration per cell; {cell} has "
+                             f"{len(config.configurations(cell, request.task))} (drop the grid or range)")
+    return config
+
+
+def _check_task(request: HorizonRequest, config: RunConfig, registry: Registry) -> None:
+    """A UsageError unless the task declares a solved criterion."""
+    from ..factories import build_task
+
+    task = build_task(registry.get("task", request.task), request.start, config.task_params.get(request.task, {}))
+    if getattr(task, "solved_threshold", None) is None and type(task).solved is _base_solved():
+        raise UsageError(f"task '{request.task}' declares no solved criterion (solved_threshold or solved()); "
+                         "a horizon needs one")
+
+
+def _base_solved() -> Any:
+    from ..tasks.base import Task
+
+    return Task.solved
+
+
+def _rounds(request: HorizonRequest, config: RunConfig, rundir: RunDir, registry: Registry, saved: dict,
+            device: str, execution: Execution, plan: Callable) -> bool:
+    """Run rounds until every cell's search is done; True when interrupted."""
+    from ..runner import run_specs, warn_if_busy
+
+    if execution.executor == "ray" and execution.gpus_per_trial > 0 and config.device == "auto":
+        device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
+    if execution.executor == "local" and device == "cpu":
+        warn_if_busy(execution)
+    number = 0
+    while True:
+        frame = _finished(rundir)
+        wanted: list[tuple[str, int, int]] = []
+        for cell in request.cells:
+            state, seen = cell_search(frame, request, cell)
+            if state.next is None:
+                continue
+            by_seed = seed_results(frame, cell, state.next)
+            solved = in_order(by_seed)
+            first = len(solved)
+            wanted += [(cell, state.next, s) for s in range(first, first + seeds_to_add(solved, request.seeds))
+                       if s not in by_seed]
+        if not wanted:
+            return False
+        specs = _specs(config, wanted, registry, saved, rundir, plan, device)
+        number += 1
+        registry.notify("seqbench_run_start", run_dir=str(rundir.path),
+                        config={"configs": [config.to_dict()], "horizon": request.to_dict(), "round": number},
+                        trials=specs)
+        interrupted = run_specs(specs, rundir, registry, execution, plugins=config.plugins)
+        registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=rundir.frame(), interrupted=interrupted)
+        if interrupted:
+            return True
+
+
+def _finished(rundir: RunDir) -> Any:
+    frame = rundir.frame()
+    if frame.empty:
+        return frame
+    return frame[frame["status"].astype(str).isin(FINISHED) | frame["status"].astype(str).str.startswith("error")]
+
+
+def _specs(config: RunConfig, wanted: list[tuple[str, int, int]], registry: Registry, saved: dict, rundir: RunDir,
+           plan: Callable, device: str) -> list[TrialSpec]:
+    """The trial specs of ``wanted`` (cell, length, seed), validated; new lengths' task
+    descriptions are added to config.json before they run."""
+    lengths = sorted({length for _, length, _ in wanted})
+    seeds = max(seed for _, _, seed in wanted) + 1
+    trials, task_info = plan([_at(config, lengths, seeds)], registry)
+    keys = set(wanted)
+    specs = [t for t in trials if (t.cell, t.length, t.seed) in keys]
+    if any(k not in saved["tasks"] for k in task_info):
+        saved["tasks"].update(task_info)
+        rundir.write_json(CONFIG_JSON, saved)
+    for spec in specs:
+        spec.device = device
+    return specs
+
+
+def _at(config: RunConfig, lengths: list[int], seeds: int) -> RunConfig:
+    """``config`` at other lengths and seeds."""
+    return RunConfig.from_dict({**config.to_dict(), "lengths": lengths, "seeds": seeds})
+
+
+def describe(request: HorizonRequest, config: RunConfig) -> str:
+    """One line: the search's size and its longest possible duration."""
+    from .estimate import duration
+
+    probes = max_probes(request.start, request.max_length, request.resolution)
+    trials = len(request.cells) * probes * request.seeds
+    line = (f"horizon search on {request.task}: {len(request.cells)} cells, at most {probes} lengths each "
+            f"({request.start} doubled up to {request.max_length}, then bisected to {request.resolution:.0%}) × "
+            f"{request.seeds} seeds = at most {trials} trials")
+    if config.budget_s is not None:
+        line += (f"; at most {duration(trials * config.budget_s)} of training at {duration(config.budget_s)} per trial"
+                 + (", typically far less (a trial stops once solved; a length decided by its first seeds "
+                    "skips the rest)" if config.stop_when_solved else ""))
+    else:
+        line += f" of at most {config.steps:,} steps"
+    return line
