@@ -137,7 +137,8 @@ def test_ctrl_c_keeps_finished_trials_then_resume(tmp_path):
     assert first.returncode == 130
     run_dir = next((tmp_path / "short").iterdir())
     assert list(pd.read_csv(run_dir / "results.csv")["cell"]) == ["rnn"]
-    resumed = seqbench_cli("run", "-q", "--resume", str(run_dir))
+    # --resume loads the saved run's plugins again; block the one that simulates Ctrl-C
+    resumed = seqbench_cli("run", "-q", "--resume", str(run_dir), "-p", "no:fixtures.interrupt_after_first")
     assert resumed.returncode == 0, resumed.stderr
     assert list(pd.read_csv(run_dir / "results.csv")["cell"]) == ["rnn", "lstm", "gru"]
 
