@@ -365,20 +365,27 @@ def _registry(args: Any) -> Any:
     return Registry(args.plugins)
 
 
-def cmd_run(args: Any) -> int:
-    from rich.console import Console
-
-    from . import report
+def _trial_options(args: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The trial options given on the command line (``names``), with --task-opt / --cell-opt parsed."""
     from .config import parse_options
-    from .errors import UsageError
-    from .store import CONFIG_JSON, RunDir
-    from .runner import run
 
-    options = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.task_opts:
         options["task_params"] = parse_options("--task-opt", args.task_opts)
     if args.cell_opts:
         options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    return options
+
+
+def cmd_run(args: Any) -> int:
+    from rich.console import Console
+
+    from . import report
+    from .errors import UsageError
+    from .store import CONFIG_JSON, RunDir
+    from .runner import run
+
+    options = _trial_options(args, RUN_OPTIONS)
     _offline(args)
     if args.corpus:
         from pathlib import Path
@@ -467,16 +474,11 @@ def _resume_options(args: Any, options: dict) -> None:
 def cmd_horizon(args: Any) -> int:
     from rich.console import Console
 
-    from .config import parse_options
     from .report import load_run_info
     from .sweep.horizon import horizon
     from .tabular import print_tables
 
-    options = {name: getattr(args, name) for name in HORIZON_OPTIONS if getattr(args, name) is not None}
-    if args.task_opts:
-        options["task_params"] = parse_options("--task-opt", args.task_opts)
-    if args.cell_opts:
-        options["cell_params"] = parse_options("--cell-opt", args.cell_opts)
+    options = _trial_options(args, HORIZON_OPTIONS)
     err = Console(stderr=True)
     try:
         result = horizon(args.cells, args.task, seeds=args.seeds, start=args.start, max_length=args.max_length,

@@ -125,17 +125,7 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
         rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
                                         "configs": [c.to_dict() for c in configs],
                                         "tasks": task_info, "metrics": metrics, **suite_extras(suite)})
-    from .environment import collect
-
-    plugin_versions = {name: info.version for name, info in registry.plugins.items()}
-    environment = collect(resolved, plugin_versions)
-    if flushed is not None:
-        environment["subnormals_flushed"] = flushed
-    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
-                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
-                                "cpus_per_trial": execution.cpus_per_trial,
-                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
-    rundir.write_json(ENVIRONMENT_JSON, environment)
+    write_environment(rundir, registry, resolved, flushed, execution)
 
     if progress:
         from .progress import RichProgress
@@ -169,6 +159,22 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return frame
+
+
+def write_environment(rundir: RunDir, registry: Registry, device: str, flushed: Optional[float],
+                      execution: Execution) -> None:
+    """environment.json: the machine and packages, the plugins' versions, the subnormal mode and
+    how the trials are executed."""
+    from .environment import collect
+
+    environment = collect(device, {name: info.version for name, info in registry.plugins.items()})
+    if flushed is not None:
+        environment["subnormals_flushed"] = flushed
+    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
+                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
+                                "cpus_per_trial": execution.cpus_per_trial,
+                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
+    rundir.write_json(ENVIRONMENT_JSON, environment)
 
 
 def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,

@@ -26,7 +26,7 @@ from ..config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, positive
 from ..errors import UsageError
 from ..execute import Execution
 from ..registry import Registry
-from ..store import CONFIG_JSON, ENVIRONMENT_JSON, FINISHED, RunDir
+from ..store import CONFIG_JSON, FINISHED, RunDir
 
 DEFAULT_SEEDS = 3
 DEFAULT_START = 25
@@ -226,7 +226,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     per cell, no grids); trials stop when solved unless ``stop_when_solved=False``. With
     ``resume=RUN_DIR`` the saved request continues, finished rows reused. ``dry_run``: validate,
     ``announce`` the size, return an empty summary. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
-    from ..runner import flush_subnormals, plan
+    from ..runner import flush_subnormals, plan, write_environment
 
     execution = (execution or Execution()).check()
     registry = registry or Registry(plugins)
@@ -272,7 +272,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
                      "configs": [config.to_dict()], "tasks": task_info, "metrics": metrics}
             rundir.write_json(CONFIG_JSON, saved)
         rundir.reload()  # under the lock: what a process before us finished
-        _environment(rundir, registry, resolved, flushed, execution)
+        write_environment(rundir, registry, resolved, flushed, execution)
         if progress:
             from ..progress import RichProgress
 
@@ -289,20 +289,6 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return result
-
-
-def _environment(rundir: RunDir, registry: Registry, device: str, flushed: Optional[float],
-                 execution: Execution) -> None:
-    from ..environment import collect
-
-    environment = collect(device, {name: info.version for name, info in registry.plugins.items()})
-    if flushed is not None:
-        environment["subnormals_flushed"] = flushed
-    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
-                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
-                                "cpus_per_trial": execution.cpus_per_trial,
-                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
-    rundir.write_json(ENVIRONMENT_JSON, environment)
 
 
 def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> RunConfig:
