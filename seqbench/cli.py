@@ -295,8 +295,8 @@ def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
     """``seqbench horizon``: each cell's memory horizon (seqbench.sweep.horizon)."""
     hz = sub.add_parser("horizon", parents=[plugin_opts, wide_opts], help="per cell, the longest length it solves "
                         "within a budget (memory horizon)",
-                        description="Per cell: lengths doubled from --from until one fails, then bisected to "
-                        "--resolution; a length counts as solved when a majority of seeds solve it (seeds in order, "
+                        description="Per cell: lengths doubled from --from until one fails (halved when --from "
+                        "itself fails, until one is solved), then bisected to --resolution; a length counts as solved when a majority of seeds solve it (seeds in order, "
                         "stopping once decided; each trial stops once solved). Every trial is a row of "
                         "RUN_DIR/results.csv: seqbench report, plot and --resume work on it.")
     hz.add_argument("--cells", help="comma-separated cell names (default: every registered cell except the *-ref ones)")
@@ -306,7 +306,7 @@ def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
     hz.add_argument("--seeds", help="seeds per length; solved when a majority solve it (default: 3)")
     hz.add_argument("--params", help="parameter budget, e.g. 20k (default: 20k when no --hidden)")
     hz.add_argument("--hidden", help="hidden size, instead of a parameter budget")
-    hz.add_argument("--from", dest="start", help="first length (default: 25)")
+    hz.add_argument("--from", dest="start", help="first length (default: 25; halved when it fails)")
     hz.add_argument("--max-length", dest="max_length", help="longest length probed (default: 4096)")
     hz.add_argument("--resolution", help="bisect until the first failed length is within this fraction of the "
                     "horizon (default: 0.1; 0: to the exact length)")
@@ -339,6 +339,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):  # past a file size limit (ulimit -f) a write fails: one error line, no crash
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return COMMANDS[args.command](args)
     except SeqbenchError as exc:
@@ -382,7 +386,7 @@ def cmd_run(args: Any) -> int:
 
     from . import report
     from .errors import UsageError
-    from .store import CONFIG_JSON, RunDir
+    from .store import RunDir
     from .runner import run
 
     options = _trial_options(args, RUN_OPTIONS)
@@ -425,7 +429,7 @@ def cmd_run(args: Any) -> int:
         err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
                   f"continue with: seqbench run --resume {run_dir}", highlight=False)
         return 130
-    saved = RunDir.open(frame.attrs["run_dir"]).read_json(CONFIG_JSON)
+    saved = RunDir.open(frame.attrs["run_dir"]).read_config()
     tuned = any(c.get("tune") for c in saved.get("configs", []))
     report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
     report.print_tables(report.run_extra_tables(frame.attrs["run_dir"], frame), _stdout(), wide=args.wide)

@@ -13,6 +13,7 @@ started, evaluation included).
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from .hookspecs import hookimpl
+from .errors import StorageError
 from .store import CURVES_CSV
+from .store.log import cut_torn_tail
 
 COLUMNS = ("trial", "cell", "task", "length", "seed", "step", "tokens", "train_s", "loss", "tok_s",
            "val_loss", "val_accuracy", "val_ce_nats", "val_extra")
@@ -33,15 +36,42 @@ class CurveWriter:
 
     def __init__(self, run_dir: str) -> None:
         self.path = Path(run_dir) / CURVES_CSV
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self.fd).st_size == 0:
-            self.write(dict(zip(COLUMNS, COLUMNS)))
         self.started: dict[str, float] = {}
+        self.fd: Optional[int] = None
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            size = cut_torn_tail(self.fd, self.path)  # a writer killed mid-line before us
+        except (OSError, StorageError) as exc:
+            self._give_up(exc)
+            return
+        if size == 0:
+            self.write(dict(zip(COLUMNS, COLUMNS)))
 
     def write(self, row: Mapping[str, Any]) -> None:
+        """Append one line; when the disk is full (or the file gone read-only) the partial line
+        is cut off again and curves stop, with one warning: the run and its results go on."""
+        if self.fd is None:
+            return
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerow(["" if row.get(c) is None else row.get(c) for c in COLUMNS])
-        os.write(self.fd, buffer.getvalue().encode("utf-8"))  # one write: lines from several writers never interleave
+        data = buffer.getvalue().encode("utf-8")
+        size = os.fstat(self.fd).st_size
+        try:
+            if os.write(self.fd, data) != len(data):  # one write: lines from several writers never interleave
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            try:
+                os.ftruncate(self.fd, size)
+            except OSError:
+                pass
+            self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        from .errors import warn
+
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn(f"cannot write {self.path}: {reason}; learning curves stop here (results.csv goes on)")
+        self.close()
 
     def log(self, trial: Any, step: int, metrics: Mapping[str, float]) -> None:
         tokens = metrics.get("tokens")
@@ -60,7 +90,9 @@ class CurveWriter:
         self.write(row)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _num(value: Any) -> Optional[str]:
@@ -111,6 +143,7 @@ def load_curves(run_dir: Any) -> Any:
     frame = read_frame(path)
     keep = []
     for _, group in frame.groupby("trial", sort=False):
-        restarts = (group["step"].diff() < 0).to_numpy().nonzero()[0]
+        step = group["step"].diff()  # an attempt logs a step's training line before its evaluation line
+        restarts = ((step < 0) | ((step == 0) & group["loss"].notna())).to_numpy().nonzero()[0]
         keep.append(group.iloc[restarts[-1]:] if len(restarts) else group)
     return pd.concat(keep).reset_index(drop=True) if keep else frame

@@ -10,9 +10,10 @@ from .tabular import TableData, best_of
 
 
 def horizon_text(rec: Mapping[str, Any], request: HorizonRequest) -> str:
-    """``130``, ``≥ 4,096`` (the longest length solved), ``< 25`` (even the first failed), ``…``."""
+    """``130``, ``≥ 4,096`` (the longest length solved), ``< 3`` (even the shortest length probed
+    failed), ``…``."""
     if rec["bound"] == "<":
-        return f"< {request.start:,}"
+        return f"< {int(rec['failed_at']):,}"
     if rec["horizon"] is None or (isinstance(rec["horizon"], float) and math.isnan(rec["horizon"])):
         return "…"
     text = f"{int(rec['horizon']):,}"
@@ -32,7 +33,8 @@ def tables(results: Any, config: Mapping[str, Any]) -> list[TableData]:
     budget = _budget(first)
     caption = (f"horizon: the longest T a majority of the {request.seeds} seeds solve ({criterion} on the test set) "
                f"{budget}; lengths doubled from {request.start:,} up to {request.max_length:,}, then bisected until "
-               f"the first failed T is within {request.resolution:.0%} of it; seeds run in order until the "
+               f"the first failed T is within {request.resolution:.0%} of it (halved instead when T={request.start:,} "
+               f"fails); seeds run in order until the "
                f"majority is decided" + ("; a trial stops once solved" if first.get("stop_when_solved") else "")
                + "; trials and train s: totals over the lengths tried (training seconds, evaluation excluded)"
                + ("; …: not decided yet (the search is running or was interrupted: seqbench horizon --resume)"

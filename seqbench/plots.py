@@ -192,7 +192,7 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
 
 
 def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
-                     colors: Optional[Mapping[str, str]] = None, budget: str = "", start: Optional[int] = None) -> Any:
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
     """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
     (bars: Wilson 95 % interval over those seeds), the majority line at 0.5 and each cell's
     horizon as a dotted vertical line. Cells are nudged apart along T so that equal points stay
@@ -216,7 +216,8 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
             highs.append(0.0 if math.isnan(hi) else hi - mean)
         color = colors.get(cell, "black")
         horizon = horizons.get(cell)
-        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {start or min(xs):,.0f}"
+        shortest = int(group["length"].astype(int).min())  # nothing solved: below the shortest length probed
+        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {shortest:,}"
         ax.errorbar(xs, ys, yerr=[lows, highs], color=color, marker="o", linestyle="none", capsize=3, label=label)
         if horizon:
             ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
@@ -325,8 +326,7 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
             horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
                         for _, r in found.iterrows()}
             out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
-                                                              colors=colors, budget=_horizon_budget(run.config, budget),
-                                                              start=request.start)
+                                                              colors=colors, budget=_horizon_budget(run.config, budget))
     if "generalization" in wanted:
         from . import generalization as lengths
 

@@ -462,7 +462,7 @@ def run_extra_tables(run_dir: Any, results: Any) -> list[TableData]:
 
     from .store import CONFIG_JSON, RunDir
 
-    config = RunDir(run_dir).read_json(CONFIG_JSON) if Path(run_dir, CONFIG_JSON).is_file() else {}
+    config = RunDir(run_dir).read_config() if Path(run_dir, CONFIG_JSON).is_file() else {}
     return extra_tables(run_dir, results, config)
 
 
@@ -474,8 +474,9 @@ def load_run_info(run_dir: Any, view: str = "auto") -> RunInfo:
     from .store import (CONFIG_JSON, ENVIRONMENT_JSON, RESULTS_CSV, SCALING_CSV, SPEED_CSV, RunDir, load_run,
                           read_frame)
 
-    saved = {name: RunDir(run_dir).read_json(name) if Path(run_dir, name).is_file() else {}
-             for name in (CONFIG_JSON, ENVIRONMENT_JSON)}
+    run = RunDir(run_dir)
+    saved = {CONFIG_JSON: run.read_config() if Path(run_dir, CONFIG_JSON).is_file() else {},
+             ENVIRONMENT_JSON: run.read_json(ENVIRONMENT_JSON) if Path(run_dir, ENVIRONMENT_JSON).is_file() else {}}
     speed_csv = Path(run_dir, SPEED_CSV)
     if speed_csv.is_file() and not Path(run_dir, RESULTS_CSV).is_file():
         import pandas as pd

@@ -9,7 +9,9 @@ else the resume is refused with one line naming what differs.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
 
 from .config import RunConfig
 from .errors import UsageError
@@ -71,3 +73,24 @@ def _show(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, default=str)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def saved_configs(saved: Mapping[str, Any], run_dir: Path) -> list[RunConfig]:
+    """The run configurations of a run folder's config.json (``RunDir.read_config``); a
+    damaged one is a UsageError naming the file and what is wrong, in one line."""
+    if not saved.get("configs"):
+        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: it holds no run configuration ('configs')")
+    with damaged(run_dir, "configs"):
+        return [RunConfig.from_dict(c) for c in saved["configs"]]
+
+
+@contextmanager
+def damaged(run_dir: Path, field: str) -> Iterator[None]:
+    """Turn any error while reading config.json's ``field`` into one line naming the file."""
+    try:
+        yield
+    except UsageError as exc:
+        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: {field}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: {field}: "
+                         f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None

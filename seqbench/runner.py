@@ -76,13 +76,15 @@ def run(
                                ("lengths", _lengths(lengths))) if v}
     description = ""
     if resume is not None:
+        from .resume import check_resume, saved_configs
+
         rundir = RunDir.open(resume)
-        saved = rundir.read_json(CONFIG_JSON)
+        saved = rundir.read_config()
         if saved.get("horizon"):
             raise UsageError(f"{resume} is a horizon search; continue it with: seqbench horizon --resume {resume}")
-        configs = [RunConfig.from_dict(c) for c in saved["configs"]]
+        configs = saved_configs(saved, rundir.path)
         description = saved.get("description", "")
-        from .resume import check_resume
+        rundir.warn_torn_tail()
 
         check_resume(configs, {**named, **options}, None if suite is None else str(suite))  # same config only
     elif suite is not None:

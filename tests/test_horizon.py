@@ -31,12 +31,16 @@ def probe_all(start, max_length, resolution, solved):
         outcomes[state.next] = solved(state.next)
 
 
-@pytest.mark.parametrize("k", [1, 24, 25, 26, 37, 49, 50, 99, 137, 400, 1000, 4095, 4096, 5000])
+@pytest.mark.parametrize("k", [1, 2, 5, 11, 12, 13, 24, 25, 26, 37, 49, 50, 99, 137, 400, 1000, 4095, 4096, 5000])
 def test_search_finds_the_threshold_to_the_resolution(k):
     exact = probe_all(25, 4096, 0.0, lambda length: length <= k)
     coarse = probe_all(25, 4096, 0.1, lambda length: length <= k)
-    if k < 25:  # even the first length fails
-        assert exact.horizon is None and exact.hi == 25 and exact.probes == [25]
+    if k < 2:  # even the shortest length fails: 25, then halved 12, 6, 3 and 2
+        assert exact.horizon is None and exact.hi == 2 and exact.probes == [25, 12, 6, 3, 2]
+    elif k < 25:  # the first length fails: halved until one is solved, then bisected
+        assert exact.horizon == k and exact.hi == k + 1 and exact.probes[:2] == [25, 12]
+        assert coarse.horizon <= k < coarse.hi <= max(coarse.horizon * 1.1, coarse.horizon + 1)
+        assert len(coarse.probes) <= max_probes(25, 4096, 0.1)
     elif k >= 4096:  # the longest length is solved
         assert exact.horizon == 4096 and exact.hi is None and exact.probes[-1] == 4096
     else:
@@ -66,9 +70,29 @@ def test_horizon_finds_a_plugin_tasks_threshold(tmp_path):
     assert set(results["status"]) == {"ok"} and (results["steps"] == 1).all()
     config = json.loads((Path(found.attrs["run_dir"]) / "config.json").read_text())
     assert config["horizon"] == {"cells": ["rnn"], "task": "threshold", "seeds": 1, "start": 25,
-                                 "max_length": 400, "resolution": 0.1}
+                                 "max_length": 400, "resolution": 0.1, "min_length": 2}
     assert config["configs"][0]["stop_when_solved"] is True
     assert {f"threshold|{T}" for T in results["length"]} <= set(config["tasks"])  # every probed length described
+
+
+def test_when_the_first_length_fails_lengths_are_halved(tmp_path):
+    found = horizon("rnn", "threshold", seeds=1, start=25, resolution=0.0, out=tmp_path / "a",
+                    registry=Registry(THRESHOLD), task_params={"threshold": {"k": 5}}, **TINY)
+    row = found.iloc[0]
+    assert row["horizon"] == 5 and row["failed_at"] == 6 and row["bound"] == "="
+    assert [p[0] for p in row["probes"]][:3] == [25, 12, 6]
+    # the task refuses lengths below 6: halving stops there and says so
+    found = horizon("rnn", "threshold", seeds=1, start=25, out=tmp_path / "b", registry=Registry(THRESHOLD),
+                    task_params={"threshold": {"k": 1, "shortest": 6}}, **TINY)
+    row = found.iloc[0]
+    assert row["horizon"] is None and row["bound"] == "<" and row["failed_at"] == 6
+    assert [p[0] for p in row["probes"]] == [25, 12, 6]
+    config = json.loads((Path(found.attrs["run_dir"]) / "config.json").read_text())
+    assert config["horizon"]["min_length"] == 6
+    from seqbench.horizon_tables import tables
+
+    table = tables(pd.read_csv(Path(found.attrs["run_dir"]) / "results.csv"), config)[0]
+    assert table.rows[0][2] == "< 6"
 
 
 def test_a_length_is_decided_by_the_first_seeds_in_order(tmp_path):

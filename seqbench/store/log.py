@@ -84,11 +84,8 @@ class RowLog:
                 self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise StorageError(f"cannot write {self.path}: {_reason(exc)}") from None
-            size = os.fstat(self.fd).st_size
-            if size:
-                if not self.columns:
-                    self.columns = next(csv.reader([complete_text(self.path).split("\n", 1)[0]]), [])
-                _truncate_torn_tail(self.fd, self.path, size)
+            if cut_torn_tail(self.fd, self.path) and not self.columns:  # a whole header line is left
+                self.columns = next(csv.reader([complete_text(self.path).split("\n", 1)[0]]), [])
         return self.fd
 
     def append(self, row: Mapping[str, Any], rows_so_far: list[Mapping[str, Any]]) -> None:
@@ -137,13 +134,31 @@ class RowLog:
             self.fd = None
 
 
-def _truncate_torn_tail(fd: int, path: Path, size: int) -> None:
-    with open(path, "rb") as f:
-        f.seek(max(0, size - 65536))
-        tail = f.read()
-    if tail and not tail.endswith(b"\n"):
-        cut = tail.rfind(b"\n")
-        keep = size - len(tail) + cut + 1 if cut >= 0 else (0 if size <= 65536 else None)
-        if keep is None:  # a torn line longer than 64 KiB: find its start the slow way
-            keep = len(path.read_bytes().rsplit(b"\n", 1)[0]) + 1
-        os.ftruncate(fd, keep)
+def torn_tail(path: Path) -> int:
+    """The length in bytes of ``path``'s torn last line (0 when it ends with a newline)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 65536))
+            tail = f.read()
+    except OSError:
+        return 0
+    if not tail or tail.endswith(b"\n"):
+        return 0
+    cut = tail.rfind(b"\n")
+    if cut < 0 and size > 65536:  # a torn line longer than 64 KiB: find its start the slow way
+        return size - (path.read_bytes().rfind(b"\n") + 1)
+    return len(tail) - cut - 1
+
+
+def cut_torn_tail(fd: int, path: Path) -> int:
+    """Cut a torn last line off the file open for writing as ``fd``, before appending after it;
+    returns the size left."""
+    size = os.fstat(fd).st_size
+    torn = torn_tail(path) if size else 0
+    if torn:
+        try:
+            os.ftruncate(fd, size - torn)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {_reason(exc)}") from None
+    return size - torn

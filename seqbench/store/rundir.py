@@ -26,6 +26,10 @@ CURVES_CSV = "curves.csv"  # training curves, one line per log event (seqbench.c
 CONFIG_JSON = "config.json"
 ENVIRONMENT_JSON = "environment.json"
 FINISHED = ("ok", "diverged")  # statuses --resume does not run again
+# config.json's fields that readers rely on, and their types (``RunDir.read_config``)
+CONFIG_FIELDS: dict[str, tuple] = {"configs": (list,), "tasks": (dict,), "metrics": (dict,),
+                                   "description": (str,), "suite": (str,), "horizon": (dict, type(None)),
+                                   "reference": (dict, list)}
 
 
 class RunDir:
@@ -71,11 +75,39 @@ class RunDir:
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
-    def read_json(self, name: str) -> Any:
+    def read_json(self, name: str) -> dict[str, Any]:
+        """A JSON object from the run folder; UsageError (one line) when it is unreadable,
+        not JSON or not an object."""
+        path = self.path / name
         try:
-            return json.loads((self.path / name).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {self.path / name}: {exc}") from None
+            raise UsageError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
+        if not isinstance(data, dict):
+            raise UsageError(f"{path} is damaged: a JSON object was expected, not {type(data).__name__}")
+        return data
+
+    def read_config(self) -> dict[str, Any]:
+        """config.json, its known fields checked for their types (a damaged file is one line)."""
+        saved = self.read_json(CONFIG_JSON)
+        for key, kinds in CONFIG_FIELDS.items():
+            if key in saved and not isinstance(saved[key], kinds):
+                raise UsageError(f"{self.path / CONFIG_JSON} is damaged: '{key}' is a "
+                                 f"{type(saved[key]).__name__}, not a {kinds[0].__name__}")
+        if any(not isinstance(c, dict) for c in saved.get("configs", [])):
+            raise UsageError(f"{self.path / CONFIG_JSON} is damaged: 'configs' holds something else than objects")
+        return saved
+
+    def warn_torn_tail(self) -> None:
+        """Say so when results.csv ends in a partial line (a write cut short, or the file cut
+        by hand): that line is no row, and the next append cuts it off."""
+        from ..errors import warn
+        from .log import torn_tail
+
+        torn = torn_tail(self.path / RESULTS_CSV)
+        if torn:
+            warn(f"{self.path / RESULTS_CSV} ends in a partial line ({torn} bytes, a write cut short); "
+                 "it is dropped and its trial runs again")
 
     def append(self, row: dict[str, Any], name: str = RESULTS_CSV) -> None:
         """Add a finished trial's row to the run's CSV (results.csv; speed.csv for

@@ -1,9 +1,11 @@
 """The memory horizon: per cell, the longest length it solves within a training budget.
 
-Per cell, lengths are doubled from ``start`` until one fails (or ``max_length`` is solved),
-then the interval between the last solved and the first failed length is bisected, on a log
-scale, until the failed length is within ``resolution`` of the solved one (``hi ≤ lo·(1 + r)``;
-resolution 0: adjacent integers). The horizon is the longest solved length found.
+Per cell, lengths are doubled from ``start`` until one fails (or ``max_length`` is solved);
+when ``start`` itself fails they are halved instead until one is solved (down to ``min_length``,
+the shortest length the task accepts, at least 2). Then the interval between the last solved and
+the first failed length is bisected, on a log scale, until the failed length is within
+``resolution`` of the solved one (``hi ≤ lo·(1 + r)``; resolution 0: adjacent integers). The
+horizon is the longest solved length found.
 
 A length counts as solved when a majority of the seeds solve it (the row's ``solved``: the
 task's criterion on the test set). Seeds run in order and stop as soon as the outcome is
@@ -32,6 +34,7 @@ DEFAULT_SEEDS = 3
 DEFAULT_START = 25
 DEFAULT_MAX_LENGTH = 4096
 DEFAULT_RESOLUTION = 0.1
+MIN_LENGTH = 2  # halving stops here (or at the shortest length the task accepts)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class HorizonRequest:
     start: int = DEFAULT_START
     max_length: int = DEFAULT_MAX_LENGTH
     resolution: float = DEFAULT_RESOLUTION
+    min_length: int = MIN_LENGTH  # the shortest length halving may probe (set from the task when a search starts)
 
     def __post_init__(self) -> None:
         self.cells = parse_names(self.cells) or []
@@ -51,6 +55,7 @@ class HorizonRequest:
         self.start = positive_int("from", self.start)
         self.max_length = positive_int("max-length", self.max_length)
         self.resolution = positive_float("resolution", self.resolution, allow_zero=True)
+        self.min_length = positive_int("min_length", self.min_length)
         if self.max_length < self.start:
             raise UsageError(f"max-length {self.max_length} is below the first length {self.start} (--from)")
 
@@ -98,7 +103,8 @@ class SearchState:
         return self.lo
 
 
-def search(start: int, max_length: int, resolution: float, outcomes: Mapping[int, bool]) -> SearchState:
+def search(start: int, max_length: int, resolution: float, outcomes: Mapping[int, bool],
+           min_length: int = MIN_LENGTH) -> SearchState:
     """Replay the search over the decided ``outcomes`` (length → solved) and return its state."""
     probes: list[int] = []
     lo: Optional[int] = None
@@ -114,8 +120,17 @@ def search(start: int, max_length: int, resolution: float, outcomes: Mapping[int
         if length >= max_length:
             return SearchState(None, lo, None, probes)
         length = min(2 * length, max_length)
-    if lo is None:
-        return SearchState(None, None, hi, probes)
+    length = max(hi // 2, min_length)
+    while lo is None:  # even start failed: halving, the last step to min_length itself
+        if length >= hi:  # nothing shorter to try
+            return SearchState(None, None, hi, probes)
+        if length not in outcomes:
+            return SearchState(length, None, hi, probes)
+        probes.append(length)
+        if outcomes[length]:
+            lo = length
+        else:
+            hi, length = length, max(length // 2, min_length)
     while hi - lo > 1 and hi > lo * (1 + resolution):  # bisection on a log scale
         mid = min(max(round(math.sqrt(lo * hi)), lo + 1), hi - 1)
         if mid not in outcomes:
@@ -136,9 +151,18 @@ def ladder(request: "HorizonRequest") -> list[int]:
     return out
 
 
-def max_probes(start: int, max_length: int, resolution: float) -> int:
-    """The most lengths one cell's search can probe (doubling, then bisecting a factor of 2)."""
-    doubling = 1 + max(0, math.ceil(math.log2(max_length / start)))
+def halving(request: "HorizonRequest") -> list[int]:
+    """The lengths the halving phase can probe: start/2, start/4, … down to min_length."""
+    out = [request.start]
+    while max(out[-1] // 2, request.min_length) < out[-1]:
+        out.append(max(out[-1] // 2, request.min_length))
+    return out[1:]
+
+
+def max_probes(start: int, max_length: int, resolution: float, min_length: int = MIN_LENGTH) -> int:
+    """The most lengths one cell's search can probe (doubling or halving, then bisecting a factor of 2)."""
+    doubling = 1 + max(0, math.ceil(math.log2(max_length / start)),
+                       math.ceil(math.log2(start / min_length)) if start > min_length else 0)
     lo, hi, bisect = 1000, 2000, 0
     while hi - lo > 1 and hi > lo * (1 + resolution):
         mid = round(math.sqrt(lo * hi))
@@ -171,7 +195,7 @@ def cell_search(frame: Any, request: HorizonRequest, cell: str) -> tuple[SearchS
     outcomes: dict[int, bool] = {}
     seen: dict[int, list[bool]] = {}
     while True:
-        state = search(request.start, request.max_length, request.resolution, outcomes)
+        state = search(request.start, request.max_length, request.resolution, outcomes, request.min_length)
         if state.next is None:
             return state, seen
         solved = in_order(seed_results(frame, cell, state.next))
@@ -237,12 +261,16 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         if options or given:
             flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
             raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
+        from ..resume import damaged, saved_configs
+
         rundir = RunDir.open(resume)
-        saved = rundir.read_json(CONFIG_JSON)
+        saved = rundir.read_config()
         if not saved.get("horizon"):
             raise UsageError(f"{resume} is not a horizon search; continue it with: seqbench run --resume {resume}")
-        request = HorizonRequest(**saved["horizon"])
-        config = RunConfig.from_dict(saved["configs"][0])
+        config = saved_configs(saved, rundir.path)[0]
+        with damaged(rundir.path, "horizon"):
+            request = HorizonRequest(**saved["horizon"])
+        rundir.warn_torn_tail()
     else:
         request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
                                  DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
@@ -257,6 +285,8 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     resolved = resolve_device(config.device)
     flushed = flush_subnormals([config]) if resolved == "cpu" else None
     _, task_info = plan([_at(config, ladder(request), 1)], registry)  # every doubling length validated
+    if saved is None:
+        request.min_length = _shortest_valid(request, config, registry, plan)
     task_info = {k: v for k, v in task_info.items() if k == f"{request.task}|{request.start}"}
     if announce is not None:
         announce(describe(request, config))
@@ -311,6 +341,19 @@ def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> R
             raise UsageError(f"horizon searches one configuration per cell; {cell} has "
                              f"{len(config.configurations(cell, request.task))} (drop the grid or range)")
     return config
+
+
+def _shortest_valid(request: HorizonRequest, config: RunConfig, registry: Registry, plan: Callable) -> int:
+    """The shortest halving length (start/2, start/4, … ≥ 2) that the task and every cell accept:
+    halving stops there."""
+    shortest = request.start
+    for length in halving(request):
+        try:
+            plan([_at(config, [length], 1)], registry)
+        except UsageError:
+            break
+        shortest = length
+    return max(shortest, MIN_LENGTH)
 
 
 def _check_task(request: HorizonRequest, config: RunConfig, registry: Registry) -> None:
@@ -397,10 +440,11 @@ def describe(request: HorizonRequest, config: RunConfig) -> str:
     """One line: the search's size and its longest possible duration."""
     from .estimate import duration
 
-    probes = max_probes(request.start, request.max_length, request.resolution)
+    probes = max_probes(request.start, request.max_length, request.resolution, request.min_length)
     trials = len(request.cells) * probes * request.seeds
     line = (f"horizon search on {request.task}: {len(request.cells)} cells, at most {probes} lengths each "
-            f"({request.start} doubled up to {request.max_length}, then bisected to {request.resolution:.0%}) × "
+            f"({request.start} doubled up to {request.max_length}, or halved down to {request.min_length} when "
+            f"{request.start} fails, then bisected to {request.resolution:.0%}) × "
             f"{request.seeds} seeds = at most {trials} trials")
     if config.budget_s is not None:
         line += (f"; at most {duration(trials * config.budget_s)} of training at {duration(config.budget_s)} per trial"

@@ -1,0 +1,187 @@
+"""Interruptions for real: ``seqbench run`` in a process of its own, SIGINT (a terminal's Ctrl-C)
+or SIGKILL sent to its process group at seeded random moments *while a trial trains*, resumed
+again and again until done. After every cycle the rows on disk are whole, each finished trial is
+there exactly once and equals the uninterrupted run's row; the finished run equals the
+uninterrupted one number for number. No process of the group outlives its cycle."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seqbench.store import RESULTS_CSV, read_frame
+
+from conftest import subprocess_env
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+
+# 12 small trials of a few tenths of a second each; one torch thread: the numbers do not depend
+# on how the run was cut up, only on the seeds
+SWEEP = ["--cells", "rnn,lstm,gru", "--tasks", "adding", "--lengths", "8", "--seeds", "4", "--hidden", "16",
+         "--batch", "16", "--steps", "120", "--eval-every", "40", "--threads", "1"]
+PLUGIN = ["-p", "fixtures.trial_marks"]  # marks each trial's start and end (tests/fixtures/trial_marks.py)
+# what must come out the same however often the run was interrupted
+SAME = ["status", "params", "steps", "loss", "val_loss", "accuracy", "val_accuracy", "solved", "steps_to_solve",
+        "best_step", "baseline"]
+INTERRUPTIONS = 20  # inside trials, SIGINT and SIGKILL together
+
+
+def seqbench(*args: str) -> list[str]:
+    return [sys.executable, "-m", "seqbench", "run", "-q", *args]
+
+
+def start(args: list[str], marks: Path, logs: Path, **env: str) -> subprocess.Popen:
+    """``args`` in a new process group (as a shell runs a foreground job), output to files."""
+    environment = {**subprocess_env(), "SEQBENCH_TEST_MARKER_DIR": str(marks), **env}
+    with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
+        return subprocess.Popen(args, stdout=out, stderr=err, env=environment, start_new_session=True)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Wait for ``proc``; whatever happens, leave no process of its group behind."""
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None or group_alive(proc.pid):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def marks_of(folder: Path) -> list[str]:
+    path = folder / "marks"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def rows_on_disk(run_dir: Path) -> list[dict]:
+    """Every row of results.csv, checking that the file holds whole lines only."""
+    path = run_dir / RESULTS_CSV
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    assert data == b"" or data.endswith(b"\n"), f"torn last line: {data[-80:]!r}"
+    frame = read_frame(path)
+    return [] if frame.empty else frame.to_dict("records")
+
+
+def same_numbers(row: dict, reference: dict) -> dict:
+    """The columns where ``row`` differs from ``reference`` (NaN equals NaN)."""
+    def value(v):
+        return None if v != v else v  # NaN → None
+
+    return {c: (row.get(c), reference.get(c)) for c in SAME if c in reference and value(row.get(c)) != value(reference[c])}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """The uninterrupted run: trial → row."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    proc = start(seqbench(*SWEEP, *PLUGIN, "--out", str(out / "runs")), out, out)
+    assert finish(proc, timeout=300) == 0, (out / "stderr").read_text()
+    rows = rows_on_disk(next((out / "runs").iterdir()))
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
+    return {r["trial"]: r for r in rows}
+
+
+def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_results(tmp_path, reference):
+    rng = random.Random(20261202)
+    out, marks = tmp_path / "runs", tmp_path / "marks"
+    marks.mkdir()
+    run_dir = None
+    inside = {signal.SIGINT: 0, signal.SIGKILL: 0}
+    cycles = 0
+    while sum(inside.values()) < INTERRUPTIONS:
+        cycles += 1
+        assert cycles <= 3 * INTERRUPTIONS, f"only {inside} interruptions landed inside a trial"
+        done = {r["trial"] for r in (rows_on_disk(run_dir) if run_dir else [])}
+        assert len(done) < len(reference), "every trial finished before enough interruptions landed"
+        args = seqbench(*SWEEP, *PLUGIN, "--out", str(out)) if run_dir is None else seqbench("--resume", str(run_dir))
+        before = len(marks_of(marks))
+        # the n-th trial this process starts is interrupted: mostly the first (no progress), now and
+        # then the second (the first finishes); never past the trials that are left
+        nth = 1 if len(reference) - len(done) <= 2 else rng.choice([1, 1, 2])
+        delay = rng.uniform(0.0, 0.25)
+        sig = rng.choice([signal.SIGINT, signal.SIGKILL])
+        proc = start(args, marks, tmp_path)
+        try:
+            deadline = time.time() + 120
+            while proc.poll() is None and time.time() < deadline:
+                if sum(m.startswith("start ") for m in marks_of(marks)[before:]) >= nth:
+                    break
+                time.sleep(0.01)
+            assert proc.poll() is None, f"the run ended before its trial {nth} started: {(tmp_path / 'stderr').read_text()}"
+            time.sleep(delay)
+            os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C does
+            code = finish(proc, timeout=60)
+        finally:
+            finish(proc, timeout=0.1) if proc.poll() is None else None
+        assert not group_alive(proc.pid), "a process of the interrupted run survived it"
+        err = (tmp_path / "stderr").read_text()
+        assert "Traceback" not in err, err
+        if sig == signal.SIGINT:
+            assert code == 130, err
+            run_dir = run_dir or next(out.iterdir())
+            assert f"continue with: seqbench run --resume {run_dir}" in err, err
+        else:
+            assert code == -signal.SIGKILL
+            run_dir = run_dir or next(out.iterdir())
+
+        rows = rows_on_disk(run_dir)
+        trials = [r["trial"] for r in rows]
+        assert len(trials) == len(set(trials)), f"a finished trial was written twice: {trials}"
+        for row in rows:
+            assert row["trial"] in reference and not same_numbers(row, reference[row["trial"]]), row["trial"]
+        started = [m.split(" ", 1)[1] for m in marks_of(marks)[before:] if m.startswith("start ")]
+        if started and started[-1] not in trials:  # the signal landed while that trial trained
+            inside[sig] += 1
+        assert not list(run_dir.glob(".*.tmp")), "a temporary file was left behind"
+
+    assert inside[signal.SIGINT] and inside[signal.SIGKILL], inside
+    proc = start(seqbench("--resume", str(run_dir)), marks, tmp_path)
+    assert finish(proc, timeout=300) == 0, (tmp_path / "stderr").read_text()
+    rows = rows_on_disk(run_dir)
+    assert sorted(r["trial"] for r in rows) == sorted(reference), "every trial exactly once"
+    for row in rows:
+        assert not same_numbers(row, reference[row["trial"]]), (row["trial"], same_numbers(row, reference[row["trial"]]))
+
+
+def test_a_second_ctrl_c_exits_at_once(tmp_path):
+    """The first Ctrl-C winds the run down (here: a plugin that takes 30 s to do it); a second one
+    exits at once with the same code."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    args = seqbench("--cells", "rnn", "--tasks", "adding", "--lengths", "8", "--seeds", "2", "--hidden", "16",
+                    "--batch", "16", "--steps", "100000", "--eval-every", "50", "--out", str(tmp_path / "runs"),
+                    *PLUGIN)
+    proc = start(args, marks, tmp_path, SEQBENCH_TEST_SLOW_WIND_DOWN="1")
+    try:
+        deadline = time.time() + 120
+        while "start rnn|adding|8|0" not in marks_of(marks) and time.time() < deadline:
+            assert proc.poll() is None, (tmp_path / "stderr").read_text()
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        while "winding-down" not in marks_of(marks) and time.time() < deadline:
+            time.sleep(0.05)
+        assert "winding-down" in marks_of(marks)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(timeout=20)  # TimeoutExpired if it waited for the plugin's 30 s
+    finally:
+        finish(proc, timeout=0.1) if proc.poll() is None else None
+    assert code == 130
+    assert "Traceback" not in (tmp_path / "stderr").read_text()
