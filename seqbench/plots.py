@@ -49,11 +49,18 @@ def _figure(width: float = 10.0, height: float = 4.0, axes: int = 1) -> tuple[An
     return fig, [fig.add_subplot(1, axes, i + 1) for i in range(axes)]
 
 
-def _length_axis(ax: Any, lengths: Sequence[int]) -> None:
-    """A log₂ x axis for T with a plain tick at every measured length."""
+def _length_axis(ax: Any, lengths: Sequence[int], first: Sequence[int] = ()) -> None:
+    """A log₂ x axis for T with a tick at every measured length, labelled where the label has
+    room: the lengths in ``first`` (say, each cell's horizon), then the others from the
+    shortest, each at least 4.5 % of the axis away from a labelled one."""
     ax.set_xscale("log", base=2)
     ticks = sorted({int(t) for t in lengths})
-    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    room = 0.045 * math.log2(max(ticks) / min(ticks)) if len(ticks) > 1 else 1.0
+    labelled: list[int] = []
+    for t in [*(int(f) for f in first if int(f) in ticks), *ticks]:
+        if all(abs(math.log2(t / other)) >= room for other in labelled):
+            labelled.append(t)
+    ax.set_xticks(ticks, [f"{t:,}" if t in labelled else "" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("sequence length T (tokens, log scale)")
 
@@ -222,7 +229,7 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
         if horizon:
             ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
     ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="majority")
-    _length_axis(ax, data["length"])
+    _length_axis(ax, data["length"], first=[h for h in horizons.values() if h])
     ax.tick_params(axis="x", labelrotation=45)
     lengths = data["length"].astype(float)
     ax.set_xlim(lengths.min() / 1.3, lengths.max() * 1.3)

@@ -340,8 +340,22 @@ def environment_markdown(env: Mapping[str, Any], description: str = "") -> str:
              f"{env.get('torch_threads', '?')} torch threads, device `{env.get('device', '?')}`"
              + (f" ({env['gpu']}, CUDA {env.get('cuda')})" if env.get("gpu") else ""),
              f"- software: seqbench {env.get('seqbench', '?')} (commit {commit}), torch {env.get('torch', '?')}, "
-             f"Python {env.get('python', '?')}, {env.get('platform', '?')}", ""]
+             f"Python {env.get('python', '?')}, {env.get('platform', '?')}", _execution_line(env.get("execution")), ""]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _execution_line(execution: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """How the trials were executed, when not one after another in the process itself."""
+    if not execution:
+        return None
+    threads = execution.get("threads_per_trial")
+    each = f", {threads} torch thread{'s' if threads != 1 else ''} each" if threads else ""
+    if execution.get("executor") == "ray":
+        where = execution.get("ray_address") or "a local Ray instance"
+        return f"- executed: Ray tasks on {where}, {execution.get('cpus_per_trial')} CPUs per trial{each}"
+    if (execution.get("jobs") or 1) > 1:
+        return f"- executed: {execution['jobs']} worker processes{each}"
+    return None
 
 
 def to_markdown(frame: Any, metrics: Optional[Mapping[str, bool]] = None,

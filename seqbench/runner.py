@@ -8,7 +8,7 @@ next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from .config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
 from .errors import StorageError, UsageError

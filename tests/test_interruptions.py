@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,11 +38,22 @@ def seqbench(*args: str) -> list[str]:
     return [sys.executable, "-m", "seqbench", "run", "-q", *args]
 
 
-def start(args: list[str], marks: Path, logs: Path, **env: str) -> subprocess.Popen:
-    """``args`` in a new process group (as a shell runs a foreground job), output to files."""
+@contextmanager
+def started(args: list[str], marks: Path, logs: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """``args`` in a new process group (as a shell runs a foreground job), output to files; on
+    leaving, whatever happened, no process of the group is left."""
     environment = {**subprocess_env(), "SEQBENCH_TEST_MARKER_DIR": str(marks), **env}
     with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
-        return subprocess.Popen(args, stdout=out, stderr=err, env=environment, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=environment, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None or group_alive(proc.pid):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
 
 
 def group_alive(pgid: int) -> bool:
@@ -49,19 +62,6 @@ def group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def finish(proc: subprocess.Popen, timeout: float = 120) -> int:
-    """Wait for ``proc``; whatever happens, leave no process of its group behind."""
-    try:
-        return proc.wait(timeout=timeout)
-    finally:
-        if proc.poll() is None or group_alive(proc.pid):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
 
 
 def marks_of(folder: Path) -> list[str]:
@@ -92,8 +92,8 @@ def same_numbers(row: dict, reference: dict) -> dict:
 def reference(tmp_path_factory) -> dict:
     """The uninterrupted run: trial → row."""
     out = tmp_path_factory.mktemp("uninterrupted")
-    proc = start(seqbench(*SWEEP, *PLUGIN, "--out", str(out / "runs")), out, out)
-    assert finish(proc, timeout=300) == 0, (out / "stderr").read_text()
+    with started(seqbench(*SWEEP, *PLUGIN, "--out", str(out / "runs")), out, out) as proc:
+        assert proc.wait(timeout=300) == 0, (out / "stderr").read_text()
     rows = rows_on_disk(next((out / "runs").iterdir()))
     assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
     return {r["trial"]: r for r in rows}
@@ -113,13 +113,14 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
         assert len(done) < len(reference), "every trial finished before enough interruptions landed"
         args = seqbench(*SWEEP, *PLUGIN, "--out", str(out)) if run_dir is None else seqbench("--resume", str(run_dir))
         before = len(marks_of(marks))
-        # the n-th trial this process starts is interrupted: mostly the first (no progress), now and
-        # then the second (the first finishes); never past the trials that are left
-        nth = 1 if len(reference) - len(done) <= 2 else rng.choice([1, 1, 2])
-        delay = rng.uniform(0.0, 0.25)
+        # the n-th trial this process starts is interrupted, a random moment after it started: mostly
+        # the first (no progress), now and then the second (the first finishes); with few trials
+        # left, early in the first
+        few = len(reference) - len(done) <= 2
+        nth = 1 if few else rng.choice([1, 1, 1, 2])
+        delay = rng.uniform(0.0, 0.05 if few else 0.25)
         sig = rng.choice([signal.SIGINT, signal.SIGKILL])
-        proc = start(args, marks, tmp_path)
-        try:
+        with started(args, marks, tmp_path) as proc:
             deadline = time.time() + 120
             while proc.poll() is None and time.time() < deadline:
                 if sum(m.startswith("start ") for m in marks_of(marks)[before:]) >= nth:
@@ -128,10 +129,11 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
             assert proc.poll() is None, f"the run ended before its trial {nth} started: {(tmp_path / 'stderr').read_text()}"
             time.sleep(delay)
             os.killpg(proc.pid, sig)  # the whole group, as a terminal's Ctrl-C does
-            code = finish(proc, timeout=60)
-        finally:
-            finish(proc, timeout=0.1) if proc.poll() is None else None
-        assert not group_alive(proc.pid), "a process of the interrupted run survived it"
+            code = proc.wait(timeout=60)
+            deadline = time.time() + 10
+            while group_alive(proc.pid) and time.time() < deadline:
+                time.sleep(0.05)
+            assert not group_alive(proc.pid), "a process of the interrupted run survived it"
         err = (tmp_path / "stderr").read_text()
         assert "Traceback" not in err, err
         if sig == signal.SIGINT:
@@ -147,14 +149,15 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
         assert len(trials) == len(set(trials)), f"a finished trial was written twice: {trials}"
         for row in rows:
             assert row["trial"] in reference and not same_numbers(row, reference[row["trial"]]), row["trial"]
-        started = [m.split(" ", 1)[1] for m in marks_of(marks)[before:] if m.startswith("start ")]
-        if started and started[-1] not in trials:  # the signal landed while that trial trained
+        begun = [m.split(" ", 1)[1] for m in marks_of(marks)[before:] if m.startswith("start ")]
+        if begun and begun[-1] not in trials:  # the signal landed while that trial trained
             inside[sig] += 1
         assert not list(run_dir.glob(".*.tmp")), "a temporary file was left behind"
 
     assert inside[signal.SIGINT] and inside[signal.SIGKILL], inside
-    proc = start(seqbench("--resume", str(run_dir)), marks, tmp_path)
-    assert finish(proc, timeout=300) == 0, (tmp_path / "stderr").read_text()
+    print(f"{cycles} cycles, inside a trial: {inside[signal.SIGINT]} SIGINT, {inside[signal.SIGKILL]} SIGKILL")
+    with started(seqbench("--resume", str(run_dir)), marks, tmp_path) as proc:
+        assert proc.wait(timeout=300) == 0, (tmp_path / "stderr").read_text()
     rows = rows_on_disk(run_dir)
     assert sorted(r["trial"] for r in rows) == sorted(reference), "every trial exactly once"
     for row in rows:
@@ -169,8 +172,7 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path):
     args = seqbench("--cells", "rnn", "--tasks", "adding", "--lengths", "8", "--seeds", "2", "--hidden", "16",
                     "--batch", "16", "--steps", "100000", "--eval-every", "50", "--out", str(tmp_path / "runs"),
                     *PLUGIN)
-    proc = start(args, marks, tmp_path, SEQBENCH_TEST_SLOW_WIND_DOWN="1")
-    try:
+    with started(args, marks, tmp_path, SEQBENCH_TEST_SLOW_WIND_DOWN="1") as proc:
         deadline = time.time() + 120
         while "start rnn|adding|8|0" not in marks_of(marks) and time.time() < deadline:
             assert proc.poll() is None, (tmp_path / "stderr").read_text()
@@ -181,7 +183,5 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path):
         assert "winding-down" in marks_of(marks)
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=20)  # TimeoutExpired if it waited for the plugin's 30 s
-    finally:
-        finish(proc, timeout=0.1) if proc.poll() is None else None
     assert code == 130
     assert "Traceback" not in (tmp_path / "stderr").read_text()

@@ -126,7 +126,7 @@ def test_one_writer_per_run_folder(tmp_path):
 
 
 def test_a_second_resume_of_a_folder_being_written_is_refused(tmp_path):
-    from conftest import subprocess_env
+    from conftest import run_process, subprocess_env
 
     first = subprocess.Popen([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--cells",
                               "napper", "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "2000",
@@ -137,8 +137,8 @@ def test_a_second_resume_of_a_folder_being_written_is_refused(tmp_path):
         while not list(tmp_path.glob("*/environment.json")) and time.time() < deadline:
             time.sleep(0.1)
         run_dir = next(tmp_path.glob("*/environment.json")).parent
-        second = subprocess.run([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--resume",
-                                 str(run_dir)], env=subprocess_env(), capture_output=True, text=True, timeout=60)
+        second = run_process([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--resume",
+                              str(run_dir)], env=subprocess_env(), timeout=60)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()

@@ -19,7 +19,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Union
+from typing import Any, Callable, Iterable, Mapping, Union
 
 from ..errors import UsageError
 
