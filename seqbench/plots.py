@@ -209,7 +209,7 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
     data = results[results["task"] == task]
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(8, 4.6)
-    cells = list(dict.fromkeys(data["cell"]))
+    cells = sorted(dict.fromkeys(data["cell"]), key=lambda c: list(colors).index(c) if c in colors else len(colors))
     for i, cell in enumerate(cells):
         group = data[data["cell"] == cell]
         xs, ys, lows, highs = [], [], [], []
@@ -252,7 +252,8 @@ def generalization(frame: Any, task: str, length: int, metric: str = "loss", hig
                  & (frame["status"].astype(str) == "ok")]
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(7, 4.5)
-    for cell, group in data.groupby("cell", sort=False):
+    order = {cell: i for i, cell in enumerate(colors)}
+    for cell, group in sorted(data.groupby("cell", sort=False), key=lambda item: order.get(item[0], len(order))):
         by = group.groupby("eval_length")[metric]
         mean, low, high = by.mean(), by.min(), by.max()
         ax.errorbar(mean.index, mean.values, yerr=[mean.values - low.values, high.values - mean.values],
@@ -262,6 +263,9 @@ def generalization(frame: Any, task: str, length: int, metric: str = "loss", hig
         ax.plot(base.index, base.values, color="0.4", linestyle="--", linewidth=1, label="baseline")
     ax.axvline(int(length), color="0.3", linestyle=":", linewidth=1, label=f"trained at T={int(length):,}")
     _length_axis(ax, data["eval_length"])
+    values = data[metric].astype(float)
+    if metric == "loss" and (values > 0).all() and values.max() > 100 * values.min():
+        ax.set_yscale("log")  # losses from solved (1e-4) to far past the baseline (1) stay readable
     ax.set_xlabel("evaluated length T (tokens, log scale)")
     ax.set_ylabel(f"{metric} on the test set ({'higher' if higher_is_better else 'lower'} is better)")
     ax.grid(alpha=0.3, which="both")
@@ -316,7 +320,9 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
         from .sweep.tune import tuned
 
         results = tuned(results, run.tasks)
-    colors, budget = palette(results["cell"]), budget_label(run.config, results)
+    configured = [c for part in run.config.get("configs") or [] for c in part.get("cells") or []]
+    colors = palette([*configured, *results["cell"]])  # the configured order: a cell keeps its colour across runs
+    budget = budget_label(run.config, results)
     pairs = list(dict.fromkeys(zip(results["task"], results["length"].astype(int))))
     searched = run.config.get("horizon")
     if searched and kind == "all":  # a figure per probed length would bury the one that matters

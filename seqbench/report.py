@@ -464,7 +464,12 @@ def extra_tables(run_dir: Any, results: Any, config: Mapping[str, Any]) -> list[
 
     out: list[TableData] = []
     if (Path(run_dir) / generalization.GENERALIZATION_CSV).is_file():
-        out += generalization.tables(generalization.load(run_dir), config.get("tasks") or {})
+        frame = generalization.load(run_dir)
+        configured = [c for part in config.get("configs") or [] for c in part.get("cells") or []]
+        if configured and "cell" in frame:  # rows in the run's cell order, not the order trials finished
+            rank = {cell: i for i, cell in enumerate(dict.fromkeys(configured))}
+            frame = frame.sort_values("cell", key=lambda cells: cells.map(rank).fillna(len(rank)), kind="stable")
+        out += generalization.tables(frame, config.get("tasks") or {})
     if config.get("reference"):
         out += published.tables(results, config["reference"])
     return out
