@@ -427,7 +427,8 @@ def cmd_run(args: Any) -> int:
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"
         err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
-                  f"continue with: seqbench run --resume {run_dir}", highlight=False)
+                  f"continue with: seqbench run --resume {run_dir}", highlight=False,
+                  soft_wrap=True)  # one line: the command stays copyable
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_config()
     tuned = any(c.get("tune") for c in saved.get("configs", []))
@@ -493,7 +494,8 @@ def cmd_horizon(args: Any) -> int:
     except KeyboardInterrupt as interrupt:
         run_dir = str(interrupt) or "the run directory"
         err.print(f"[yellow]interrupted[/]: finished trials are saved in {run_dir}; "
-                  f"continue with: seqbench horizon --resume {run_dir}", highlight=False)
+                  f"continue with: seqbench horizon --resume {run_dir}", highlight=False,
+                  soft_wrap=True)  # one line: the command stays copyable
         return 130
     if args.dry_run:
         return 0

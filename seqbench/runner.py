@@ -96,7 +96,12 @@ def run(
             options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
         configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
 
-    check_names(configs, registry)  # before torch is imported: a typo is reported at once
+    try:
+        check_names(configs, registry)  # before torch is imported: a typo is reported at once
+    except UsageError as exc:
+        if resume is None:
+            raise
+        raise UsageError(f"{Path(resume) / CONFIG_JSON}: {exc}") from None  # the saved run names it
     resolved = resolve_device(configs[0].device)
     flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
     trials, task_info = plan(configs, registry)

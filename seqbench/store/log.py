@@ -10,6 +10,7 @@ that appears mid-run) rewrites the file once, atomically.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 from pathlib import Path
@@ -38,8 +39,6 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _reason(exc: OSError) -> str:
-    import errno
-
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
         return f"{exc.strerror} (the disk or a file size limit is full)"
     return exc.strerror or str(exc)
@@ -106,8 +105,11 @@ class RowLog:
         data = (text + encode(row.get(c) for c in self.columns)).encode("utf-8")
         try:
             written = os.write(fd, data)  # one write: the line is whole or torn at the end
-            if written != len(data):
-                raise OSError(28, os.strerror(28))  # short write: out of space
+            while written < len(data):  # a short write: the next one says why (ENOSPC, EFBIG) or completes it
+                more = os.write(fd, data[written:])
+                if more <= 0:
+                    raise OSError(errno.EIO, f"only {written} of {len(data)} bytes written")
+                written += more
             os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
         except OSError as exc:
             try:
