@@ -63,12 +63,13 @@ def run_process(args: list, timeout: float = 300, **kwargs) -> subprocess.Comple
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
-        if proc.poll() is None or _group_alive(proc.pid):
-            _kill_group(proc)
+        if proc.poll() is None or group_alive(proc.pid):
+            kill_group(proc)
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group ``pgid`` is still alive."""
     try:
         os.killpg(pgid, 0)
         return True
@@ -76,7 +77,8 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc``'s whole process group (it was started with start_new_session) and reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

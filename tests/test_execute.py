@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_process, subprocess_env
+from conftest import TINY, group_alive, run_process, subprocess_env
 from seqbench.errors import UsageError
 from seqbench.execute import Execution
 from seqbench.runner import run
@@ -109,20 +109,12 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
     lines = results.read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("rnn|adding|12|0,")
     deadline = time.time() + 10
-    while _group_alive(proc.pid) and time.time() < deadline:
+    while group_alive(proc.pid) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _group_alive(proc.pid), subprocess.run(["ps", "-o", "pid,pgid,args", "-g", str(proc.pid)],
+    assert not group_alive(proc.pid), subprocess.run(["ps", "-o", "pid,pgid,args", "-g", str(proc.pid)],
                                                       capture_output=True, text=True).stdout
     resumed = run_process([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--resume",
                            str(results.parent), "--jobs", "2", "--quiet"], env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     after = results.read_text().splitlines()
     assert after[:2] == lines and len(after) == 3 and after[2].startswith("napper|adding|12|0,")
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -19,7 +19,7 @@ import pytest
 
 from seqbench.store import RESULTS_CSV, read_frame
 
-from conftest import subprocess_env
+from conftest import group_alive, kill_group, subprocess_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
@@ -49,19 +49,7 @@ def started(args: list[str], marks: Path, logs: Path, **env: str) -> Iterator[su
         yield proc
     finally:
         if proc.poll() is None or group_alive(proc.pid):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+            kill_group(proc)
 
 
 def marks_of(folder: Path) -> list[str]:

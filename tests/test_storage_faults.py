@@ -20,7 +20,7 @@ import pytest
 from seqbench.cli import main
 from seqbench.store import RESULTS_CSV, read_frame
 
-from conftest import run_process, subprocess_env
+from conftest import group_alive, kill_group, run_process, subprocess_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file systems and signals")
 
@@ -249,9 +249,8 @@ def test_the_run_folder_deleted_while_the_run_writes_it(tmp_path):
         shutil.rmtree(next(tmp_path.iterdir()))
         out, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+        if proc.poll() is None or group_alive(proc.pid):
+            kill_group(proc)
     assert proc.returncode == 2, err
     error = one_error_line(err)
     assert "was deleted while the run was writing it" in error and "nothing could be kept" in error, error

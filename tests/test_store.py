@@ -126,22 +126,28 @@ def test_one_writer_per_run_folder(tmp_path):
 
 
 def test_a_second_resume_of_a_folder_being_written_is_refused(tmp_path):
-    from conftest import run_process, subprocess_env
+    """The first process has finished rnn and trains napper (20 ms a step, 20 s) when a second
+    resumes the same folder: refused, and nothing is run or written twice."""
+    from conftest import kill_group, run_process, subprocess_env
 
     first = subprocess.Popen([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--cells",
-                              "napper", "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "2000",
+                              "rnn,napper", "--lengths", "12", "--hidden", "16", "--batch", "16", "--steps", "1000",
                               "--out", str(tmp_path), "--quiet"], env=subprocess_env(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while not list(tmp_path.glob("*/environment.json")) and time.time() < deadline:
+        deadline = time.time() + 120
+        while time.time() < deadline and not [p for p in tmp_path.glob("*/results.csv")
+                                              if len(p.read_text().splitlines()) >= 2]:
+            assert first.poll() is None
             time.sleep(0.1)
-        run_dir = next(tmp_path.glob("*/environment.json")).parent
+        run_dir = next(tmp_path.glob("*/results.csv")).parent
         second = run_process([sys.executable, "-m", "seqbench", "run", "-p", "fixtures.dying_cells", "--resume",
                               str(run_dir)], env=subprocess_env(), timeout=60)
+        assert first.poll() is None  # still training napper: the refusal was not a race
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
+        kill_group(first)
     assert second.returncode == 2, second.stderr
     assert f"run directory {run_dir} is in use by another seqbench process (pid {first.pid})" in second.stderr
     assert "Traceback" not in second.stderr
+    lines = (run_dir / RESULTS_CSV).read_text().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("rnn|adding|12|0,")  # the finished trial once, nothing else
