@@ -296,7 +296,8 @@ def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
     hz = sub.add_parser("horizon", parents=[plugin_opts, wide_opts], help="per cell, the longest length it solves "
                         "within a budget (memory horizon)",
                         description="Per cell: lengths doubled from --from until one fails (halved when --from "
-                        "itself fails, until one is solved), then bisected to --resolution; a length counts as solved when a majority of seeds solve it (seeds in order, "
+                        "itself fails, until one is solved), then bisected to --resolution; a length counts as "
+                        "solved when a majority of seeds solve it (seeds in order, "
                         "stopping once decided; each trial stops once solved). Every trial is a row of "
                         "RUN_DIR/results.csv: seqbench report, plot and --resume work on it.")
     hz.add_argument("--cells", help="comma-separated cell names (default: every registered cell except the *-ref ones)")

@@ -24,7 +24,7 @@ def tables(results: Any, config: Mapping[str, Any]) -> list[TableData]:
     """The horizon table and the probes table of a horizon run's rows."""
     import pandas as pd
 
-    request = HorizonRequest(**config["horizon"])
+    request = HorizonRequest.saved(config["horizon"])
     first = (config.get("configs") or [{}])[0]
     frame = results
     result = summary(frame, request)

@@ -334,7 +334,7 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
         else:
             from .sweep.horizon import HorizonRequest, summary
 
-            request = HorizonRequest(**searched)
+            request = HorizonRequest.saved(searched)
             found = summary(results, request)
             horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
                         for _, r in found.iterrows()}

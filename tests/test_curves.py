@@ -40,3 +40,23 @@ def test_a_rerun_trial_keeps_its_last_attempt(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "curves.csv", index=False)
     curves = load_curves(tmp_path)
     assert curves[curves["trial"] == "a"]["loss"].tolist() == [0.5, 0.4] and len(curves) == 3
+
+
+def test_an_attempt_killed_after_its_first_log_step_is_dropped(tmp_path):
+    """A trial killed after logging step 20 (a training and an evaluation line) and run again: the
+    new attempt starts at the same step, and only it is kept."""
+    rows = [dict(trial="a", step=20, loss=1.0), dict(trial="a", step=20, val_loss=0.9),  # killed here
+            dict(trial="a", step=20, loss=0.7), dict(trial="a", step=20, val_loss=0.6),
+            dict(trial="a", step=40, loss=0.5), dict(trial="a", step=40, val_loss=0.4)]
+    pd.DataFrame(rows).to_csv(tmp_path / "curves.csv", index=False)
+    curves = load_curves(tmp_path)
+    assert curves["loss"].dropna().tolist() == [0.7, 0.5] and curves["val_loss"].dropna().tolist() == [0.6, 0.4]
+
+
+def test_a_torn_last_line_is_cut_before_the_next_run_appends(tmp_path):
+    from seqbench.curves import CurveWriter
+
+    (tmp_path / "curves.csv").write_text(",".join(COLUMNS) + "\na,rnn,adding,5,0,20,1,0.1,0.5\na,rnn,add")
+    CurveWriter(str(tmp_path)).close()  # a resumed run opens it again
+    assert (tmp_path / "curves.csv").read_text().endswith("0.1,0.5\n")
+    assert len(load_curves(tmp_path)) == 1

@@ -13,7 +13,7 @@ import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
 from seqbench.registry import Registry
-from seqbench.sweep.horizon import decide, horizon, max_probes, search, seeds_to_add
+from seqbench.sweep.horizon import HorizonRequest, decide, horizon, max_probes, search, seeds_to_add
 
 # every probe: one training step of a 4-unit model, 8 held-out examples
 TINY = dict(steps=1, hidden=4, batch=4, eval_examples=8)
@@ -169,3 +169,9 @@ def test_horizon_bad_input_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("damaged", [{"cells": ["rnn"], "bogus": 1}, {"cells": ["rnn"], "seeds": "many"}, [1, 2]])
+def test_a_damaged_saved_request_is_one_line(damaged):
+    with pytest.raises(UsageError, match=r"^config\.json is damaged: horizon: "):
+        HorizonRequest.saved(damaged)

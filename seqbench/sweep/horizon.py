@@ -62,6 +62,14 @@ class HorizonRequest:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def saved(cls, data: Any) -> "HorizonRequest":
+        """The request recorded in a run's config.json (``horizon``); a damaged one is one line."""
+        try:
+            return cls(**data)
+        except (UsageError, TypeError, ValueError) as exc:
+            raise UsageError(f"config.json is damaged: horizon: {' '.join(str(exc).split())}") from None
+
 
 # --------------------------------------------------------------------------- the search, as pure functions
 
