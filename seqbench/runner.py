@@ -263,8 +263,7 @@ def suite_extras(suite: Union[str, Path, None]) -> dict[str, Any]:
 def warn_if_busy(execution: Execution) -> None:
     """Warn on stderr when other processes already keep cores busy that this run's trials need:
     every timing (and the time estimate) then suffers."""
-    import sys
-
+    from .errors import warn
     from .execute.cores import available_cores, busy_cores
 
     busy = busy_cores()
@@ -274,8 +273,8 @@ def warn_if_busy(execution: Execution) -> None:
     needed = execution.jobs * (execution.threads or cores)
     free = cores - busy
     if busy >= 0.5 and free < needed - 0.25:
-        print(f"warning: this machine is busy: other processes keep {busy:.1f} of {cores} cores busy and this run "
-              f"needs {min(needed, cores)}; timings and the time estimate will suffer", file=sys.stderr)
+        warn(f"this machine is busy: other processes keep {busy:.1f} of {cores} cores busy and this run "
+             f"needs {min(needed, cores)}; timings and the time estimate will suffer")
 
 
 def flush_subnormals(configs: list[RunConfig]) -> float:
