@@ -102,17 +102,23 @@ class GeneralizationLog:
         self.registry = registry
         self.rows: list[dict] = read_rows(self.path)
         self.log = RowLog(self.path)
-
-    def done(self) -> set[str]:
-        return {str(r["trial"]) for r in self.rows}
+        self.lengths: dict[str, set[int]] = {}  # trial → the lengths it has rows for
+        for r in self.rows:
+            self.lengths.setdefault(str(r["trial"]), set()).add(int(r["eval_length"]))
 
     def evaluate(self, spec: Any, row: Mapping[str, Any]) -> None:
-        """Rows for ``spec`` (a trial that finished ``ok`` with a checkpoint), appended as written."""
-        if not spec.eval_lengths or str(row.get("status")) != "ok" or spec.key in self.done():
+        """Rows for ``spec`` (a trial that finished ``ok`` with a checkpoint), appended as written;
+        only the lengths it has no row for yet (a run killed between two of them goes on)."""
+        if not spec.eval_lengths or str(row.get("status")) != "ok":
             return
-        for out in evaluate_trial(spec, Path(self.path.parent), self.registry, row):
+        have = self.lengths.get(spec.key, set())
+        missing = [length for length in [spec.length, *spec.eval_lengths] if length not in have]
+        if not missing:
+            return
+        for out in evaluate_trial(spec, Path(self.path.parent), self.registry, row, missing):
             self.log.append(out, self.rows)
             self.rows.append(out)
+            self.lengths.setdefault(spec.key, set()).add(int(out["eval_length"]))
 
     def catch_up(self, specs: Iterable[Any], results: Iterable[Mapping[str, Any]]) -> None:
         """Evaluate every finished trial of ``specs`` that has no row yet (a resumed run)."""
@@ -125,9 +131,11 @@ class GeneralizationLog:
         self.log.close()
 
 
-def evaluate_trial(spec: Any, run_dir: Path, registry: Registry, row: Mapping[str, Any]) -> list[dict]:
-    """One row per length (the trained one first): the trained model's metrics on the task's test
-    set at that length, its baseline and whether it is solved there."""
+def evaluate_trial(spec: Any, run_dir: Path, registry: Registry, row: Mapping[str, Any],
+                   lengths: Optional[Iterable[int]] = None) -> list[dict]:
+    """One row per length (default: the trained one first, then ``spec.eval_lengths``): the
+    trained model's metrics on the task's test set at that length, its baseline and whether it
+    is solved there."""
     import torch
 
     from .checkpoint import checkpoint_name, load_checkpoint, rebuild_model
@@ -135,6 +143,7 @@ def evaluate_trial(spec: Any, run_dir: Path, registry: Registry, row: Mapping[st
 
     base = {"trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length, "seed": spec.seed,
             "config": spec.config, "config_label": spec.config_label, "params": row.get("params")}
+    lengths = list(lengths) if lengths is not None else [spec.length, *spec.eval_lengths]
     out = []
     try:
         where = spec.device if torch.cuda.is_available() or not spec.device.startswith("cuda") else "cpu"
@@ -142,8 +151,8 @@ def evaluate_trial(spec: Any, run_dir: Path, registry: Registry, row: Mapping[st
         model = rebuild_model(load_checkpoint(run_dir / "checkpoints" / checkpoint_name(spec.key)), registry, device)
     except Exception as exc:  # noqa: BLE001 - a missing or broken checkpoint: the rows say why
         return [{**base, "eval_length": length, "ratio": length / spec.length, "status": _error(exc)}
-                for length in [spec.length, *spec.eval_lengths]]
-    for length in [spec.length, *spec.eval_lengths]:
+                for length in lengths]
+    for length in lengths:
         record: dict[str, Any] = {**base, "eval_length": length, "ratio": length / spec.length}
         record.update(dict.fromkeys(registry.metrics))
         record.update({"baseline": None, "optimum": None, "solved": False, "status": "ok"})

@@ -115,7 +115,7 @@ def run(
         announce(planned)
     if resume is None:
         rundir = RunDir.create(out, run_id)
-    rundir.lock.acquire()  # one writer per run folder: a second --resume of it is refused
+    rundir.acquire()  # one writer per run folder: a second --resume of it is refused
     try:
         return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
                            flushed, execution, progress)
@@ -141,7 +141,7 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
     rundir.reload()  # under the lock: what a process before us finished
     done = rundir.finished_keys()
     todo = [t for t in trials if t.key not in done]
-    for spec in todo:
+    for spec in trials:  # finished ones too: a resumed run evaluates their --eval-lengths here
         spec.device = resolved
         if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
             spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one

@@ -44,10 +44,18 @@ def test_models_are_evaluated_at_other_lengths(tmp_path):
 def test_resume_evaluates_finished_trials_without_rows(tmp_path):
     frame = seqbench.run("lstm", "copy", [4], eval_lengths="2x", out=tmp_path, **TINY)
     run_dir = Path(frame.attrs["run_dir"])
-    (run_dir / GENERALIZATION_CSV).unlink()  # as if interrupted before the evaluation
+    path = run_dir / GENERALIZATION_CSV
+    before = pd.read_csv(path)
+    path.unlink()  # as if interrupted before the evaluation
     seqbench.run(resume=run_dir)
-    rows = pd.read_csv(run_dir / GENERALIZATION_CSV)
-    assert sorted(rows["eval_length"]) == [4, 8]
+    rows = pd.read_csv(path)
+    assert sorted(rows["eval_length"]) == [4, 8] and set(rows["status"]) == {"ok"}
+    assert rows["loss"].tolist() == before["loss"].tolist()  # the saved model, the same test sets
+    # interrupted between the two lengths: only the missing one is evaluated, nothing twice
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]))
+    seqbench.run(resume=run_dir)
+    assert pd.read_csv(path)[["eval_length", "loss"]].values.tolist() == before[["eval_length", "loss"]].values.tolist()
 
 
 def test_a_task_that_cannot_change_length_says_so(tmp_path, capsys):

@@ -23,10 +23,11 @@ from conftest import group_alive, kill_group, subprocess_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
-# 12 small trials of a few tenths of a second each; one torch thread: the numbers do not depend
-# on how the run was cut up, only on the seeds
+# 12 small trials of a few tenths of a second each, every model saved and evaluated at twice its
+# length too (checkpoints/, generalization.csv); one torch thread: the numbers do not depend on
+# how the run was cut up, only on the seeds
 SWEEP = ["--cells", "rnn,lstm,gru", "--tasks", "adding", "--lengths", "8", "--seeds", "4", "--hidden", "16",
-         "--batch", "16", "--steps", "120", "--eval-every", "40", "--threads", "1"]
+         "--batch", "16", "--steps", "120", "--eval-every", "40", "--threads", "1", "--eval-lengths", "2x"]
 PLUGIN = ["-p", "fixtures.trial_marks"]  # marks each trial's start and end (tests/fixtures/trial_marks.py)
 # what must come out the same however often the run was interrupted
 SAME = ["status", "params", "steps", "loss", "val_loss", "accuracy", "val_accuracy", "solved", "steps_to_solve",
@@ -57,9 +58,9 @@ def marks_of(folder: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def rows_on_disk(run_dir: Path) -> list[dict]:
-    """Every row of results.csv, checking that the file holds whole lines only."""
-    path = run_dir / RESULTS_CSV
+def rows_on_disk(run_dir: Path, name: str = RESULTS_CSV) -> list[dict]:
+    """Every row of results.csv (or generalization.csv), checking that the file holds whole lines only."""
+    path = run_dir / name
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -68,26 +69,41 @@ def rows_on_disk(run_dir: Path) -> list[dict]:
     return [] if frame.empty else frame.to_dict("records")
 
 
-def same_numbers(row: dict, reference: dict) -> dict:
+def same_numbers(row: dict, reference: dict, columns: list[str] = SAME) -> dict:
     """The columns where ``row`` differs from ``reference`` (NaN equals NaN)."""
     def value(v):
         return None if v != v else v  # NaN → None
 
-    return {c: (row.get(c), reference.get(c)) for c in SAME if c in reference and value(row.get(c)) != value(reference[c])}
+    return {c: (row.get(c), reference.get(c)) for c in columns
+            if c in reference and value(row.get(c)) != value(reference[c])}
+
+
+def by_length(rows: list[dict]) -> dict:
+    """generalization.csv rows by (trial, evaluated length), checking each is there once."""
+    keys = [(r["trial"], int(r["eval_length"])) for r in rows]
+    assert len(keys) == len(set(keys)), f"a length was evaluated twice: {sorted(keys)}"
+    return dict(zip(keys, rows))
+
+
+EVALUATED = ["status", "loss", "accuracy", "solved", "baseline"]  # generalization.csv
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict:
-    """The uninterrupted run: trial → row."""
+    """The uninterrupted run: trial → row, and (trial, evaluated length) → generalization row."""
     out = tmp_path_factory.mktemp("uninterrupted")
     with started(seqbench(*SWEEP, *PLUGIN, "--out", str(out / "runs")), out, out) as proc:
         assert proc.wait(timeout=300) == 0, (out / "stderr").read_text()
-    rows = rows_on_disk(next((out / "runs").iterdir()))
+    run_dir = next((out / "runs").iterdir())
+    rows = rows_on_disk(run_dir)
     assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
-    return {r["trial"]: r for r in rows}
+    lengths = by_length(rows_on_disk(run_dir, "generalization.csv"))
+    assert len(lengths) == 24 and {r["status"] for r in lengths.values()} == {"ok"}
+    return {**{r["trial"]: r for r in rows}, "generalization": lengths}
 
 
 def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_results(tmp_path, reference):
+    evaluated = reference.pop("generalization")
     rng = random.Random(20261202)
     out, marks = tmp_path / "runs", tmp_path / "marks"
     marks.mkdir()
@@ -137,6 +153,8 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
         assert len(trials) == len(set(trials)), f"a finished trial was written twice: {trials}"
         for row in rows:
             assert row["trial"] in reference and not same_numbers(row, reference[row["trial"]]), row["trial"]
+        for key, row in by_length(rows_on_disk(run_dir, "generalization.csv")).items():
+            assert key[0] in trials and not same_numbers(row, evaluated[key], EVALUATED), key
         begun = [m.split(" ", 1)[1] for m in marks_of(marks)[before:] if m.startswith("start ")]
         if begun and begun[-1] not in trials:  # the signal landed while that trial trained
             inside[sig] += 1
@@ -150,6 +168,11 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
     assert sorted(r["trial"] for r in rows) == sorted(reference), "every trial exactly once"
     for row in rows:
         assert not same_numbers(row, reference[row["trial"]]), (row["trial"], same_numbers(row, reference[row["trial"]]))
+    lengths = by_length(rows_on_disk(run_dir, "generalization.csv"))
+    assert sorted(lengths) == sorted(evaluated), "every trial evaluated at every length, once"
+    for key, row in lengths.items():
+        assert not same_numbers(row, evaluated[key], EVALUATED), (key, same_numbers(row, evaluated[key], EVALUATED))
+    assert not list(run_dir.rglob(".*.tmp")), "a killed writer's temporary file was left behind"
 
 
 def test_a_second_ctrl_c_exits_at_once(tmp_path):

@@ -151,3 +151,18 @@ def test_a_second_resume_of_a_folder_being_written_is_refused(tmp_path):
     assert "Traceback" not in second.stderr
     lines = (run_dir / RESULTS_CSV).read_text().splitlines()
     assert len(lines) == 2 and lines[1].startswith("rnn|adding|12|0,")  # the finished trial once, nothing else
+
+
+def test_the_writer_removes_temporary_files_a_killed_writer_left(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    left = [tmp_path / ".config.json.4242.tmp", tmp_path / "checkpoints" / ".rnn_adding_5_0.pt.4242.tmp"]
+    for path in left:
+        path.write_text("half")
+    kept = tmp_path / "checkpoints" / "rnn_adding_5_0.pt"
+    kept.write_text("whole")
+    run = RunDir(tmp_path)
+    run.acquire()
+    try:
+        assert not any(path.exists() for path in left) and kept.read_text() == "whole"
+    finally:
+        run.close()

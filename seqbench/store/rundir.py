@@ -72,6 +72,17 @@ class RunDir:
     def run_id(self) -> str:
         return self.path.name
 
+    def acquire(self) -> None:
+        """Become the run folder's one writer (``RunLock``: a second process is refused) and
+        remove the temporary files (``.NAME.PID.tmp``) that a writer killed mid-write left: only
+        a writer makes them, and none but us is alive."""
+        self.lock.acquire()
+        for stale in [*self.path.glob(".*.tmp"), *self.path.glob("checkpoints/.*.tmp")]:
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
     def write_json(self, name: str, data: Any) -> None:
         atomic_write_text(self.path / name, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

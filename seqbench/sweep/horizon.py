@@ -302,7 +302,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         return summary(None, request)
     if saved is None:
         rundir = RunDir.create(out, run_id)
-    rundir.lock.acquire()  # one writer per run folder: a second --resume of it is refused
+    rundir.acquire()  # one writer per run folder: a second --resume of it is refused
     try:
         if saved is None:
             metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
