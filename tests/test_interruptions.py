@@ -27,12 +27,16 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals a
 # length too (checkpoints/, generalization.csv); one torch thread: the numbers do not depend on
 # how the run was cut up, only on the seeds
 SWEEP = ["--cells", "rnn,lstm,gru", "--tasks", "adding", "--lengths", "8", "--seeds", "4", "--hidden", "16",
-         "--batch", "16", "--steps", "120", "--eval-every", "40", "--threads", "1", "--eval-lengths", "2x"]
+         "--batch", "16", "--steps", "120", "--eval-every", "40", "--eval-lengths", "2x"]
 PLUGIN = ["-p", "fixtures.trial_marks"]  # marks each trial's start and end (tests/fixtures/trial_marks.py)
 # what must come out the same however often the run was interrupted
 SAME = ["status", "params", "steps", "loss", "val_loss", "accuracy", "val_accuracy", "solved", "steps_to_solve",
         "best_step", "baseline"]
 INTERRUPTIONS = 20  # inside trials, SIGINT and SIGKILL together
+# every run one torch thread per trial; SEQBENCH_TEST_INTERRUPT_JOBS=2: the interrupted runs use 2
+# worker processes (slower: each start spawns workers), checked against the same serial run
+EXECUTION = ["--threads", "1"] + (["--jobs", os.environ["SEQBENCH_TEST_INTERRUPT_JOBS"]]
+                            if os.environ.get("SEQBENCH_TEST_INTERRUPT_JOBS") else [])
 
 
 def seqbench(*args: str) -> list[str]:
@@ -92,7 +96,7 @@ EVALUATED = ["status", "loss", "accuracy", "solved", "baseline"]  # generalizati
 def reference(tmp_path_factory) -> dict:
     """The uninterrupted run: trial → row, and (trial, evaluated length) → generalization row."""
     out = tmp_path_factory.mktemp("uninterrupted")
-    with started(seqbench(*SWEEP, *PLUGIN, "--out", str(out / "runs")), out, out) as proc:
+    with started(seqbench(*SWEEP, *PLUGIN, "--threads", "1", "--out", str(out / "runs")), out, out) as proc:
         assert proc.wait(timeout=300) == 0, (out / "stderr").read_text()
     run_dir = next((out / "runs").iterdir())
     rows = rows_on_disk(run_dir)
@@ -115,7 +119,8 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
         assert cycles <= 3 * INTERRUPTIONS, f"only {inside} interruptions landed inside a trial"
         done = {r["trial"] for r in (rows_on_disk(run_dir) if run_dir else [])}
         assert len(done) < len(reference), "every trial finished before enough interruptions landed"
-        args = seqbench(*SWEEP, *PLUGIN, "--out", str(out)) if run_dir is None else seqbench("--resume", str(run_dir))
+        args = (seqbench(*SWEEP, *PLUGIN, *EXECUTION, "--out", str(out)) if run_dir is None
+                else seqbench("--resume", str(run_dir), *EXECUTION))
         before = len(marks_of(marks))
         # the n-th trial this process starts is interrupted, a random moment after it started: mostly
         # the first (no progress), now and then the second (the first finishes); with few trials
@@ -162,7 +167,7 @@ def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_re
 
     assert inside[signal.SIGINT] and inside[signal.SIGKILL], inside
     print(f"{cycles} cycles, inside a trial: {inside[signal.SIGINT]} SIGINT, {inside[signal.SIGKILL]} SIGKILL")
-    with started(seqbench("--resume", str(run_dir)), marks, tmp_path) as proc:
+    with started(seqbench("--resume", str(run_dir), *EXECUTION), marks, tmp_path) as proc:
         assert proc.wait(timeout=300) == 0, (tmp_path / "stderr").read_text()
     rows = rows_on_disk(run_dir)
     assert sorted(r["trial"] for r in rows) == sorted(reference), "every trial exactly once"
