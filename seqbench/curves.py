@@ -13,7 +13,6 @@ started, evaluation included).
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import json
 import os
@@ -24,7 +23,7 @@ from typing import Any, Mapping, Optional
 from .hookspecs import hookimpl
 from .errors import StorageError
 from .store import CURVES_CSV
-from .store.log import cut_torn_tail
+from .store.log import cut_torn_tail, write_whole
 
 COLUMNS = ("trial", "cell", "task", "length", "seed", "step", "tokens", "train_s", "loss", "tok_s",
            "val_loss", "val_accuracy", "val_ce_nats", "val_extra")
@@ -57,8 +56,7 @@ class CurveWriter:
         data = buffer.getvalue().encode("utf-8")
         size = os.fstat(self.fd).st_size
         try:
-            if os.write(self.fd, data) != len(data):  # one write: lines from several writers never interleave
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            write_whole(self.fd, data)  # one write: lines from several writers never interleave
         except OSError as exc:
             try:
                 os.ftruncate(self.fd, size)

@@ -9,9 +9,8 @@ else the resume is refused with one line naming what differs.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from .config import RunConfig
 from .errors import UsageError
@@ -78,19 +77,12 @@ def _show(value: Any) -> str:
 def saved_configs(saved: Mapping[str, Any], run_dir: Path) -> list[RunConfig]:
     """The run configurations of a run folder's config.json (``RunDir.read_config``); a
     damaged one is a UsageError naming the file and what is wrong, in one line."""
+    where = Path(run_dir) / "config.json"
     if not saved.get("configs"):
-        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: it holds no run configuration ('configs')")
-    with damaged(run_dir, "configs"):
-        return [RunConfig.from_dict(c) for c in saved["configs"]]
-
-
-@contextmanager
-def damaged(run_dir: Path, field: str) -> Iterator[None]:
-    """Turn any error while reading config.json's ``field`` into one line naming the file."""
+        raise UsageError(f"{where} is damaged: it holds no run configuration ('configs')")
     try:
-        yield
+        return [RunConfig.from_dict(c) for c in saved["configs"]]
     except UsageError as exc:
-        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: {field}: {exc}") from None
+        raise UsageError(f"{where} is damaged: configs: {exc}") from None
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
-        raise UsageError(f"{Path(run_dir) / 'config.json'} is damaged: {field}: "
-                         f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise UsageError(f"{where} is damaged: configs: {type(exc).__name__}: {' '.join(str(exc).split())}") from None

@@ -44,6 +44,17 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def write_whole(fd: int, data: bytes) -> None:
+    """Write ``data`` with one ``os.write`` (a line is whole, or torn only at the file's end); a
+    short write is followed by another, which finishes it or raises the reason (ENOSPC, EFBIG)."""
+    written = os.write(fd, data)
+    while written < len(data):
+        more = os.write(fd, data[written:])
+        if more <= 0:
+            raise OSError(errno.EIO, f"only {written} of {len(data)} bytes written")
+        written += more
+
+
 def encode(values: Iterable[Any]) -> str:
     """One CSV line, newline included; floats as ``repr`` (they round-trip exactly)."""
     buffer = io.StringIO()
@@ -104,12 +115,7 @@ class RowLog:
             text = encode(self.columns)
         data = (text + encode(row.get(c) for c in self.columns)).encode("utf-8")
         try:
-            written = os.write(fd, data)  # one write: the line is whole or torn at the end
-            while written < len(data):  # a short write: the next one says why (ENOSPC, EFBIG) or completes it
-                more = os.write(fd, data[written:])
-                if more <= 0:
-                    raise OSError(errno.EIO, f"only {written} of {len(data)} bytes written")
-                written += more
+            write_whole(fd, data)
             os.fdatasync(fd) if hasattr(os, "fdatasync") else os.fsync(fd)
         except OSError as exc:
             try:

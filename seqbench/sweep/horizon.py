@@ -63,12 +63,13 @@ class HorizonRequest:
         return asdict(self)
 
     @classmethod
-    def saved(cls, data: Any) -> "HorizonRequest":
-        """The request recorded in a run's config.json (``horizon``); a damaged one is one line."""
+    def saved(cls, data: Any, where: Union[str, Path] = CONFIG_JSON) -> "HorizonRequest":
+        """The request recorded in a run's config.json (``horizon``; ``where``: that file, for the
+        message); a damaged one is one line."""
         try:
             return cls(**data)
         except (UsageError, TypeError, ValueError) as exc:
-            raise UsageError(f"config.json is damaged: horizon: {' '.join(str(exc).split())}") from None
+            raise UsageError(f"{where} is damaged: horizon: {' '.join(str(exc).split())}") from None
 
 
 # --------------------------------------------------------------------------- the search, as pure functions
@@ -269,15 +270,14 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         if options or given:
             flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
             raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
-        from ..resume import damaged, saved_configs
+        from ..resume import saved_configs
 
         rundir = RunDir.open(resume)
         saved = rundir.read_config()
         if not saved.get("horizon"):
             raise UsageError(f"{resume} is not a horizon search; continue it with: seqbench run --resume {resume}")
         config = saved_configs(saved, rundir.path)[0]
-        with damaged(rundir.path, "horizon"):
-            request = HorizonRequest(**saved["horizon"])
+        request = HorizonRequest.saved(saved["horizon"], rundir.path / CONFIG_JSON)
         rundir.warn_torn_tail()
     else:
         request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
