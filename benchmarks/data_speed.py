@@ -14,10 +14,10 @@ import argparse
 
 import torch
 
-from seqbench.measure import median_seconds
-from seqbench.model import build_model, count_params
-from seqbench.registry import Registry
-from seqbench.runner import build_task
+from seqbench.train.measure import median_seconds
+from seqbench.models.model import build_model, count_params
+from seqbench.plugins.registry import Registry
+from seqbench.runs.runner import build_task
 
 
 def main() -> None:

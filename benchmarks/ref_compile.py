@@ -16,9 +16,9 @@ import statistics
 
 import torch
 
-from seqbench.bench import build_cell
-from seqbench.measure import median_seconds
-from seqbench.registry import Registry
+from seqbench.studies.speed import build_cell
+from seqbench.train.measure import median_seconds
+from seqbench.plugins.registry import Registry
 
 
 def trainer(entry, hidden: int, x: torch.Tensor, params: dict):

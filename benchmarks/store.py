@@ -30,7 +30,7 @@ CELLS = ("rnn", "lstm", "gru", "transformer")
 
 def template(folder: Path) -> tuple[dict, dict]:
     """One real row and config.json, from a 5-step trial."""
-    from seqbench.runner import run
+    from seqbench.runs.runner import run
     from seqbench.store import CONFIG_JSON, RunDir
 
     frame = run(["lstm"], "adding", [50], steps=5, hidden=16, eval_every=5, out=folder, progress=False)

@@ -20,9 +20,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    from seqbench.config import RunConfig
-    from seqbench.registry import Registry
-    from seqbench.runner import plan
+    from seqbench.spec.config import RunConfig
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import plan
 
     registry = Registry()
     config = RunConfig(cells=["rnn", "lstm", "gru", "transformer"], tasks=["adding", "copy"], lengths=[50, 100],

@@ -9,57 +9,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
+from seqbench._version import __version__
+from seqbench.hookspecs import hookimpl
 
-__version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl", "run", "horizon", "load_run", "speed", "compare", "generate", "evaluate"]
+__all__ = ["__version__", "hookimpl", "run", "horizon", "load_run", "speed", "compare", "generate", "evaluate", "plots"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
-    """Run a comparison; see :func:`seqbench.runner.run` (imported lazily: it needs torch)."""
-    from .runner import run as _run
+    """Run a comparison; see :func:`seqbench.runs.runner.run` (imported lazily: it needs torch)."""
+    from seqbench.runs.runner import run as _run
 
     return _run(*args, **kwargs)
 
 
 def horizon(*args: Any, **kwargs: Any) -> Any:
     """Each cell's memory horizon, a DataFrame; see :func:`seqbench.sweep.horizon.horizon` (lazy: torch)."""
-    from .sweep.horizon import horizon as _horizon
+    from seqbench.sweep.horizon import horizon as _horizon
 
     return _horizon(*args, **kwargs)
 
 
 def speed(*args: Any, **kwargs: Any) -> Any:
-    """Measure cells' speed, memory and scaling; see :func:`seqbench.bench.speed` (imported lazily)."""
-    from .bench import speed as _speed
+    """Measure cells' speed, memory and scaling; see :func:`seqbench.studies.speed.speed` (imported lazily)."""
+    from seqbench.studies.speed import speed as _speed
 
     return _speed(*args, **kwargs)
 
 
 def compare(runs: Any) -> Any:
-    """Compare run directories side by side, a DataFrame; see :func:`seqbench.comparison.compare`."""
-    from .comparison import compare as _compare
+    """Compare run directories side by side, a DataFrame; see :func:`seqbench.studies.comparison.compare`."""
+    from seqbench.studies.comparison import compare as _compare
 
     return _compare(runs)
 
 
 def load_run(path: Any) -> Any:
     """A run directory's results as a DataFrame; see :func:`seqbench.store.load_run`."""
-    from .store import load_run as _load
+    from seqbench.store import load_run as _load
 
     return _load(path)
 
 
 def generate(*args: Any, **kwargs: Any) -> str:
-    """Text sampled from a charlm checkpoint; see :func:`seqbench.sampling.generate` (lazy: torch)."""
-    from .sampling import generate as _generate
+    """Text sampled from a charlm checkpoint; see :func:`seqbench.studies.sampling.generate` (lazy: torch)."""
+    from seqbench.studies.sampling import generate as _generate
 
     return _generate(*args, **kwargs)
 
 
 def evaluate(*args: Any, **kwargs: Any) -> Any:
     """Perplexity and bits/char of a charlm checkpoint, a DataFrame; see
-    :func:`seqbench.lmeval.evaluate_checkpoint`."""
-    from .lmeval import evaluate_checkpoint
+    :func:`seqbench.studies.lm_eval.evaluate_checkpoint`."""
+    from seqbench.studies.lm_eval import evaluate_checkpoint
 
     return evaluate_checkpoint(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    """``seqbench.plots``: the figures module (``seqbench.reporting.plots``), imported on first use."""
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module("seqbench.reporting.plots")
+    raise AttributeError(f"module 'seqbench' has no attribute {name!r}")

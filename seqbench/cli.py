@@ -10,8 +10,8 @@ import argparse
 import sys
 from typing import Any, Optional, Sequence
 
-from . import __version__
-from .errors import SeqbenchError
+from seqbench._version import __version__
+from seqbench.errors import SeqbenchError
 
 RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden", "params", "layers", "batch",
                "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal", "samples",
@@ -62,19 +62,19 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
 
 def execution_from(args: Any) -> Any:
     """The ``Execution`` the flags of ``add_execution_options`` describe, validated."""
-    from .execute import Execution
+    from seqbench.execute import Execution
 
     given = {name: getattr(args, name) for name in ("jobs", "threads", "executor", "ray_address", "cpus_per_trial",
                                                     "gpus_per_trial", "retries") if getattr(args, name) is not None}
     if given.get("executor") != "ray":
         ray_only = [name for name in ("ray_address", "cpus_per_trial", "gpus_per_trial") if name in given]
         if ray_only:
-            from .errors import UsageError
+            from seqbench.errors import UsageError
 
             flag = "--" + ray_only[0].replace("_", "-")
             raise UsageError(f"{flag} is for --executor ray")
     if "jobs" in given and given.get("executor") == "ray":
-        from .errors import UsageError
+        from seqbench.errors import UsageError
 
         raise UsageError("--jobs is for the local executor; with --executor ray, Ray schedules the trials "
                          "(--cpus-per-trial)")
@@ -82,7 +82,7 @@ def execution_from(args: Any) -> Any:
         try:
             given["threads"] = int(given["threads"])
         except ValueError:
-            from .errors import UsageError
+            from seqbench.errors import UsageError
 
             raise UsageError(f"--threads must be a positive integer, got {given['threads']!r}") from None
     return Execution(**given).check()
@@ -365,14 +365,14 @@ def _stdout() -> Any:
 
 
 def _registry(args: Any) -> Any:
-    from .registry import Registry
+    from seqbench.plugins.registry import Registry
 
     return Registry(args.plugins)
 
 
 def _trial_options(args: Any, names: Sequence[str]) -> dict[str, Any]:
     """The trial options given on the command line (``names``), with --task-opt / --cell-opt parsed."""
-    from .config import parse_options
+    from seqbench.spec.config import parse_options
 
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.task_opts:
@@ -385,17 +385,17 @@ def _trial_options(args: Any, names: Sequence[str]) -> dict[str, Any]:
 def cmd_run(args: Any) -> int:
     from rich.console import Console
 
-    from . import report
-    from .errors import UsageError
-    from .store import RunDir
-    from .runner import run
+    from seqbench.reporting import report
+    from seqbench.errors import UsageError
+    from seqbench.store import RunDir
+    from seqbench.runs.runner import run
 
     options = _trial_options(args, RUN_OPTIONS)
     _offline(args)
     if args.corpus:
         from pathlib import Path
 
-        from .corpus import is_corpus_name
+        from seqbench.data.corpus import is_corpus_name
 
         named = is_corpus_name(args.corpus)  # a name (or a typo of one) stays a name
         corpus = args.corpus if named else str(Path(args.corpus).expanduser().resolve())
@@ -404,7 +404,7 @@ def cmd_run(args: Any) -> int:
         _resume_options(args, options)
     if args.inspect:
         options["save"] = True  # gradient flow is measured on the saved models
-        from .inspect import plots_available
+        from seqbench.inspect import plots_available
 
         if not plots_available():
             raise UsageError("--inspect draws figures with matplotlib: pip install 'seqbench[plots]'")
@@ -418,7 +418,7 @@ def cmd_run(args: Any) -> int:
         return 0
 
     def announce(planned: Any) -> None:
-        from .sweep.estimate import describe
+        from seqbench.runs.estimate import describe
 
         err.print(f"seqbench run: {describe(planned)}", highlight=False)
 
@@ -437,17 +437,17 @@ def cmd_run(args: Any) -> int:
     report.print_tables(report.run_extra_tables(frame.attrs["run_dir"], frame), _stdout(), wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
-        from .sampling import run_samples
+        from seqbench.studies.sampling import run_samples
 
         for trial, text in run_samples(frame.attrs["run_dir"], frame, sample, registry=registry):
             cell, task, length, seed = trial.split("|")[:4]
             _stdout().rule(f"{cell} · {task} T={length} · seed {seed}: a {sample}-character sample", align="left")
             _stdout().print(text, markup=False, highlight=False)
     if args.inspect:
-        from .inspect import inspect_run
+        from seqbench.inspect import inspect_run
 
         written = inspect_run(frame.attrs["run_dir"], registry=registry)
-        from .words import plural
+        from seqbench.words import plural
 
         err.print(f"inspect: {plural(len(written), 'file')} in {frame.attrs['run_dir']}/inspect/", highlight=False)
     err.print(f"results: {frame.attrs['run_dir']}/results.csv", highlight=False)
@@ -463,8 +463,8 @@ def _resume_options(args: Any, options: dict) -> None:
     import json
     from pathlib import Path
 
-    from .errors import UsageError
-    from .store import CONFIG_JSON
+    from seqbench.errors import UsageError
+    from seqbench.store import CONFIG_JSON
 
     out = options.pop("out", None)
     if out is not None and Path(out).resolve() != Path(args.resume).resolve().parent:
@@ -480,9 +480,9 @@ def _resume_options(args: Any, options: dict) -> None:
 def cmd_horizon(args: Any) -> int:
     from rich.console import Console
 
-    from .report import load_run_info
-    from .sweep.horizon import horizon
-    from .tabular import print_tables
+    from seqbench.reporting.report import load_run_info
+    from seqbench.sweep.horizon import horizon
+    from seqbench.reporting.table import print_tables
 
     options = _trial_options(args, HORIZON_OPTIONS)
     err = Console(stderr=True)
@@ -509,8 +509,8 @@ def cmd_horizon(args: Any) -> int:
 def plan_table(planned: Any) -> Any:
     """The table of ``seqbench run --dry-run``: per task × length × cell, its configurations,
     trials and estimated time."""
-    from .report import TableData
-    from .sweep.estimate import describe, duration
+    from seqbench.reporting.report import TableData
+    from seqbench.runs.estimate import describe, duration
 
     table = TableData("seqbench run --dry-run: the plan", describe(planned) + "; every configuration validated",
                       ["task", "T", "cell", "configurations", "trials", "hidden", "est. time"])
@@ -527,7 +527,7 @@ def plan_table(planned: Any) -> Any:
 def cmd_generate(args: Any) -> int:
     import time
 
-    from .sampling import sample
+    from seqbench.studies.sampling import sample
 
     chars = sample(args.checkpoint, args.prompt, args.length, args.temperature, args.top_k, args.seed,
                    args.device, _registry(args))
@@ -546,7 +546,7 @@ def cmd_generate(args: Any) -> int:
 
 
 def cmd_eval(args: Any) -> int:
-    from .lmeval import evaluate_checkpoint, render
+    from seqbench.studies.lm_eval import evaluate_checkpoint, render
 
     _offline(args)
     frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
@@ -558,8 +558,8 @@ def cmd_eval(args: Any) -> int:
 def cmd_report(args: Any) -> int:
     from pathlib import Path
 
-    from . import report
-    from .errors import UsageError
+    from seqbench.reporting import report
+    from seqbench.errors import UsageError
 
     registry = _registry(args)
     run = report.load_run_info(args.run_dir, args.view)
@@ -588,7 +588,7 @@ def cmd_report(args: Any) -> int:
 def cmd_plot(args: Any) -> int:
     from pathlib import Path
 
-    from .plots import figures, require_matplotlib, save
+    from seqbench.reporting.plots import figures, require_matplotlib, save
 
     require_matplotlib()  # before reading anything: one line naming the extra to install
     paths = save(figures(args.run_dir, args.kind), args.output or Path(args.run_dir) / "plots", args.format)
@@ -600,8 +600,8 @@ def cmd_plot(args: Any) -> int:
 
 
 def cmd_compare(args: Any) -> int:
-    from .comparison import check_pct, compare, export, regressions, tables
-    from .tabular import print_tables
+    from seqbench.studies.comparison import check_pct, compare, export, regressions, tables
+    from seqbench.reporting.table import print_tables
 
     pct = check_pct(args.fail_on_regression)
     frame = compare(args.runs)
@@ -623,7 +623,7 @@ def _write(text: str, output: Optional[str], what: str = "report") -> None:
     UsageError when it cannot be written."""
     from pathlib import Path
 
-    from .errors import UsageError
+    from seqbench.errors import UsageError
 
     if not output:
         sys.stdout.write(text)
@@ -638,14 +638,14 @@ def _write(text: str, output: Optional[str], what: str = "report") -> None:
 def cmd_check(args: Any) -> int:
     from rich.table import Table
 
-    from .config import parse_names
-    from .words import plural
+    from seqbench.spec.config import parse_names
+    from seqbench.words import plural
 
     registry = _registry(args)
     names = parse_names(args.cells)
     for name in names or ():
         registry.get("cell", name)  # a typo is reported before torch is imported
-    from .testing import check_cells
+    from seqbench.studies.conformance import check_cells
 
     results = check_cells(names, registry)
     table = Table(title="seqbench check", caption="float64, CPU, eval mode; exit 1 if any check fails",
@@ -667,10 +667,10 @@ def cmd_check(args: Any) -> int:
 def cmd_speed(args: Any) -> int:
     from rich.console import Console
 
-    from .bench import speed
-    from .config import parse_options
-    from .store import SPEED_CSV
-    from .speed_tables import render
+    from seqbench.studies.speed import speed
+    from seqbench.spec.config import parse_options
+    from seqbench.store import SPEED_CSV
+    from seqbench.reporting.speed_tables import render
 
     options = {name: getattr(args, name) for name in ("batch", "hidden", "params", "layers", "device", "dtype",
                                                       "repeats") if getattr(args, name) is not None}
@@ -712,7 +712,7 @@ def cmd_plugins(args: Any) -> int:
     from rich.table import Table
 
     if args.plugins_command == "new":
-        from .scaffold import scaffold
+        from seqbench.plugins.scaffold import scaffold
 
         path = scaffold(args.name, args.dir, taken=_registry(args).cells)
         print(f"created {path}: next, pip install -e {path} && seqbench run --cells {args.name}", file=sys.stderr)
@@ -731,13 +731,13 @@ def cmd_plugins(args: Any) -> int:
 
 
 def cmd_inspect(args: Any) -> int:
-    from .inspect.command import command
+    from seqbench.inspect.command import command
 
     return command(args, _registry(args), _stdout())
 
 
 def _offline(args: Any) -> None:
-    """--offline: no corpus download for the rest of the process (seqbench.download reads it)."""
+    """--offline: no corpus download for the rest of the process (seqbench.data.download reads it)."""
     if args.offline:
         import os
 

@@ -38,7 +38,7 @@ TINY_ARGS = ["--hidden", "16", "--batch", "16", "--steps", "12", "--eval-every",
 
 @pytest.fixture()
 def registry():
-    from seqbench.registry import Registry
+    from seqbench.plugins.registry import Registry
 
     problems: list[str] = []
     reg = Registry(on_problem=problems.append)

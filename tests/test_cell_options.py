@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from seqbench.registry import Registry
+from seqbench.plugins.registry import Registry
 
 from test_reference_cells import IN, HID, assert_same, inputs, run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqbench.registry import Registry
+from seqbench.plugins.registry import Registry
 
 CELLS = ["rnn", "lstm", "gru", "transformer"]
 

@@ -1,4 +1,4 @@
-"""The embedded corpus (seqbench.corpus) and the character-level language-model task."""
+"""The embedded corpus (seqbench.data.corpus) and the character-level language-model task."""
 from __future__ import annotations
 
 import collections
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seqbench import corpus as corpus_mod
-from seqbench.corpus import build_stdlib_text, load_corpus
+from seqbench.data import corpus as corpus_mod
+from seqbench.data.corpus import build_stdlib_text, load_corpus
 from seqbench.errors import UsageError
 from seqbench.tasks.charlm import CharLMTask
 
@@ -261,8 +261,8 @@ def test_bad_lengths_and_fractions(tmp_path):
 
 def test_registry_loads_the_plugin_and_a_tiny_trial_runs(tmp_path):
     import seqbench
-    from seqbench.registry import Registry
-    from seqbench.runner import build_task
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import build_task
 
     problems: list[str] = []
     registry = Registry(["seqbench.tasks.charlm"], on_problem=problems.append)

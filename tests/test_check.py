@@ -1,11 +1,11 @@
-"""`seqbench check` and `seqbench.testing`: built-ins pass, each broken cell fails the right check."""
+"""`seqbench check` and `seqbench.studies.conformance`: built-ins pass, each broken cell fails the right check."""
 from __future__ import annotations
 
 import pytest
 
 from seqbench.cli import main
-from seqbench.registry import Registry
-from seqbench.testing import CHECKS, assert_cell_conforms, check_cell, check_cells
+from seqbench.plugins.registry import Registry
+from seqbench.studies.conformance import CHECKS, assert_cell_conforms, check_cell, check_cells
 
 
 @pytest.fixture(scope="module")

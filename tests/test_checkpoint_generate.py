@@ -10,10 +10,10 @@ import torch
 
 import seqbench
 from seqbench import cli
-from seqbench.checkpoint import load_checkpoint, rebuild_model, save_checkpoint
+from seqbench.models.checkpoint import load_checkpoint, rebuild_model, save_checkpoint
 from seqbench.errors import UsageError
-from seqbench.sampling import generate
-from seqbench.lmeval import evaluate_checkpoint
+from seqbench.studies.sampling import generate
+from seqbench.studies.lm_eval import evaluate_checkpoint
 
 PROSE = ("The quick brown fox jumps over the lazy dog. A recurrent network reads one character at a "
          "time and keeps a summary of the past in its state; a transformer looks back at every "
@@ -81,8 +81,8 @@ def test_checkpoint_written_on_a_gpu_loads_on_the_cpu(run, tmp_path, monkeypatch
 def test_save_is_atomic_and_leaves_no_temporary_file(run, tmp_path):
     data = load_checkpoint(ckpt(run))
     model = rebuild_model(data)
-    spec = seqbench.config.TrialSpec.from_dict(data["spec"])
-    task = seqbench.runner.build_task(seqbench.registry.Registry().get("task", "charlm"), T, spec.task_params)
+    spec = seqbench.spec.config.TrialSpec.from_dict(data["spec"])
+    task = seqbench.runs.runner.build_task(seqbench.plugins.registry.Registry().get("task", "charlm"), T, spec.task_params)
     path = save_checkpoint(tmp_path / "sub" / "x.pt", model, spec, task, {"loss": 1.0})
     assert sorted(p.name for p in path.parent.iterdir()) == ["x.pt"]
     assert load_checkpoint(path)["row"] == {"loss": 1.0}
@@ -181,9 +181,9 @@ def test_eval_refuses_a_changed_corpus(run, tmp_path):
 
 
 def test_textgen_suite_matches_the_lstm128_budget():
-    from seqbench.budget import count_model_params
-    from seqbench.registry import Registry
-    from seqbench.suite import load_suite
+    from seqbench.models.budget import count_model_params
+    from seqbench.plugins.registry import Registry
+    from seqbench.spec.suite import load_suite
     from seqbench.tasks.charlm import CharLMTask
 
     _, configs = load_suite("textgen")

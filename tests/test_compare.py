@@ -9,7 +9,7 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
-from seqbench.comparison import compare, regressions
+from seqbench.studies.comparison import compare, regressions
 
 
 TASKS = {"adding|8": {"metric": "loss", "metric_higher_is_better": False}}

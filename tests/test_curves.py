@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 import seqbench
-from seqbench.curves import COLUMNS, load_curves
+from seqbench.train.curves import COLUMNS, load_curves
 
 from pictures_fixtures import SMALL
 
@@ -54,7 +54,7 @@ def test_an_attempt_killed_after_its_first_log_step_is_dropped(tmp_path):
 
 
 def test_a_torn_last_line_is_cut_before_the_next_run_appends(tmp_path):
-    from seqbench.curves import CurveWriter
+    from seqbench.train.curves import CurveWriter
 
     (tmp_path / "curves.csv").write_text(",".join(COLUMNS) + "\na,rnn,adding,5,0,20,1,0.1,0.5\na,rnn,add")
     CurveWriter(str(tmp_path)).close()  # a resumed run opens it again

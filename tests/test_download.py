@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from seqbench import corpus as corpus_mod
-from seqbench import download
-from seqbench.corpus import load_corpus
-from seqbench.download import SOURCES, Source, fetch
+from seqbench.data import corpus as corpus_mod
+from seqbench.data import download
+from seqbench.data.corpus import load_corpus
+from seqbench.data.download import SOURCES, Source, fetch
 from seqbench.errors import UsageError
 
 TEXT = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 40).encode()

@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY, group_alive, run_process, subprocess_env
 from seqbench.errors import UsageError
 from seqbench.execute import Execution
-from seqbench.runner import run
+from seqbench.runs.runner import run
 
 METRICS = ["loss", "val_loss", "accuracy", "params", "steps", "solved"]
 

@@ -65,7 +65,7 @@ def test_lazy_factories_resolve_to_the_real_cells(registry):
     import pickle
 
     from seqbench.cells.recurrent import build_lstm
-    from seqbench.registry import LazyFactory
+    from seqbench.plugins.registry import LazyFactory
 
     factory = registry.cells["lstm"].obj
     assert isinstance(factory, LazyFactory) and factory.resolve() is build_lstm
@@ -76,7 +76,7 @@ def test_lazy_factories_resolve_to_the_real_cells(registry):
 
 def test_a_lazy_factory_with_a_wrong_path_is_a_plugin_error():
     from seqbench.errors import PluginError
-    from seqbench.registry import LazyFactory
+    from seqbench.plugins.registry import LazyFactory
 
     with pytest.raises(PluginError, match="cannot import factory seqbench.cells.recurrent:build_lstmm"):
         LazyFactory("seqbench.cells.recurrent:build_lstmm")(3, 8)

@@ -17,9 +17,9 @@ from unittest import mock
 from hypothesis import given, strategies as st
 
 from seqbench.cli import main
-from seqbench.config import RunConfig
-from seqbench.registry import Registry
-from seqbench.runner import plan
+from seqbench.spec.config import RunConfig
+from seqbench.plugins.registry import Registry
+from seqbench.runs.runner import plan
 
 def floats(*args: Any, **kwargs: Any) -> Any:
     """Floats without subnormals: a run flushes them to zero in this process (as the CLI does)."""
@@ -48,7 +48,7 @@ def dry_run(argv: list[str]) -> tuple[int, str, list]:
         return frame
 
     err, out = io.StringIO(), io.StringIO()
-    with tempfile.TemporaryDirectory() as tmp, mock.patch("seqbench.sweep.estimate.estimate", estimate), \
+    with tempfile.TemporaryDirectory() as tmp, mock.patch("seqbench.runs.estimate.estimate", estimate), \
             contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         try:
             code = main(["run", "--dry-run", "-q", "--out", tmp, *argv])

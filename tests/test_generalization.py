@@ -11,7 +11,8 @@ import pytest
 import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
-from seqbench.generalization import GENERALIZATION_CSV, absolute_lengths, parse_eval_lengths, tables
+from seqbench.spec.eval_lengths import absolute_lengths, parse_eval_lengths
+from seqbench.studies.generalization import GENERALIZATION_CSV, tables
 
 from conftest import TINY
 
@@ -72,9 +73,9 @@ def test_a_task_that_cannot_change_length_says_so(tmp_path, capsys):
 
 
 def test_classic_suite_prints_published_beside_measured():
-    from seqbench.published import suite_reference
-    from seqbench.published import tables as published_tables
-    from seqbench.suite import load_suite
+    from seqbench.spec.suite import suite_reference
+    from seqbench.reporting.published import tables as published_tables
+    from seqbench.spec.suite import load_suite
 
     _, parts = load_suite("classic")
     assert [(c.tasks, c.lengths, c.params) for c in parts] == [(["adding"], [600], 70000), (["copy"], [1000], 16000)]

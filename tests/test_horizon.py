@@ -12,7 +12,7 @@ import pytest
 import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
-from seqbench.registry import Registry
+from seqbench.plugins.registry import Registry
 from seqbench.sweep.horizon import HorizonRequest, decide, horizon, max_probes, search, seeds_to_add
 
 # every probe: one training step of a 4-unit model, 8 held-out examples
@@ -89,7 +89,7 @@ def test_when_the_first_length_fails_lengths_are_halved(tmp_path):
     assert [p[0] for p in row["probes"]] == [25, 12, 6]
     config = json.loads((Path(found.attrs["run_dir"]) / "config.json").read_text())
     assert config["horizon"]["min_length"] == 6
-    from seqbench.horizon_tables import tables
+    from seqbench.reporting.horizon_tables import tables
 
     table = tables(pd.read_csv(Path(found.attrs["run_dir"]) / "results.csv"), config)[0]
     assert table.rows[0][2] == "< 6"
@@ -152,7 +152,7 @@ def test_horizon_command_table_report_and_plot(tmp_path, capsys):
     assert main(["report", str(run_dir), "-p", "fixtures.threshold_task", "--format", "markdown"]) == 0
     assert "memory horizon" in capsys.readouterr().out
     pytest.importorskip("matplotlib")
-    from seqbench.plots import figures
+    from seqbench.reporting.plots import figures
 
     figs = figures(run_dir)
     assert set(figs) == {"horizon-threshold", "length-threshold"}

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from seqbench.cli import main
-from seqbench.report import load_run_info
+from seqbench.reporting.report import load_run_info
 
 
 

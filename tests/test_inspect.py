@@ -11,15 +11,14 @@ import torch
 
 import seqbench
 from seqbench import cli
-from seqbench.checkpoint import load_checkpoint, rebuild_model, save_checkpoint
-from seqbench.config import TrialSpec
+from seqbench.models.checkpoint import load_checkpoint, rebuild_model, save_checkpoint
+from seqbench.spec.config import TrialSpec
 from seqbench.errors import PluginError, UsageError
-from seqbench.inspect import (figure_svg, gate_figure, gradient_figure, gradient_flow, inspect_run, record_gates,
-                              run_figures, summarize, summarize_gates)
+from seqbench.inspect import (figure_svg, gate_figure, gradient_figure, gradient_flow, inspect_run, record_gates, run_figures, summarize, summarize_gates)
 from seqbench.inspect.gates import cell_internals, headline, reference_model
 from seqbench.inspect.gradients import fit_slope, measure, step_gradients
-from seqbench.model import build_model
-from seqbench.registry import Registry
+from seqbench.models.model import build_model
+from seqbench.plugins.registry import Registry
 from seqbench.tasks.adding import AddingTask
 from seqbench.tasks.base import Task
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from seqbench import plots
+from seqbench.reporting import plots
 from seqbench.cli import main
-from seqbench.curves import load_curves
-from seqbench.report import load_run_info
+from seqbench.train.curves import load_curves
+from seqbench.reporting.report import load_run_info
 
 
 CELLS = ["rnn", "gru"]

@@ -13,8 +13,8 @@ import pytest
 import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
-from seqbench.registry import Registry
-from seqbench.scaffold import scaffold
+from seqbench.plugins.registry import Registry
+from seqbench.plugins.scaffold import scaffold
 
 from conftest import TINY_ARGS, run_process, subprocess_env
 
@@ -144,8 +144,8 @@ def test_report_format_from_a_plugin(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.splitlines()[1].startswith("GRU ")
     assert lines_naming(captured.err, "fixtures.report_formats") == [
-        "seqbench: warning: report_format 'csv' is registered by both 'seqbench.report' and "
-        "'fixtures.report_formats' (-p); keeping 'seqbench.report'"]
+        "seqbench: warning: report_format 'csv' is registered by both 'seqbench.reporting.report' and "
+        "'fixtures.report_formats' (-p); keeping 'seqbench.reporting.report'"]
     target = tmp_path / "r.up"  # -o FILE picks the format by its suffix
     assert main(["report", run_dir, "-p", "fixtures.report_formats", "-o", str(target)]) == 0
     assert target.read_text().splitlines()[1].startswith("GRU ")
@@ -225,7 +225,7 @@ def test_installed_and_dash_p_is_loaded_once(monkeypatch):
 
             return fixtures.good_plugin
 
-    from seqbench import registry as registry_module
+    from seqbench.plugins import registry as registry_module
 
     monkeypatch.setattr(registry_module.metadata, "entry_points", lambda group: [EntryPoint()])
     monkeypatch.delenv("SEQBENCH_LOAD_PLUGINS")

@@ -17,8 +17,8 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from conftest import HERE, TINY  # noqa: E402
 from seqbench.execute import Execution  # noqa: E402
-from seqbench.registry import Registry  # noqa: E402
-from seqbench.runner import run  # noqa: E402
+from seqbench.plugins.registry import Registry  # noqa: E402
+from seqbench.runs.runner import run  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from seqbench.cells import reference, reference_bptt
-from seqbench.registry import Registry
-from seqbench.testing import check_cell
+from seqbench.plugins.registry import Registry
+from seqbench.studies.conformance import check_cell
 
 KINDS = ["rnn", "lstm", "gru"]
 TOL = dict(rtol=1e-10, atol=1e-10)  # float64; far tighter than seqbench check's 1e-5

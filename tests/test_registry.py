@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from seqbench.errors import UsageError
-from seqbench.registry import BUILTIN_PLUGINS, Registry
+from seqbench.plugins.registry import BUILTIN_PLUGINS, Registry
 
 
 def make(*plugins, **kwargs):
@@ -23,7 +23,7 @@ def test_builtins_register_through_the_hooks():
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert reg.tasks["copy"].provider == "seqbench.tasks.copy_memory"
     assert set(BUILTIN_PLUGINS) <= set(reg.plugins)
-    assert reg.plugins["seqbench.metrics"].source == "builtin"
+    assert reg.plugins["seqbench.tasks.metrics"].source == "builtin"
     assert "seqbench_register_cells" in reg.hooks_of("seqbench.cells.recurrent")
 
 
@@ -105,7 +105,7 @@ class _FakeEntryPoint:
 
 
 def test_entry_points_load_and_a_broken_one_is_isolated(monkeypatch):
-    from seqbench import registry as registry_module
+    from seqbench.plugins import registry as registry_module
 
     eps = [_FakeEntryPoint("good", "fixtures.good_plugin"), _FakeEntryPoint("broken", "fixtures.import_error")]
     monkeypatch.setattr(registry_module.metadata, "entry_points", lambda group: eps if group == "seqbench" else [])

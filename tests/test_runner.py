@@ -99,7 +99,7 @@ def test_interrupt_keeps_finished_rows_and_resume_completes(tmp_path):
         def seqbench_run_start(self, trials):
             events.append([t.key for t in trials])
 
-    from seqbench.registry import Registry
+    from seqbench.plugins.registry import Registry
 
     reg = Registry()
     reg.pm.register(Watch())
@@ -134,11 +134,11 @@ def test_training_really_learns():
     """An LSTM gets well below the adding baseline at a short length within a few hundred steps."""
     import torch
 
-    from seqbench.config import TrialSpec
-    from seqbench.model import build_model
-    from seqbench.registry import Registry
+    from seqbench.spec.config import TrialSpec
+    from seqbench.models.model import build_model
+    from seqbench.plugins.registry import Registry
     from seqbench.tasks.adding import AddingTask
-    from seqbench.train import EvalSet, evaluate, train
+    from seqbench.train.loop import EvalSet, evaluate, train
 
     reg = Registry()
     task = AddingTask(10)

@@ -11,11 +11,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from seqbench import bench, flops
+from seqbench.studies import speed as bench
+from seqbench.models import flops
 from seqbench.cells.reference import ReferenceRecurrent
 from seqbench.cells.transformer import CausalTransformer
 from seqbench.cli import main
-from seqbench.scaling import fit_power_law, local_exponent
+from seqbench.studies.scaling import fit_power_law, local_exponent
 
 FAST = dict(repeats=2, warmup=1, min_time=0.0, gen_steps=2)  # API runs: as few calls as possible
 
@@ -267,7 +268,7 @@ def test_ctrl_c_keeps_the_rows_done(tmp_path, monkeypatch, capsys):
 
 
 def test_cpu_peak_memory_counts_a_large_temporary():
-    from seqbench.measure import PeakMemory
+    from seqbench.train.measure import PeakMemory
 
     memory = PeakMemory(torch.device("cpu"), release=True)
     memory.start()

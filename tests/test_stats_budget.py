@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 import seqbench
-from seqbench.budget import match_hidden, parse_params
+from seqbench.models.budget import match_hidden
+from seqbench.spec.sizes import parse_params
 from seqbench.errors import UsageError
-from seqbench.registry import Registry
-from seqbench.report import summarize, to_markdown
+from seqbench.plugins.registry import Registry
+from seqbench.reporting.report import summarize, to_markdown
 from seqbench.stats import mean_std_ci, ranks_with_ties, t95
 from seqbench.tasks.adding import AddingTask
 from seqbench.tasks.copy_memory import CopyTask
@@ -76,7 +77,7 @@ def test_every_cell_matches_the_budget_within_3_percent(task, budget):
     for name, entry in reg.cells.items():
         hidden, params = match_hidden(task, entry, budget, layers=1)
         assert abs(params - budget) <= 0.03 * budget, (name, hidden, params)
-        from seqbench.model import build_model, count_params
+        from seqbench.models.model import build_model, count_params
 
         assert count_params(build_model(task, entry, hidden, 1, 0.0)) == params  # the real model's count
 

@@ -6,7 +6,7 @@ import pytest
 import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
-from seqbench.suite import builtin_suites, load_suite
+from seqbench.spec.suite import builtin_suites, load_suite
 
 
 def test_builtin_suites_load_and_validate():
@@ -14,8 +14,8 @@ def test_builtin_suites_load_and_validate():
     for name in builtin_suites():
         description, configs = load_suite(name)
         assert description and configs
-        from seqbench.registry import Registry
-        from seqbench.runner import plan
+        from seqbench.plugins.registry import Registry
+        from seqbench.runs.runner import plan
 
         trials, info = plan(configs, Registry())  # every name, parameter and budget is valid
         assert trials and info

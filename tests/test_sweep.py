@@ -11,9 +11,9 @@ import torch
 
 import seqbench
 from seqbench.cli import main
-from seqbench.config import RunConfig, parse_options
+from seqbench.spec.config import RunConfig, parse_options
 from seqbench.errors import UsageError
-from seqbench.sweep.space import Range
+from seqbench.spec.space import Range
 from seqbench.sweep.tune import select
 
 from conftest import TINY, TINY_ARGS
@@ -101,7 +101,7 @@ def test_bad_grids_and_ranges_are_usage_errors(options, message):
 
 
 def test_a_suite_declares_grids_ranges_and_tuning(tmp_path):
-    from seqbench.suite import load_suite
+    from seqbench.spec.suite import load_suite
 
     suite = tmp_path / "s.toml"
     suite.write_text('[defaults]\ncells = ["lstm", "gru"]\ntune = true\nlr = [1e-3, 1e-2]\n'
@@ -179,7 +179,7 @@ def test_early_stopping_restores_the_best_validation_model(tmp_path):
             if "eval_loss" in metrics:
                 logged.append((step, metrics["eval_loss"]))
 
-    from seqbench.registry import Registry
+    from seqbench.plugins.registry import Registry
 
     registry = Registry()
     registry.pm.register(Recorder())
@@ -195,7 +195,7 @@ def test_early_stopping_restores_the_best_validation_model(tmp_path):
 
 
 def test_early_stopping_counts_evaluations_without_improvement():
-    from seqbench.train import EarlyStopping
+    from seqbench.train.loop import EarlyStopping
 
     task = type("T", (), {"solved_metric": "accuracy", "solved_higher_is_better": True})()
     model = torch.nn.Linear(2, 1)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from seqbench.cli import main
-from seqbench.registry import Registry
-from seqbench.scaffold import scaffold
+from seqbench.plugins.registry import Registry
+from seqbench.plugins.scaffold import scaffold
 
 from conftest import TINY_ARGS
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..hookspecs import hookimpl
+from seqbench.hookspecs import hookimpl
 
 
 class Recurrent:
@@ -57,7 +57,7 @@ class Reference:
         """The reference LSTM's and GRU's gates (``reference.record_internals``); None for any other cell."""
         if type(cell).__module__ != "seqbench.cells.reference":
             return None  # not ours: answered without importing the reference cells
-        from .reference import INTERNALS, ReferenceRecurrent, record_internals
+        from seqbench.cells.reference import INTERNALS, ReferenceRecurrent, record_internals
 
         if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
             return record_internals(cell, x, state)

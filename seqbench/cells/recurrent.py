@@ -13,7 +13,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from .init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
+from seqbench.cells.init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
 
 FUSED = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

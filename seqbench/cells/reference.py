@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
-from .reference_bptt import bptt_layer
+from seqbench.cells.init import check_lstm_options, check_rnn_options, init_lstm, init_rnn
+from seqbench.cells.reference_bptt import bptt_layer
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks stacked in each weight matrix
 MODES = ("auto", "eager", "jit", "compile")

@@ -31,8 +31,8 @@ class Execution:
 
     def check(self) -> "Execution":
         """Validate and normalise (``jobs="auto"`` → a number); UsageError on bad values."""
-        from ..errors import UsageError, unknown_name
-        from .cores import parse_jobs, threads_per_job
+        from seqbench.errors import UsageError, unknown_name
+        from seqbench.execute.cores import parse_jobs, threads_per_job
 
         if self.executor not in EXECUTORS:
             raise unknown_name("executor", self.executor, list(EXECUTORS))
@@ -57,7 +57,7 @@ class Execution:
 
 
 def _number(flag: str, value: Any, minimum: float) -> float:
-    from ..errors import UsageError
+    from seqbench.errors import UsageError
 
     try:
         number = float(value)
@@ -74,23 +74,23 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
     trial finishes; ``close()`` releases its workers."""
     import os
 
-    from .local import SerialExecutor
+    from seqbench.execute.local import SerialExecutor
 
     if not execution.parallel:
         return SerialExecutor(registry, run_dir / "checkpoints", execution.threads)
-    from .. import corpus
-    from .worker import WorkerSetup
+    from seqbench.data import corpus
+    from seqbench.execute.worker import WorkerSetup
 
     setup = WorkerSetup(plugins=list(plugins), plugin_env=os.environ.get("SEQBENCH_PLUGINS", ""),
                         threads=int(execution.threads or 1), flush_denormal=flush_denormal,
                         checkpoint_dir=None if execution.executor == "ray" else str(run_dir / "checkpoints"),
                         corpora=corpus.resolved_corpora())
     if execution.executor == "ray":
-        from .ray import RayExecutor
+        from seqbench.execute.ray import RayExecutor
 
         return RayExecutor(setup, registry, run_dir, execution.ray_address, execution.cpus_per_trial,
                            execution.gpus_per_trial, execution.retries)
-    from .processes import ProcessExecutor
+    from seqbench.execute.processes import ProcessExecutor
 
     return ProcessExecutor(execution.jobs, setup, registry, execution.retries)
 

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any, Optional
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 
 def available_cores() -> int:

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from ..config import TrialSpec
-from ..factories import build_task
-from ..registry import Registry
+from seqbench.spec.config import TrialSpec
+from seqbench.plugins.factories import build_task
+from seqbench.plugins.registry import Registry
 
 
 def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
@@ -37,14 +37,14 @@ def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
 def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path] = None,
               notify: Optional[Callable[..., None]] = None) -> dict[str, Any]:
     """Train and evaluate one trial; always returns its row (status ok, diverged or error).
-    With ``spec.save`` the trained model is saved in ``checkpoint_dir`` (seqbench.checkpoint).
+    With ``spec.save`` the trained model is saved in ``checkpoint_dir`` (seqbench.models.checkpoint).
     ``notify(hook_name, **kwargs)`` receives the trial's lifecycle events (default:
     ``registry.notify``; a worker process forwards them to the driver instead)."""
     import torch
 
-    from ..measure import PeakMemory, median_after_warmup, median_seconds
-    from ..model import build_model, count_params
-    from ..train import EvalSet, evaluate, train
+    from seqbench.train.measure import PeakMemory, median_after_warmup, median_seconds
+    from seqbench.models.model import build_model, count_params
+    from seqbench.train.loop import EvalSet, evaluate, train
 
     notify = notify or registry.notify
     started = time.perf_counter()
@@ -97,7 +97,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         infer_s, row["infer_iqr"] = median_seconds(infer, device)
         row["infer_tok_s"] = x.shape[0] * task.seq_len / infer_s
         if spec.save and checkpoint_dir is not None:
-            from ..checkpoint import checkpoint_name, save_checkpoint
+            from seqbench.models.checkpoint import checkpoint_name, save_checkpoint
 
             save_checkpoint(checkpoint_dir / checkpoint_name(spec.key), model, spec, task, row)
             row["checkpoint"] = f"{checkpoint_dir.name}/{checkpoint_name(spec.key)}"

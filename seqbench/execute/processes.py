@@ -16,10 +16,10 @@ from collections import Counter, deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, Optional
 
-from ..config import TrialSpec
-from ..registry import Registry
-from .local import empty_row
-from .worker import WorkerSetup, work
+from seqbench.spec.config import TrialSpec
+from seqbench.plugins.registry import Registry
+from seqbench.execute.local import empty_row
+from seqbench.execute.worker import WorkerSetup, work
 
 
 def _worker_main(conn: Connection, setup: WorkerSetup) -> None:

@@ -18,11 +18,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-from ..config import TrialSpec
-from ..errors import UsageError
-from ..registry import Registry
-from .local import empty_row
-from .worker import WorkerSetup, work
+from seqbench.spec.config import TrialSpec
+from seqbench.errors import UsageError
+from seqbench.plugins.registry import Registry
+from seqbench.execute.local import empty_row
+from seqbench.execute.worker import WorkerSetup, work
 
 INSTALL_HINT = "Ray is not installed; install it with: pip install 'seqbench[ray]'"
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ..config import TrialSpec
-from ..errors import SeqbenchError
-from ..registry import Registry
-from .local import empty_row, run_trial
+from seqbench.spec.config import TrialSpec
+from seqbench.errors import SeqbenchError
+from seqbench.plugins.registry import Registry
+from seqbench.execute.local import empty_row, run_trial
 
 
 @dataclass
@@ -41,7 +41,7 @@ def prepare(setup: WorkerSetup) -> tuple[Registry, Optional[str]]:
 
     torch.set_num_threads(max(1, setup.threads))
     torch.set_flush_denormal(setup.flush_denormal)
-    from .. import corpus
+    from seqbench.data import corpus
 
     corpus.provide(setup.corpora)
     if setup.plugin_env:

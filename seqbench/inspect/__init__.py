@@ -11,10 +11,10 @@ Nothing heavy is imported here: torch and matplotlib load when a function runs.
 """
 from __future__ import annotations
 
-from .figures import figure_svg, gate_figure, gradient_figure, plots_available, save_figure
-from .gates import GateRecord, record_gates, summarize_gates
-from .gradients import gradient_flow, summarize
-from .rundir import inspect_run, run_figures
+from seqbench.inspect.figures import figure_svg, gate_figure, gradient_figure, plots_available, save_figure
+from seqbench.inspect.gates import GateRecord, record_gates, summarize_gates
+from seqbench.inspect.gradients import gradient_flow, summarize
+from seqbench.inspect.rundir import inspect_run, run_figures
 
 __all__ = ["gradient_flow", "summarize", "record_gates", "summarize_gates", "GateRecord", "gradient_figure",
            "gate_figure", "figure_svg", "save_figure", "plots_available", "inspect_run", "run_figures"]

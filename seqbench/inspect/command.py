@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 
 def command(args: Any, registry: Any, console: Any) -> int:
     """Run the ``inspect`` subcommand ``args.inspect_command``; the exit code."""
     if args.output:
-        from .figures import FORMATS, require_matplotlib
+        from seqbench.inspect.figures import FORMATS, require_matplotlib
 
         if Path(args.output).suffix.lower() not in FORMATS:
             raise UsageError(f"-o {args.output}: the figure file must end in {', '.join(FORMATS)}")
@@ -27,10 +27,10 @@ def command(args: Any, registry: Any, console: Any) -> int:
 
 
 def _gradients(args: Any, registry: Any, console: Any) -> int:
-    from ..config import parse_names
-    from .figures import gradient_figure, gradient_title
-    from .gradients import gradient_flow, summarize
-    from .tables import gradient_table
+    from seqbench.spec.config import parse_names
+    from seqbench.inspect.figures import gradient_figure, gradient_title
+    from seqbench.inspect.gradients import gradient_flow, summarize
+    from seqbench.reporting.inspect_tables import gradient_table
 
     frame = gradient_flow(parse_names(args.cells), args.task, args.length, params=args.params, hidden=args.hidden,
                           seed=args.seed, checkpoints=args.checkpoints, batch=args.batch, registry=registry)
@@ -43,9 +43,9 @@ def _gradients(args: Any, registry: Any, console: Any) -> int:
 
 
 def _gates(args: Any, registry: Any, console: Any) -> int:
-    from .figures import gate_figure
-    from .gates import headline, record_gates, summarize_gates
-    from .tables import gate_table
+    from seqbench.inspect.figures import gate_figure
+    from seqbench.inspect.gates import headline, record_gates, summarize_gates
+    from seqbench.reporting.inspect_tables import gate_table
 
     record = record_gates(args.checkpoint, args.example, registry)
     summary = summarize_gates(record)
@@ -69,6 +69,6 @@ def _write(path: str, write: Any) -> None:
 
 
 def _save(fig: Any, path: str) -> None:
-    from .figures import save_figure
+    from seqbench.inspect.figures import save_figure
 
     print(f"figure: {save_figure(fig, path)}", file=sys.stderr)

@@ -13,13 +13,13 @@ from itertools import cycle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from .gates import GateRecord
+    from seqbench.inspect.gates import GateRecord
 
 PLOTS_HINT = "figures need matplotlib: pip install 'seqbench[plots]'"
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
@@ -111,7 +111,7 @@ def gate_figure(record: "GateRecord", order: Optional[Any] = None) -> "Figure":
     """Heat maps over time × units of every first-layer tensor of ``record`` on its example; units
     sorted by ``order`` (default: most marked-step-selective write gate first, where the task
     marks steps). Marked steps are flagged ▼ above each panel."""
-    from .gates import unit_selectivity
+    from seqbench.inspect.gates import unit_selectivity
 
     names = [name for name in record.gates if "." not in name]
     fig = _figure(10, 1.55 * len(names) + 0.9)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ..errors import PluginError, UsageError
+from seqbench.errors import PluginError, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,7 @@ class GateRecord:
 def reference_model(checkpoint: dict, registry: Any) -> Any:
     """The checkpoint's model with a fused ``lstm``/``gru`` cell replaced by its reference twin
     (eager mode, the same weights); other cells as they are."""
-    from ..checkpoint import rebuild_model
+    from seqbench.models.checkpoint import rebuild_model
 
     info = checkpoint["model"]
     if info["cell"] in REFERENCE:
@@ -80,7 +80,7 @@ def cell_internals(registry: Any, cell: Any, x: "torch.Tensor", state: Any = Non
 
 def held_out_batch(task: Any, example: int) -> tuple[Any, int]:
     """``(x, row)``: the held-out batch of ``EXAMPLE_BATCH`` examples holding example ``example``."""
-    from .options import non_negative_int
+    from seqbench.inspect.options import non_negative_int
 
     example = non_negative_int("example", example)
     batches = task.eval_batches((example // EXAMPLE_BATCH + 1) * EXAMPLE_BATCH, EXAMPLE_BATCH, "cpu")
@@ -102,10 +102,10 @@ def record_gates(path: Union[str, Path], example: int = 0, registry: Any = None)
     cells implementing ``seqbench_inspect_cell`` do)."""
     import torch
 
-    from ..checkpoint import load_checkpoint
-    from ..model import count_params
-    from ..registry import Registry
-    from ..runner import build_task
+    from seqbench.models.checkpoint import load_checkpoint
+    from seqbench.models.model import count_params
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import build_task
 
     registry = registry or Registry()
     data = load_checkpoint(path)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence, Union
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,7 @@ class Subject:
 
     cell: str
     source: str
-    model: Any  # a seqbench.model.SequenceModel
+    model: Any  # a seqbench.models.model.SequenceModel
     hidden: int
 
 
@@ -58,7 +58,7 @@ def init_subject(registry: Any, cell: str, task: Any, hidden: int, seed: int = 0
     """``cell`` at initialization, exactly as ``seqbench run`` builds trial seed ``seed``."""
     import torch
 
-    from ..model import build_model
+    from seqbench.models.model import build_model
 
     entry = registry.get("cell", cell)
     torch.manual_seed(seed)
@@ -68,14 +68,14 @@ def init_subject(registry: Any, cell: str, task: Any, hidden: int, seed: int = 0
 def solve_hidden(registry: Any, cell: str, task: Any, params: int, layers: int = 1,
                  cell_params: Optional[dict] = None) -> int:
     """The width at which ``cell``'s whole model lands within ±3 % of ``params`` (as ``--params``)."""
-    from ..budget import match_hidden
+    from seqbench.models.budget import match_hidden
 
     return match_hidden(task, registry.get("cell", cell), params, layers, cell_params)[0]
 
 
 def checkpoint_subject(path: Union[str, Path], registry: Any) -> tuple[Subject, dict]:
     """The trained model of checkpoint ``path`` and the checkpoint dict."""
-    from ..checkpoint import load_checkpoint, rebuild_model
+    from seqbench.models.checkpoint import load_checkpoint, rebuild_model
 
     data = load_checkpoint(path)
     model = rebuild_model(data, registry)
@@ -113,7 +113,7 @@ def measure(subjects: Iterable[Subject], task: Any, task_name: str, batch: int =
     import pandas as pd
     import torch
 
-    from ..model import count_params
+    from seqbench.models.model import count_params
 
     x, y = task.eval_batches(batch, batch, "cpu")[0]
     x, y = (t.double() if t.is_floating_point() else t for t in (x, y))
@@ -142,11 +142,11 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
     cells or checkpoints: every registered cell except the reference ones. ``frame.attrs`` holds
     ``task``, ``length``, ``params``, ``hidden``, ``seed`` (for titles).
     """
-    from ..budget import parse_params
-    from ..config import positive_int
-    from ..registry import Registry
-    from ..runner import build_task
-    from .options import non_negative_int
+    from seqbench.spec.sizes import parse_params
+    from seqbench.spec.config import positive_int
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import build_task
+    from seqbench.inspect.options import non_negative_int
 
     registry = registry or Registry()
     if hidden is not None and params is not None:
@@ -169,7 +169,7 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
 
 def _common_task(task: Optional[str], length: Optional[int], checkpoints: list[dict]) -> tuple[str, dict, int]:
     """The task, its parameters and the length every subject is measured at."""
-    from ..config import positive_int
+    from seqbench.spec.config import positive_int
 
     tasks = {data["task"]["name"] for data in checkpoints}
     if len(tasks) > 1:

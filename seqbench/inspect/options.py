@@ -1,9 +1,9 @@
-"""Option checks of ``seqbench inspect`` beyond those of ``seqbench.config``."""
+"""Option checks of ``seqbench inspect`` beyond those of ``seqbench.spec.config``."""
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 
 def non_negative_int(name: str, value: Any) -> int:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,11 +35,11 @@ def inspect_run(run_dir: Union[str, Path], registry: Any = None, figures: bool =
     length into ``run_dir/inspect/``. Returns the paths written."""
     import pandas as pd
 
-    from ..checkpoint import DIRNAME, load_checkpoint, rebuild_model
-    from ..registry import Registry
-    from ..runner import build_task
-    from .figures import gradient_figure, require_matplotlib, save_figure
-    from .gradients import DEFAULT_BATCH, Subject, init_subject, measure, summarize
+    from seqbench.models.checkpoint import DIRNAME, load_checkpoint, rebuild_model
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import build_task
+    from seqbench.inspect.figures import gradient_figure, require_matplotlib, save_figure
+    from seqbench.inspect.gradients import DEFAULT_BATCH, Subject, init_subject, measure, summarize
 
     run_dir = Path(run_dir)
     paths = sorted((run_dir / DIRNAME).glob("*.pt"))
@@ -83,7 +83,7 @@ def run_figures(run_dir: Union[str, Path]) -> dict[str, "Figure"]:
     ``inspect_run``), keyed by their file name (``gradients-adding-100.png``)."""
     import pandas as pd
 
-    from .figures import gradient_figure
+    from seqbench.inspect.figures import gradient_figure
 
     run_dir = Path(run_dir)
     csv = run_dir / INSPECT_DIR / GRADIENTS_CSV

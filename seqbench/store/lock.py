@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..errors import UsageError
+from seqbench.errors import UsageError
 
 LOCK_FILE = ".lock"
 

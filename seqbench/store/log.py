@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
 
-from ..errors import StorageError
+from seqbench.errors import StorageError
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -15,14 +15,14 @@ import secrets
 from pathlib import Path
 from typing import Any, Union
 
-from ..errors import UsageError
-from .lock import RunLock
-from .log import RowLog, atomic_write_text, complete_text
+from seqbench.errors import UsageError
+from seqbench.store.lock import RunLock
+from seqbench.store.log import RowLog, atomic_write_text, complete_text
 
 RESULTS_CSV = "results.csv"
 SPEED_CSV = "speed.csv"  # a ``seqbench speed`` run's rows
 SCALING_CSV = "scaling.csv"  # and its exponents of time against length
-CURVES_CSV = "curves.csv"  # training curves, one line per log event (seqbench.curves)
+CURVES_CSV = "curves.csv"  # training curves, one line per log event (seqbench.train.curves)
 CONFIG_JSON = "config.json"
 ENVIRONMENT_JSON = "environment.json"
 FINISHED = ("ok", "diverged")  # statuses --resume does not run again
@@ -112,8 +112,8 @@ class RunDir:
     def warn_torn_tail(self) -> None:
         """Say so when results.csv ends in a partial line (a write cut short, or the file cut
         by hand): that line is no row, and the next append cuts it off."""
-        from ..errors import warn
-        from .log import torn_tail
+        from seqbench.errors import warn
+        from seqbench.store.log import torn_tail
 
         torn = torn_tail(self.path / RESULTS_CSV)
         if torn:

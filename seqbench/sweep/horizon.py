@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
-from ..config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, positive_float, positive_int, resolve_device
-from ..errors import UsageError
-from ..execute import Execution
-from ..registry import Registry
-from ..store import CONFIG_JSON, FINISHED, RunDir
+from seqbench.spec.config import (DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, positive_float, positive_int, resolve_device)
+from seqbench.errors import UsageError
+from seqbench.execute import Execution
+from seqbench.plugins.registry import Registry
+from seqbench.store import CONFIG_JSON, FINISHED, RunDir
 
 DEFAULT_SEEDS = 3
 DEFAULT_START = 25
@@ -259,7 +259,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     per cell, no grids); trials stop when solved unless ``stop_when_solved=False``. With
     ``resume=RUN_DIR`` the saved request continues, finished rows reused. ``dry_run``: validate,
     ``announce`` the size, return an empty summary. Raises ``KeyboardInterrupt`` (rows saved) on Ctrl-C."""
-    from ..runner import flush_subnormals, plan, write_environment
+    from seqbench.runs.runner import flush_subnormals, plan, write_environment
 
     execution = (execution or Execution()).check()
     registry = registry or Registry(plugins)
@@ -270,7 +270,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         if options or given:
             flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
             raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
-        from ..resume import saved_configs
+        from seqbench.runs.resume import saved_configs
 
         rundir = RunDir.open(resume)
         saved = rundir.read_config()
@@ -312,14 +312,14 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         rundir.reload()  # under the lock: what a process before us finished
         write_environment(rundir, registry, resolved, flushed, execution)
         if progress:
-            from ..progress import RichProgress
+            from seqbench.train.progress import RichProgress
 
-            registry.pm.register(RichProgress(), name="seqbench.progress")
+            registry.pm.register(RichProgress(), name="seqbench.train.progress")
         try:
             interrupted = _rounds(request, config, rundir, registry, saved, resolved, execution, plan)
         finally:
             if progress:
-                registry.pm.unregister(name="seqbench.progress")
+                registry.pm.unregister(name="seqbench.train.progress")
         result = summary(rundir.frame(), request)
     finally:
         rundir.close()
@@ -366,7 +366,7 @@ def _shortest_valid(request: HorizonRequest, config: RunConfig, registry: Regist
 
 def _check_task(request: HorizonRequest, config: RunConfig, registry: Registry) -> None:
     """A UsageError unless the task declares a solved criterion."""
-    from ..factories import build_task
+    from seqbench.plugins.factories import build_task
 
     task = build_task(registry.get("task", request.task), request.start, config.task_params.get(request.task, {}))
     if getattr(task, "solved_threshold", None) is None and type(task).solved is _base_solved():
@@ -375,7 +375,7 @@ def _check_task(request: HorizonRequest, config: RunConfig, registry: Registry) 
 
 
 def _base_solved() -> Any:
-    from ..tasks.base import Task
+    from seqbench.tasks.base import Task
 
     return Task.solved
 
@@ -383,7 +383,7 @@ def _base_solved() -> Any:
 def _rounds(request: HorizonRequest, config: RunConfig, rundir: RunDir, registry: Registry, saved: dict,
             device: str, execution: Execution, plan: Callable) -> bool:
     """Run rounds until every cell's search is done; True when interrupted."""
-    from ..runner import run_specs, warn_if_busy
+    from seqbench.runs.runner import run_specs, warn_if_busy
 
     if execution.executor == "ray" and execution.gpus_per_trial > 0 and config.device == "auto":
         device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
@@ -446,7 +446,7 @@ def _at(config: RunConfig, lengths: list[int], seeds: int) -> RunConfig:
 
 def describe(request: HorizonRequest, config: RunConfig) -> str:
     """One line: the search's size and its longest possible duration."""
-    from .estimate import duration
+    from seqbench.runs.estimate import duration
 
     probes = max_probes(request.start, request.max_length, request.resolution, request.min_length)
     trials = len(request.cells) * probes * request.seeds

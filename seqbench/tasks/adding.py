@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hookspecs import hookimpl
-from .base import Task
+from seqbench.hookspecs import hookimpl
+from seqbench.tasks.base import Task
 
 
 class AddingTask(Task):

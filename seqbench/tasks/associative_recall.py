@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from ..hookspecs import hookimpl
-from .base import IGNORE, TokenTask, int_param
+from seqbench.hookspecs import hookimpl
+from seqbench.tasks.base import IGNORE, TokenTask, int_param
 
 
 class AssociativeRecallTask(TokenTask):

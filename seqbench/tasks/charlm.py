@@ -1,7 +1,7 @@
 """Character-level language modelling on a text corpus, trained with truncated BPTT windows.
 
 The corpus (default ``python-stdlib``: the docstrings and comments of the standard library,
-about 2 MB of English, see ``seqbench.corpus``; a named public corpus such as
+about 2 MB of English, see ``seqbench.data.corpus``; a named public corpus such as
 ``tinyshakespeare`` or ``enwik8``, downloaded on first use; or any UTF-8 text file) is split
 contiguously into train, validation and test parts, in that order (``val_fraction`` and
 ``test_fraction``, except for corpora with official splits: enwik8 and text8 90M/5M/5M
@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Optional
 
-from ..corpus import Corpus, DEFAULT_CORPUS, load_corpus
-from ..hookspecs import hookimpl
-from .base import TokenTask
+from seqbench.data.corpus import Corpus, DEFAULT_CORPUS, load_corpus
+from seqbench.hookspecs import hookimpl
+from seqbench.tasks.base import TokenTask
 
 SOLVED_BPC = 2.0
 SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}

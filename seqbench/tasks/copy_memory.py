@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..hookspecs import hookimpl
-from .base import TokenTask
+from seqbench.hookspecs import hookimpl
+from seqbench.tasks.base import TokenTask
 
 
 class CopyTask(TokenTask):

@@ -38,8 +38,8 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
-from ..hookspecs import hookimpl
-from .base import TokenTask, int_param
+from seqbench.hookspecs import hookimpl
+from seqbench.tasks.base import TokenTask, int_param
 
 SOLVED_GAP_FRACTION = 0.05
 

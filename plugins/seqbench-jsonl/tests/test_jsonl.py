@@ -9,7 +9,7 @@ import pytest
 
 import seqbench
 import seqbench_jsonl
-from seqbench.registry import Registry
+from seqbench.plugins.registry import Registry
 
 PLUGIN = "seqbench_jsonl"
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import seqbench
-from seqbench.registry import Registry
-from seqbench.testing import assert_cell_conforms, check_cell
+from seqbench.plugins.registry import Registry
+from seqbench.studies.conformance import assert_cell_conforms, check_cell
 from seqbench_mingru import g, log_g, log_scan, minlstm, mingru
 
 PLUGIN = "seqbench_mingru"

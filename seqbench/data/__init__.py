@@ -1,0 +1,1 @@
+"""Corpora for the character language model and their downloads."""

@@ -1,0 +1,1 @@
+"""Models built from registered cells: embedding, backbone, head; parameter budgets; checkpoints; computed FLOPs and memory."""

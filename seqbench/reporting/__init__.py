@@ -1,0 +1,1 @@
+"""Everything a person reads: tables, formats of values and intervals, figures, HTML."""

@@ -1,0 +1,409 @@
+"""Figures of a run (matplotlib, no pyplot state): each function takes DataFrames and returns a
+``matplotlib.figure.Figure``, for notebooks as for ``seqbench plot`` and the HTML report.
+
+- ``learning_curves``: validation loss against step and against training seconds, mean and
+  a min–max band over seeds, the task's baseline and known optimum as labelled lines;
+- ``metric_vs_length``: the primary metric against T, one line per cell, 95 % interval bars;
+- ``speed_scaling``: training and inference tokens/s against T (log–log, the fitted exponent
+  in the legend), generation ms/token against T, % of the matmul peak;
+- ``pareto``: quality against training throughput, one point per cell;
+- ``solved_vs_length``: a horizon search's solved fraction of seeds against T, each cell's
+  horizon marked;
+- ``generalization``: a run with ``--eval-lengths``: the primary metric against the evaluated
+  length, the trained length marked.
+
+One colour per cell across every figure of a run (``palette``: Okabe–Ito, colour-blind safe).
+``figures(run_dir, kind)`` builds every figure of a run directory by name.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+from seqbench.errors import UsageError
+
+# Okabe & Ito (2008), reordered so the first colours are the most distinct on white
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization")
+FORMATS = ("png", "svg", "pdf")
+INSTALL_HINT = "plots need matplotlib: pip install 'seqbench[plots]'"
+
+
+def require_matplotlib() -> None:
+    """UsageError (one line, exit 2) naming the extra to install when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+
+
+def palette(cells: Sequence[str]) -> dict[str, str]:
+    """A colour per cell, in the order given (the run's order, so every figure agrees)."""
+    return {cell: OKABE_ITO[i % len(OKABE_ITO)] for i, cell in enumerate(dict.fromkeys(cells))}
+
+
+def _figure(width: float = 10.0, height: float = 4.0, axes: int = 1) -> tuple[Any, list]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, [fig.add_subplot(1, axes, i + 1) for i in range(axes)]
+
+
+def _length_axis(ax: Any, lengths: Sequence[int], first: Sequence[int] = ()) -> None:
+    """A log₂ x axis for T with a tick at every measured length, labelled where the label has
+    room: the lengths in ``first`` (say, each cell's horizon), then the others from the
+    shortest, each at least 4.5 % of the axis away from a labelled one."""
+    ax.set_xscale("log", base=2)
+    ticks = sorted({int(t) for t in lengths})
+    room = 0.045 * math.log2(max(ticks) / min(ticks)) if len(ticks) > 1 else 1.0
+    labelled: list[int] = []
+    for t in [*(int(f) for f in first if int(f) in ticks), *ticks]:
+        if all(abs(math.log2(t / other)) >= room for other in labelled):
+            labelled.append(t)
+    ax.set_xticks(ticks, [f"{t:,}" if t in labelled else "" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("sequence length T (tokens, log scale)")
+
+
+def _ref_lines(ax: Any, baseline: Optional[float], optimum: Optional[float]) -> None:
+    for value, label, style in ((baseline, "baseline", "--"), (optimum, "optimum", ":")):
+        if value is not None and not math.isnan(float(value)):
+            ax.axhline(float(value), color="0.4", linestyle=style, linewidth=1, label=f"{label} {float(value):.4g}")
+
+
+def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[float] = None,
+                    optimum: Optional[float] = None, colors: Optional[Mapping[str, str]] = None,
+                    budget: str = "") -> Any:
+    """Validation loss of ``task`` at T=``length`` against step (left) and training seconds
+    (right): per cell the mean over seeds and a min–max band; baseline and optimum dashed."""
+    data = curves[(curves["task"] == task) & (curves["length"] == length) & curves["val_loss"].notna()]
+    colors = colors or palette(data["cell"])
+    fig, (by_step, by_time) = _figure(11, 4.2, 2)
+    for cell, group in data.groupby("cell", sort=False):
+        color = colors.get(cell, "black")
+        by = group.groupby("step")
+        mean, low, high = by["val_loss"].mean(), by["val_loss"].min(), by["val_loss"].max()
+        by_step.plot(mean.index, mean.values, color=color, label=cell, marker="o", markersize=3)
+        by_step.fill_between(mean.index, low.values, high.values, color=color, alpha=0.18, linewidth=0)
+        seconds = by["train_s"].mean()
+        by_time.plot(seconds.values, mean.values, color=color, label=cell, marker="o", markersize=3)
+        by_time.fill_between(seconds.values, low.values, high.values, color=color, alpha=0.18, linewidth=0)
+    for ax, xlabel in ((by_step, "training step"), (by_time, "training time (s, evaluation excluded)")):
+        _ref_lines(ax, baseline, optimum)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("validation loss")
+        ax.grid(alpha=0.3)
+    seeds = int(data.groupby("cell")["trial"].nunique().max()) if not data.empty else 0
+    by_step.legend(title=f"mean, band: min–max over {seeds} seed{'s' * (seeds != 1)}", fontsize=8)
+    fig.suptitle(_title("learning curves", task, length, budget))
+    return fig
+
+
+def metric_vs_length(results: Any, task: str, metric: str = "loss", higher_is_better: bool = False, *,
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "",
+                     baseline: Optional[Mapping[int, float]] = None) -> Any:
+    """``metric`` of ``task`` against T, one line per cell: the mean over seeds and its 95 %
+    interval (``stats.interval95``: Student's t; bounded for accuracy) as error bars."""
+    from seqbench.stats import interval95
+
+    data = results[(results["task"] == task) & (results["status"] == "ok")]
+    if data["length"].nunique() < 2:
+        raise UsageError(f"a plot against length needs two or more lengths; task '{task}' ran at one")
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(7, 4.5)
+    for cell, group in data.groupby("cell", sort=False):
+        xs, ys, lows, highs = [], [], [], []
+        for length, at in group.groupby("length"):
+            values = at[metric].astype(float).dropna().tolist()
+            if not values:
+                continue
+            mean = sum(values) / len(values)
+            lo, hi = interval95(values, metric)
+            xs.append(length)
+            ys.append(mean)
+            lows.append(0.0 if math.isnan(lo) else mean - lo)
+            highs.append(0.0 if math.isnan(hi) else hi - mean)
+        ax.errorbar(xs, ys, yerr=[lows, highs], color=colors.get(cell, "black"), label=cell, marker="o",
+                    capsize=3)
+    if baseline:
+        points = sorted(baseline.items())
+        ax.plot([p[0] for p in points], [p[1] for p in points], color="0.4", linestyle="--", linewidth=1,
+                label="baseline")
+    _length_axis(ax, data["length"])
+    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.grid(alpha=0.3, which="both")
+    seeds = int(data.groupby(["cell", "length"])["seed"].nunique().max()) if "seed" in data else 1
+    ax.legend(title=f"mean over {seeds} seed{'s' * (seeds != 1)}, 95% interval", fontsize=8)
+    ax.set_title(_title(f"{metric} against length", task, None, budget))
+    return fig
+
+
+def speed_scaling(speed: Any, scaling: Any = None, *, colors: Optional[Mapping[str, str]] = None,
+                  budget: str = "") -> Any:
+    """A ``seqbench speed`` run: training and inference tokens/s against T (log–log; legend:
+    the fitted exponent b of time ∝ T^b), generation ms/token against T, % of the matmul peak."""
+    data = speed[speed["status"] == "ok"].sort_values("length")
+    colors = colors or palette(data["cell"])
+    exponents = {} if scaling is None or scaling.empty else scaling.set_index("cell").to_dict("index")
+    fig, (tok, gen, peak) = _figure(15, 4.5, 3)
+    for cell, group in data.groupby("cell", sort=False):
+        color, fit = colors.get(cell, "black"), exponents.get(cell, {})
+        for what, style in (("train", "-"), ("infer", "--")):
+            b = fit.get(f"{what}_exponent", math.nan)
+            label = f"{cell} {what}" + ("" if b is None or math.isnan(b) else f" (time ∝ T^{b:.2f})")
+            tok.plot(group["length"], group[f"{what}_tok_s"], color=color, linestyle=style, marker="o",
+                     markersize=3, label=label)
+            peak.plot(group["length"], group[f"{what}_pct_peak"], color=color, linestyle=style, marker="o",
+                      markersize=3, label=f"{cell} {what}")
+        gen.plot(group["length"], group["gen_ms_per_tok"], color=color, marker="o", markersize=3, label=cell)
+    tok.set_yscale("log")
+    tok.set_ylabel("tokens/s (log scale)")
+    tok.set_title("throughput: training (solid), inference (dashed)")
+    gen.set_ylabel("ms per generated token (log scale)")
+    gen.set_title("generation after a prompt of length T")
+    peak.set_ylabel("% of matmul peak (GFLOP/s)")
+    peak.set_title("achieved / measured matmul peak")
+    gen.set_yscale("log")
+    for ax in (tok, gen, peak):
+        _length_axis(ax, data["length"])
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    where = ""
+    if not data.empty:
+        first = data.iloc[0]
+        where = f"batch {first.get('batch', '?')}, {first.get('dtype', '')} on {first.get('device', '')}"
+    fig.suptitle(" · ".join(x for x in ("speed", where, budget) if x))
+    return fig
+
+
+def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is_better: bool = False, *,
+           colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+    """``metric`` against training tokens/s at ``task`` × T=``length``, one point per cell
+    (mean over seeds, bars: min–max over seeds); better is up-right or down-right."""
+    data = results[(results["task"] == task) & (results["length"] == length) & (results["status"] == "ok")]
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(6.5, 4.5)
+    for cell, group in data.groupby("cell", sort=False):
+        x, y = group["train_tok_s"].astype(float), group[metric].astype(float)
+        ax.errorbar([x.mean()], [y.mean()], xerr=[[x.mean() - x.min()], [x.max() - x.mean()]],
+                    yerr=[[y.mean() - y.min()], [y.max() - y.mean()]], color=colors.get(cell, "black"), marker="o",
+                    markersize=7, capsize=3, linestyle="none", label=cell)
+        ax.annotate(cell, (x.mean(), y.mean()), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("training throughput (tokens/s, log scale)")
+    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(title="mean; bars: min–max over seeds", fontsize=8)
+    ax.set_title(_title(f"{metric} against throughput", task, length, budget))
+    return fig
+
+
+def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+    """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
+    (bars: Wilson 95 % interval over those seeds), the majority line at 0.5 and each cell's
+    horizon as a dotted vertical line. Cells are nudged apart along T so that equal points stay
+    visible."""
+    from seqbench.stats import interval95
+
+    data = results[results["task"] == task]
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(8, 4.6)
+    cells = sorted(dict.fromkeys(data["cell"]), key=lambda c: list(colors).index(c) if c in colors else len(colors))
+    for i, cell in enumerate(cells):
+        group = data[data["cell"] == cell]
+        xs, ys, lows, highs = [], [], [], []
+        for length, at in group.groupby("length"):
+            solved = [float(str(v) in ("True", "true", "1", "1.0")) for v in at["solved"]]
+            mean = sum(solved) / len(solved)
+            lo, hi = interval95(solved, "solved") if len(solved) > 1 else (mean, mean)
+            xs.append(float(length) * 1.025 ** (i - (len(cells) - 1) / 2))
+            ys.append(mean)
+            lows.append(0.0 if math.isnan(lo) else mean - lo)
+            highs.append(0.0 if math.isnan(hi) else hi - mean)
+        color = colors.get(cell, "black")
+        horizon = horizons.get(cell)
+        shortest = int(group["length"].astype(int).min())  # nothing solved: below the shortest length probed
+        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {shortest:,}"
+        ax.errorbar(xs, ys, yerr=[lows, highs], color=color, marker="o", linestyle="none", capsize=3, label=label)
+        if horizon:
+            ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
+    ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="majority")
+    _length_axis(ax, data["length"], first=[h for h in horizons.values() if h])
+    ax.tick_params(axis="x", labelrotation=45)
+    lengths = data["length"].astype(float)
+    ax.set_xlim(lengths.min() / 1.3, lengths.max() * 1.3)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_ylabel(f"solved fraction of seeds run (of {seeds})")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(title="dotted: horizon, the longest T\nsolved by a majority of seeds;\nbars: Wilson 95% interval",
+              fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"{task} · memory horizon: solved fraction against length" + (f"\n{budget}" if budget else ""),
+                 fontsize=10)
+    return fig
+
+
+def generalization(frame: Any, task: str, length: int, metric: str = "loss", higher_is_better: bool = False, *,
+                   colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+    """Models trained at T=``length`` evaluated at other lengths: ``metric`` against the evaluated
+    length, one line per cell (mean over seeds, bars: min–max), the trained length dotted and,
+    for a loss, the baseline at each length dashed."""
+    data = frame[(frame["task"] == task) & (frame["length"].astype(int) == int(length))
+                 & (frame["status"].astype(str) == "ok")]
+    colors = colors or palette(data["cell"])
+    fig, (ax,) = _figure(7, 4.5)
+    order = {cell: i for i, cell in enumerate(colors)}
+    for cell, group in sorted(data.groupby("cell", sort=False), key=lambda item: order.get(item[0], len(order))):
+        by = group.groupby("eval_length")[metric]
+        mean, low, high = by.mean(), by.min(), by.max()
+        ax.errorbar(mean.index, mean.values, yerr=[mean.values - low.values, high.values - mean.values],
+                    color=colors.get(cell, "black"), marker="o", capsize=3, label=cell)
+    if metric == "loss" and "baseline" in data:
+        base = data.groupby("eval_length")["baseline"].max()
+        ax.plot(base.index, base.values, color="0.4", linestyle="--", linewidth=1, label="baseline")
+    ax.axvline(int(length), color="0.3", linestyle=":", linewidth=1, label=f"trained at T={int(length):,}")
+    _length_axis(ax, data["eval_length"])
+    values = data[metric].astype(float)
+    if metric == "loss" and (values > 0).all() and values.max() > 100 * values.min():
+        ax.set_yscale("log")  # losses from solved (1e-4) to far past the baseline (1) stay readable
+    ax.set_xlabel("evaluated length T (tokens, log scale)")
+    ax.set_ylabel(f"{metric} on the test set ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.grid(alpha=0.3, which="both")
+    seeds = int(data.groupby(["cell", "eval_length"])["seed"].nunique().max()) if not data.empty else 0
+    ax.legend(title=f"mean over {seeds} seed{'s' * (seeds != 1)}, bars: min–max", fontsize=8, title_fontsize=8)
+    ax.set_title(_title("length generalization", task, int(length), budget))
+    return fig
+
+
+def _title(what: str, task: str, length: Optional[int], budget: str) -> str:
+    return " · ".join(x for x in (f"{task}", f"T={length}" if length is not None else "", budget, what) if x)
+
+
+def budget_label(config: Mapping[str, Any], results: Any = None) -> str:
+    """The parameter budget of a run for titles: ``50k params`` or ``hidden 64 (4,417–17,473 params)``."""
+    first = (config.get("configs") or [config.get("config") or {}])[0]
+    if first.get("params"):
+        return f"{int(first['params']):,} params budget"
+    counts = ""
+    if results is not None and "params" in results and results["params"].notna().any():
+        lo, hi = int(results["params"].min()), int(results["params"].max())
+        counts = f" ({lo:,} params)" if lo == hi else f" ({lo:,}–{hi:,} params)"
+    hidden = first.get("hidden")
+    return f"hidden {hidden}{counts}" if hidden else counts.strip(" ()")
+
+
+def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
+    """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto`` or ``all``) for a
+    run directory, by file stem. UsageError when an explicit kind does not apply to the run."""
+    from seqbench.train.curves import load_curves
+    from seqbench.reporting.report import load_run_info, primary_metric
+
+    require_matplotlib()
+    if kind != "all" and kind not in KINDS:
+        raise UsageError(f"unknown plot kind '{kind}'; use one of {', '.join(KINDS)} or all")
+    run = load_run_info(run_dir)
+    if run.results is None or run.results.empty:
+        raise UsageError(f"{run_dir} has no finished trials yet")
+    wanted = KINDS if kind == "all" else (kind,)
+    out: dict[str, Any] = {}
+    if run.is_speed:
+        if kind not in ("all", "speed"):
+            raise UsageError(f"{run_dir} is a seqbench speed run: its plot kind is speed")
+        hidden = ", ".join(sorted({str(h) for h in run.results["hidden"].dropna().astype(int)}))
+        out["speed"] = speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
+                                     budget=f"hidden {hidden}")
+        return out
+    if kind == "speed":
+        raise UsageError(f"{run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
+    results = run.results
+    if run.tuned:  # a tuned run: each cell's selected configuration
+        from seqbench.sweep.tune import tuned
+
+        results = tuned(results, run.tasks)
+    configured = [c for part in run.config.get("configs") or [] for c in part.get("cells") or []]
+    colors = palette([*configured, *results["cell"]])  # the configured order: a cell keeps its colour across runs
+    budget = budget_label(run.config, results)
+    pairs = list(dict.fromkeys(zip(results["task"], results["length"].astype(int))))
+    searched = run.config.get("horizon")
+    if searched and kind == "all":  # a figure per probed length would bury the one that matters
+        wanted = ("horizon", "length")
+    if "horizon" in wanted:
+        if not searched:
+            if kind == "horizon":
+                raise UsageError(f"{run_dir} is not a horizon search (seqbench horizon)")
+        else:
+            from seqbench.sweep.horizon import HorizonRequest, summary
+
+            request = HorizonRequest.saved(searched)
+            found = summary(results, request)
+            horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
+                        for _, r in found.iterrows()}
+            out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
+                                                              colors=colors, budget=_horizon_budget(run.config, budget))
+    if "generalization" in wanted:
+        from seqbench.studies import generalization as lengths
+
+        frame = lengths.load(run_dir)
+        if frame.empty and kind == "generalization":
+            raise UsageError(f"{run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
+        if not frame.empty:
+            for task, length in dict.fromkeys(zip(frame["task"], frame["length"].astype(int))):
+                metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
+                out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
+                                                                         colors=colors, budget=budget)
+    if "curves" in wanted:
+        curves = load_curves(run_dir)
+        if not curves.empty and "trial" in curves:
+            curves = curves[curves["trial"].isin(set(results["trial"]))]
+        if curves.empty and kind == "curves":
+            raise UsageError(f"{run_dir} has no curves.csv (a run made before seqbench wrote one)")
+        for task, length in pairs:
+            info = run.tasks.get(f"{task}|{length}", {})
+            at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
+            if not at.empty and at["val_loss"].notna().any():
+                out[f"curves-{task}-T{length}"] = learning_curves(
+                    curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
+                    colors=colors, budget=budget)
+    if "length" in wanted:
+        several = [t for t in dict.fromkeys(results["task"]) if results[results["task"] == t]["length"].nunique() > 1]
+        if not several and kind == "length":
+            raise UsageError(f"{run_dir} ran every task at one length; a plot against length needs two or more")
+        for task in several:
+            lengths = sorted({int(x) for x in results[results["task"] == task]["length"]})
+            metric, higher = primary_metric(run.tasks.get(f"{task}|{lengths[0]}", {}))
+            base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
+            base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
+            out[f"length-{task}"] = metric_vs_length(results, task, metric, higher, colors=colors, budget=budget,
+                                                     baseline=base)
+    if "pareto" in wanted:
+        for task, length in pairs:
+            metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
+            out[f"pareto-{task}-T{length}"] = pareto(results, task, length, metric, higher, colors=colors,
+                                                     budget=budget)
+    return out
+
+
+def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
+    first = (config.get("configs") or [{}])[0]
+    steps = int(first.get("steps") or 0)
+    per_trial = f"{first['budget_s']:g} s" if first.get("budget_s") else f"{steps:,} step{'s' * (steps != 1)}"
+    return f"{size}, {per_trial} of training per trial"
+
+
+def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:
+    """Write each figure to ``out_dir/<name>.<fmt>``; the paths written."""
+    from pathlib import Path
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown figure format '{fmt}'; use one of {', '.join(FORMATS)}")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror}") from None
+    paths = []
+    for name, fig in figures_by_name.items():
+        path = out / f"{name}.{fmt}"
+        fig.savefig(path, format=fmt, dpi=120)
+        paths.append(str(path))
+    return paths

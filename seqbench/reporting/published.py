@@ -1,0 +1,74 @@
+"""Published numbers beside measured ones: a suite's ``[reference]`` table (e.g. ``--suite
+classic``: Bai, Kolter & Koltun 2018, Table 1), recorded in the run's config.json and shown by
+the report as one table per task × length: each cell's measured metric (mean ± std over seeds),
+the published value, their ratio, and the published models seqbench does not have (TCN).
+
+A suite file declares::
+
+    [reference]
+    source = "who, what, where (the table)"
+    [[reference.result]]
+    task = "adding"
+    length = 600
+    metric = "loss"
+    values = { lstm = 0.164, gru = 5.3e-5 }
+    scale = 1.0          # measured × scale is in the published definition (1: the same)
+    definition = "MSE at the last step, as in the paper"
+    baseline = 0.1667
+    baseline_note = "always predict 1"
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from seqbench.errors import UsageError
+from seqbench.reporting.table import TableData
+
+def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
+    """One table per reference result whose task and length the run measured."""
+    import pandas as pd
+
+    out = []
+    source = reference.get("source", "published")
+    for result in reference.get("result", []):
+        task, length, metric = result["task"], int(result["length"]), result.get("metric", "loss")
+        scale = float(result.get("scale", 1.0))
+        rows = results[(results["task"] == task) & (results["length"].astype(int) == length)]
+        if rows.empty or metric not in rows:
+            continue
+        published = result["values"]
+        ok = rows[rows["status"].astype(str) == "ok"]
+        table = TableData(f"{task} · T={length} · measured and published",
+                          f"published: {source}; measured: mean ± sample std over seeds, on the test set"
+                          + (f", × {scale:g} into the published definition" if scale != 1 else "")
+                          + (f"; {result['definition']}" if result.get("definition") else "")
+                          + "; ratio: measured / published",
+                          ["cell", "params", f"measured {metric} ↓", f"published {metric} ↓", "ratio", "seeds"])
+        for cell in dict.fromkeys(rows["cell"]):
+            values = pd.to_numeric(ok[ok["cell"] == cell][metric], errors="coerce").dropna() * scale
+            params = pd.to_numeric(rows[rows["cell"] == cell]["params"], errors="coerce").dropna()
+            mean = values.mean() if len(values) else math.nan
+            std = values.std(ddof=1) if len(values) > 1 else math.nan
+            ref = published.get(cell)
+            table.add([cell, f"{params.iloc[0]:,.0f}" if len(params) else "–", _num(mean, std),
+                       _num(ref) if ref is not None else "–",
+                       f"{mean / ref:.3g}" if ref and not math.isnan(mean) else "–",
+                       str(int((rows["cell"] == cell).sum()))])
+        for cell, ref in published.items():
+            if cell not in set(rows["cell"]):
+                table.add([f"{cell} (published only)", "", "", _num(ref), "", ""], dim=True)
+        if result.get("baseline") is not None:
+            table.add(["(baseline)", "", _num(float(result["baseline"])), "", "", ""], dim=True)
+            if result.get("baseline_note"):
+                table.caption += f"; baseline: {result['baseline_note']}"
+        out.append(table)
+    return out
+
+
+def _num(value: float, std: float = math.nan) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    text = f"{value:.3g}"
+    return text if math.isnan(std) else f"{text} ± {std:.2g}"

@@ -1,0 +1,345 @@
+"""Running trials: the Python API behind ``seqbench run``.
+
+``run(...)`` validates the request, creates (or reopens, with ``resume``) a run directory,
+runs every trial in turn and returns all rows as a pandas DataFrame. Each trial is isolated:
+a cell or task that raises gives that trial a row whose status reads ``error: …`` and the
+next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Union
+
+from seqbench.spec.config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
+from seqbench.errors import StorageError, UsageError
+from seqbench.plugins.factories import build_task  # re-exported: seqbench.runs.runner.build_task
+from seqbench.execute import Execution
+from seqbench.execute.local import run_trial  # re-exported: seqbench.runs.runner.run_trial
+from seqbench.plugins.registry import Registry
+from seqbench.store import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
+
+
+def run(
+    cells: Union[str, Iterable[str], None] = None,
+    tasks: Union[str, Iterable[str], None] = None,
+    lengths: Union[str, Iterable[int], None] = None,
+    *,
+    suite: Union[str, Path, None] = None,
+    out: Union[str, Path] = "results",
+    plugins: Iterable[str] = (),
+    resume: Union[str, Path, None] = None,
+    progress: bool = False,
+    registry: Optional[Registry] = None,
+    run_id: Optional[str] = None,
+    dry_run: bool = False,
+    announce: Optional[Callable[[Any], None]] = None,
+    execution: Optional[Execution] = None,
+    **options: Any,
+) -> Any:
+    """Run cells × tasks × lengths × seeds and return one row per trial as a DataFrame.
+
+    ``options`` are the fields of ``RunConfig``: ``steps``, ``budget`` (e.g. ``"30s"``),
+    ``seeds``, ``hidden`` or ``params`` (a parameter budget such as ``"50k"``: each cell's
+    width is solved so every model lands within ±3 % of it), ``layers``, ``batch``, ``lr``,
+    ``dropout``, ``clip``, ``device``, ``eval_every``, ``eval_examples``, ``task_params``,
+    ``cell_params``. With ``suite`` (a built-in name or a TOML path) the suite's parts are
+    run and the given arguments override them. With ``resume=RUN_DIR`` the saved
+    configuration is used: trials that ended ``ok`` or ``diverged`` are skipped, ``error`` ones
+    run again, and an option (or ``suite``) that differs from the saved one is a UsageError
+    (``seqbench.runs.resume``).
+
+    Sweeps: ``lr``, ``hidden``, ``params``, ``layers``, ``batch``, ``dropout``, ``clip`` and each
+    task or cell option take a list (a grid) or a ``"LOW..HIGH"`` range (``samples`` seeded draws,
+    ``sweep_seed``); ``tune=True`` selects each cell's best configuration on validation
+    (``results.csv`` column ``selected``); ``patience`` stops a trial early. Every trial's
+    configuration is validated before anything trains.
+
+    With ``dry_run`` nothing trains and no run directory is made: the plan is returned, one row
+    per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from a few
+    timed steps of each distinct model). ``announce`` is called with that plan before training.
+
+    The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
+    directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
+    on Ctrl-C.
+    """
+    execution = (execution or Execution()).check()
+    registry = registry or Registry(plugins)
+    if "budget" in options:
+        options["budget_s"] = options.pop("budget")
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__))
+    if unknown:
+        raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
+    if options.get("hidden") is not None and options.get("params") is not None:
+        raise UsageError("give either a hidden size or a parameter budget (params), not both")
+    named = {k: v for k, v in (("cells", parse_names(cells)), ("tasks", parse_names(tasks)),
+                               ("lengths", _lengths(lengths))) if v}
+    description = ""
+    if resume is not None:
+        from seqbench.runs.resume import check_resume, saved_configs
+
+        rundir = RunDir.open(resume)
+        saved = rundir.read_config()
+        if saved.get("horizon"):
+            raise UsageError(f"{resume} is a horizon search; continue it with: seqbench horizon --resume {resume}")
+        configs = saved_configs(saved, rundir.path)
+        description = saved.get("description", "")
+        rundir.warn_torn_tail()
+
+        check_resume(configs, {**named, **options}, None if suite is None else str(suite))  # same config only
+    elif suite is not None:
+        from seqbench.spec.suite import load_suite
+
+        description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
+    else:
+        if "hidden" not in options and "params" not in options:
+            options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
+        configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
+
+    try:
+        check_names(configs, registry)  # before torch is imported: a typo is reported at once
+    except UsageError as exc:
+        if resume is None:
+            raise
+        raise UsageError(f"{Path(resume) / CONFIG_JSON}: {exc}") from None  # the saved run names it
+    resolved = resolve_device(configs[0].device)
+    flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
+    trials, task_info = plan(configs, registry)
+    if dry_run or announce is not None:
+        from seqbench.runs.estimate import estimate
+
+        finished = RunDir.open(resume).finished_keys() if resume is not None else set()
+        planned = estimate([t for t in trials if t.key not in finished], registry, resolved)
+        if dry_run:
+            return planned
+        announce(planned)
+    if resume is None:
+        rundir = RunDir.create(out, run_id)
+    rundir.acquire()  # one writer per run folder: a second --resume of it is refused
+    try:
+        return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
+                           flushed, execution, progress)
+    finally:
+        rundir.close()
+        _restore_interrupt()
+
+
+def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: list[TrialSpec], task_info: dict,
+                description: str, suite: Any, registry: Registry, resolved: str, flushed: Optional[float],
+                execution: Execution, progress: bool) -> Any:
+    if resume is None:
+        metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
+        rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
+                                        "configs": [c.to_dict() for c in configs],
+                                        "tasks": task_info, "metrics": metrics, **suite_extras(suite)})
+    write_environment(rundir, registry, resolved, flushed, execution)
+
+    if progress:
+        from seqbench.train.progress import RichProgress
+
+        registry.pm.register(RichProgress(), name="seqbench.train.progress")
+    rundir.reload()  # under the lock: what a process before us finished
+    done = rundir.finished_keys()
+    todo = [t for t in trials if t.key not in done]
+    for spec in trials:  # finished ones too: a resumed run evaluates their --eval-lengths here
+        spec.device = resolved
+        if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
+            spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
+    if todo and execution.executor == "local" and resolved == "cpu":
+        warn_if_busy(execution)
+    registry.notify("seqbench_run_start", run_dir=str(rundir.path),
+                    config={"configs": [c.to_dict() for c in configs]}, trials=todo)
+    if any(t.eval_lengths for t in trials) and resume is not None:  # finished before an interruption
+        from seqbench.studies.generalization import GeneralizationLog
+
+        GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
+    interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins)
+    if any(c.tune for c in configs) and not interrupted:
+        from seqbench.sweep.tune import select
+
+        rundir.replace_rows(select(rundir.frame(), task_info).to_dict("records"))
+    frame = rundir.frame()
+    frame.attrs["run_dir"] = str(rundir.path)
+    registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=frame, interrupted=interrupted)
+    if progress:
+        registry.pm.unregister(name="seqbench.train.progress")
+    if interrupted:
+        raise KeyboardInterrupt(str(rundir.path))
+    return frame
+
+
+def write_environment(rundir: RunDir, registry: Registry, device: str, flushed: Optional[float],
+                      execution: Execution) -> None:
+    """environment.json: the machine and packages, the plugins' versions, the subnormal mode and
+    how the trials are executed."""
+    from seqbench.runs.environment import collect
+
+    environment = collect(device, {name: info.version for name, info in registry.plugins.items()})
+    if flushed is not None:
+        environment["subnormals_flushed"] = flushed
+    environment["execution"] = {"executor": execution.executor, "jobs": execution.jobs,
+                                "threads_per_trial": execution.threads, "ray_address": execution.ray_address,
+                                "cpus_per_trial": execution.cpus_per_trial,
+                                "gpus_per_trial": execution.gpus_per_trial, "retries": execution.retries}
+    rundir.write_json(ENVIRONMENT_JSON, environment)
+
+
+def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
+              execution: Optional[Execution] = None, plugins: Iterable[str] = ()) -> bool:
+    """Run ``specs`` (devices resolved) with the executor ``execution`` names, appending each
+    row to ``rundir`` as its trial finishes and notifying ``seqbench_trial_end``. Returns True
+    when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
+    from seqbench.execute import make_executor
+
+    execution = (execution or Execution()).check()
+    if not specs:
+        return False
+    lengths = _generalization_log(specs, rundir, registry)
+    flush = specs[0].flush_denormal
+    executor = make_executor(execution, registry, rundir.path, list(plugins), flush)
+    rows = executor.run(specs, registry.notify)
+    try:
+        for spec, row in rows:
+            rundir.append(row)
+            if lengths is not None:
+                lengths.evaluate(spec, row)  # --eval-lengths: the saved model at the other lengths
+            registry.notify("seqbench_trial_end", trial=spec, row=row)
+    except KeyboardInterrupt:
+        exit_on_second_interrupt()
+        return True
+    except StorageError as exc:
+        kept = sum(1 for _ in rundir.rows)
+        where = (f"{kept} finished trial{'s' if kept != 1 else ''} kept in {rundir.path}; fix it and continue "
+                 f"with: seqbench run --resume {rundir.path}") if rundir.path.is_dir() else "nothing could be kept"
+        raise StorageError(f"{exc}; {where}") from None
+    finally:
+        rows.close()  # stops the workers of whatever still runs
+        executor.close()
+        if lengths is not None:
+            lengths.close()
+    return False
+
+
+def exit_on_second_interrupt() -> None:
+    """After a first Ctrl-C the run winds down (workers stopped, rows already on disk); a second
+    one exits at once, with the same code 130."""
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        _previous_handler.append(signal.signal(signal.SIGINT, lambda *_: os._exit(130)))
+
+
+_previous_handler: list = []
+
+
+def _restore_interrupt() -> None:
+    import signal
+
+    while _previous_handler:
+        signal.signal(signal.SIGINT, _previous_handler.pop())
+
+
+def _generalization_log(specs: list[TrialSpec], rundir: RunDir, registry: Registry) -> Any:
+    """The run's generalization.csv writer when a trial asks for ``eval_lengths`` (else None)."""
+    if not any(spec.eval_lengths for spec in specs):
+        return None
+    from seqbench.studies.generalization import GeneralizationLog
+
+    return GeneralizationLog(rundir.path, registry)
+
+
+def suite_extras(suite: Union[str, Path, None]) -> dict[str, Any]:
+    """What a suite adds to config.json besides its parts: its published reference numbers."""
+    if suite is None:
+        return {}
+    from seqbench.spec.suite import suite_reference
+
+    reference = suite_reference(suite)
+    return {"reference": reference} if reference else {}
+
+
+def warn_if_busy(execution: Execution) -> None:
+    """Warn on stderr when other processes already keep cores busy that this run's trials need:
+    every timing (and the time estimate) then suffers."""
+    from seqbench.errors import warn
+    from seqbench.execute.cores import available_cores, busy_cores
+
+    busy = busy_cores()
+    if busy is None:
+        return
+    cores = available_cores()
+    needed = execution.jobs * (execution.threads or cores)
+    free = cores - busy
+    if busy >= 0.5 and free < needed - 0.25:
+        warn(f"this machine is busy: other processes keep {busy:.1f} of {cores} cores busy and this run "
+             f"needs {min(needed, cores)}; timings and the time estimate will suffer")
+
+
+def flush_subnormals(configs: list[RunConfig]) -> float:
+    """Set the run's subnormal mode on CPU (``RunConfig.flush_denormal``) and return the fraction
+    of a parallel elementwise op over subnormal inputs that comes out zero: 1.0 when every torch
+    thread flushes them. ``torch.set_flush_denormal`` sets the calling thread only, and torch's
+    worker threads take the mode of the thread that starts them; so in a fresh process (the CLI:
+    nothing ran in parallel yet) all threads follow, while a process that already ran parallel
+    torch code keeps its workers' mode (the fraction recorded in environment.json says so)."""
+    import torch
+
+    from seqbench.train.measure import subnormals_flushed
+
+    modes = {c.flush_denormal for c in configs}
+    if len(modes) > 1:
+        raise UsageError("flush_denormal must be the same in every part of a run")
+    torch.set_flush_denormal(modes.pop())
+    return subnormals_flushed()
+
+
+def _lengths(lengths: Union[str, Iterable[int], None]) -> Optional[list]:
+    if lengths is None:
+        return None
+    return lengths.split(",") if isinstance(lengths, str) else list(lengths)
+
+
+def check_names(configs: list[RunConfig], registry: Registry) -> None:
+    """Raise a UsageError for an unknown cell or task, or options given for one not in the run.
+    Reads names only (factories stay unimported), so it runs before torch is imported."""
+    for config in configs:
+        for kind, params, chosen in (("cell", config.cell_params, config.cells),
+                                     ("task", config.task_params, config.tasks)):
+            for name in params:
+                if name not in chosen:
+                    raise UsageError(f"options given for {kind} '{name}', which is not in this run")
+        for name in config.cells:
+            registry.get("cell", name)
+        for name in config.tasks:
+            registry.get("task", name)
+
+
+def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec], dict[str, Any]]:
+    """Validate every config against the registry and expand it into trial specs.
+
+    Unknown names, bad task or cell parameters, cells that cannot be built with their options and
+    unmatchable parameter budgets raise a UsageError naming the configuration here, before any
+    run directory exists or any step is trained (``seqbench.runs.validate``). Returns the specs
+    (device still unresolved, widths solved) and each task's description by ``"task|length"``.
+    """
+    from seqbench.runs.validate import validate
+
+    check_names(configs, registry)
+    trials: list[TrialSpec] = []
+    for config in configs:
+        trials += config.trials(config.device)
+    task_info = validate(trials, registry)
+    from seqbench.studies.generalization import validate as validate_lengths
+
+    validate_lengths(trials, registry)  # --eval-lengths: the task is defined there
+    from collections import Counter
+
+    repeated = sorted(key for key, n in Counter(t.key for t in trials).items() if n > 1)
+    if repeated:
+        raise UsageError(f"the same trial appears twice in the suite: {', '.join(repeated[:3])}")
+    return trials, task_info
+
+
+__all__ = ["run", "run_specs", "run_trial", "build_task", "plan", "check_names"]

@@ -1,0 +1,1 @@
+"""The training loop of one trial and what watches it: timing, memory, curves, progress."""

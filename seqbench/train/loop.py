@@ -1,0 +1,196 @@
+"""The training loop shared by every cell and task, and evaluation on the held-out sets.
+
+Adam, gradient-norm clipping, a step budget and/or a wall-clock budget (training time only:
+evaluation does not eat into it), periodic evaluation on the validation set, early stopping
+(``patience``: the model is restored to its best validation evaluation), stopping once solved
+(``stop_when_solved``: at the first evaluation whose whole validation set meets the task's
+criterion), and divergence
+detection (a non-finite loss or gradient norm stops the trial as ``diverged``). The loop does
+no host sync per step: losses are checked every ``log_every`` steps, and step times use CUDA
+events on GPU.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from seqbench.train.measure import StepTimer, synchronize
+
+LogFn = Callable[[int, dict], None]
+
+
+@dataclass
+class EvalSet:
+    """Held-out examples of a trial, drawn once: the validation split (``Task.eval_batches``) or
+    the test split (``Task.test_batches``)."""
+
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def draw(cls, task: Any, examples: int, batch: int, device: torch.device, split: str = "val") -> "EvalSet":
+        batches = task.test_batches if split == "test" else task.eval_batches
+        return cls(batches(examples, batch, device))
+
+    def head(self, examples: int) -> "EvalSet":
+        """The first batches holding at least ``examples`` examples (for quick periodic evals)."""
+        taken, out = 0, []
+        for x, y in self.batches:
+            if taken >= examples:
+                break
+            out.append((x, y))
+            taken += x.shape[0]
+        return EvalSet(out)
+
+
+def evaluate(model: torch.nn.Module, task: Any, data: EvalSet) -> dict[str, float]:
+    """Mean evaluation statistics (``loss`` and whatever else the task reports)."""
+    totals: dict[str, list[float]] = {}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for x, y in data.batches:
+            out, _ = model(x)
+            for name, (total, count) in task.eval_sums(out, y).items():
+                acc = totals.setdefault(name, [0.0, 0])
+                acc[0] += total
+                acc[1] += count
+    model.train(was_training)
+    return {name: (s / n if n else math.nan) for name, (s, n) in totals.items()}
+
+
+@dataclass
+class TrainOutcome:
+    steps: int = 0
+    train_s: float = 0.0
+    status: str = "ok"
+    step_seconds: list[float] = field(default_factory=list)
+    steps_to_solve: Optional[int] = None
+    last_loss: float = math.nan
+    best_step: Optional[int] = None  # with patience: the evaluation the model was restored to
+    stopped_early: bool = False
+
+
+def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, eval_set: EvalSet,
+          log: Optional[LogFn] = None) -> TrainOutcome:
+    """Train ``model`` on ``task`` as ``spec`` says; returns what happened (never raises on
+    divergence). With ``spec.patience``, training stops after that many evaluations without a
+    better validation value of the task's metric, and the model is restored to its best one.
+    With ``spec.stop_when_solved``, training stops (``stopped_early``) at the first evaluation
+    whose quick validation subset and then whole validation set meet ``task.solved``."""
+    log = log or (lambda step, metrics: None)
+    generator = torch.Generator(device=device).manual_seed(spec.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=spec.lr)
+    quick_eval = eval_set.head(256)
+    timer = StepTimer(device)
+    outcome = TrainOutcome()
+    tokens_per_step = spec.batch * task.seq_len
+    recent: list[torch.Tensor] = []
+    norms: list[torch.Tensor] = []
+    eval_seconds = 0.0
+    window_start, window_steps = time.perf_counter(), 0
+    begin = time.perf_counter()
+    stopper = EarlyStopping(task, spec.patience) if getattr(spec, "patience", None) else None
+    model.train()
+
+    while True:
+        if spec.steps is not None and outcome.steps >= spec.steps:
+            break
+        if spec.budget_s is not None and time.perf_counter() - begin - eval_seconds >= spec.budget_s:
+            break
+        timer.start()
+        x, y = task.sample(spec.batch, generator, device)
+        out, _ = model(x)
+        loss = task.loss(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norms.append(torch.nn.utils.clip_grad_norm_(params, spec.clip))
+        optimizer.step()
+        timer.stop()
+        recent.append(loss.detach())
+        outcome.steps += 1
+        window_steps += 1
+
+        last = spec.steps is not None and outcome.steps >= spec.steps
+        if outcome.steps % spec.log_every == 0 or last:
+            mean_loss = _check_finite(recent, norms, outcome)
+            if outcome.status == "diverged":
+                break
+            now = time.perf_counter()
+            log(outcome.steps, {"loss": mean_loss, "tok_s": tokens_per_step * window_steps / (now - window_start),
+                                "train_s": now - begin - eval_seconds, "tokens": tokens_per_step * outcome.steps})
+            window_start, window_steps = now, 0
+
+        if outcome.steps % spec.eval_every == 0:
+            started = time.perf_counter()
+            stats = evaluate(model, task, quick_eval)
+            if outcome.steps_to_solve is None and task.solved(stats):
+                outcome.steps_to_solve = outcome.steps
+            log(outcome.steps, {**{f"eval_{k}": v for k, v in stats.items()}, "train_s": started - begin - eval_seconds,
+                                "tokens": tokens_per_step * outcome.steps})
+            stop = stopper is not None and stopper.update(outcome.steps, stats, model)
+            if getattr(spec, "stop_when_solved", False) and task.solved(stats):
+                stop = stop or task.solved(evaluate(model, task, eval_set))  # the whole set confirms
+            eval_seconds += time.perf_counter() - started
+            window_start = time.perf_counter()
+            if stop:
+                outcome.stopped_early = True
+                break
+
+    if recent:  # steps since the last log (a budget can stop the loop between logs)
+        _check_finite(recent, norms, outcome)
+    synchronize(device)
+    outcome.train_s = time.perf_counter() - begin - eval_seconds
+    outcome.step_seconds = timer.seconds()
+    if stopper is not None and outcome.status == "ok":
+        outcome.best_step = stopper.restore(model)
+    return outcome
+
+
+class EarlyStopping:
+    """Tracks the validation value of the task's metric (its ``solved_metric``) at each
+    evaluation, keeps a copy of the best model's weights, and says when ``patience``
+    evaluations in a row brought no improvement."""
+
+    def __init__(self, task: Any, patience: int) -> None:
+        self.metric = task.solved_metric
+        self.higher = bool(task.solved_higher_is_better)
+        self.patience = patience
+        self.best: Optional[float] = None
+        self.best_step: Optional[int] = None
+        self.best_state: Optional[dict[str, torch.Tensor]] = None
+        self.waited = 0
+
+    def update(self, step: int, stats: dict[str, float], model: torch.nn.Module) -> bool:
+        """Record an evaluation; True when training should stop."""
+        value = stats.get(self.metric, stats.get("loss", math.nan))
+        if math.isfinite(value) and (self.best is None or (value > self.best if self.higher else value < self.best)):
+            self.best, self.best_step, self.waited = value, step, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> Optional[int]:
+        """Load the best evaluation's weights into ``model`` (when any evaluation happened);
+        returns its step."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        return self.best_step
+
+
+def _check_finite(losses: list, norms: list, outcome: TrainOutcome) -> float:
+    """Mean of the pending losses (one host sync); marks ``outcome`` diverged when a loss or
+    gradient norm is not finite, and clears the pending lists."""
+    mean_loss = torch.stack(losses).mean().item()
+    finite = math.isfinite(mean_loss) and bool(torch.isfinite(torch.stack(norms)).all())
+    losses.clear()
+    norms.clear()
+    outcome.last_loss = mean_loss
+    if not finite:
+        outcome.status = "diverged"
+    return mean_loss
