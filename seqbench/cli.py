@@ -279,9 +279,11 @@ def build_parser() -> Parser:
 
     cmp = sub.add_parser("compare", parents=[plugin_opts, wide_opts],
                          help="compare two or more runs (or speed runs) side by side",
-                         description="Match rows by cell × task × length (and config), show each metric per run, "
+                         description="Match rows by cell × task × length (and the options a run varies, such as "
+                         "a sweep's lr), name the options that differ between the runs, show each metric per run, "
                          "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
-                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands).")
+                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands). Exit 2 when "
+                         "nothing is compared.")
     cmp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the baseline")
     cmp.add_argument("--fail-on-regression", dest="fail_on_regression", metavar="PCT",
                      help="exit 1 when a primary metric or throughput is significantly worse by more than PCT %%")
