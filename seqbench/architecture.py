@@ -4,7 +4,8 @@ A module imports only from its own layer or from the layers below it — relativ
 at module level or inside a function (``tests/test_layers.py`` reads every import and fails
 on one that points up). A module belongs to the layer of the longest prefix that names it.
 ``docs/architecture.md`` describes each layer and draws them from the code
-(``python docs/architecture.py`` regenerates its picture).
+(``python docs/architecture.py`` regenerates its picture). The import reader below
+(``modules``) serves those tests and that script; it needs only the standard library.
 """
 from __future__ import annotations
 
