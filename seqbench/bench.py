@@ -33,7 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional, Union
 
-from .config import parse_int_list, positive_float, positive_int, resolve_device
+from .config import parse_int_list, parse_names, positive_float, positive_int, resolve_device
 from .errors import UsageError
 from .registry import Entry, Registry
 from .store import SCALING_CSV, SPEED_CSV
@@ -126,7 +126,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
     unknown = sorted(set(options) - set(SpeedConfig.__dataclass_fields__) - {"cells"})
     if unknown:
         raise UsageError(f"unknown speed option(s): {', '.join(unknown)}")
-    names = registry.select_cells(cells)
+    names = registry.select_cells(parse_names(cells, "cells"))
     for name in names:
         registry.get("cell", name)  # unknown → UsageError with a suggestion
     names = order_cells(names, registry)

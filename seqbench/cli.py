@@ -639,10 +639,11 @@ def _write(text: str, output: Optional[str], what: str = "report") -> None:
 def cmd_check(args: Any) -> int:
     from rich.table import Table
 
+    from .config import parse_names
     from .words import plural
 
     registry = _registry(args)
-    names = None if args.cells is None else registry.select_cells(args.cells)
+    names = None if args.cells is None else registry.select_cells(parse_names(args.cells, "cells"))
     for name in names or ():
         registry.get("cell", name)  # a typo is reported before torch is imported
     from .testing import check_cells

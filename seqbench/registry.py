@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Union
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import pluggy
 
@@ -313,15 +313,13 @@ class Registry:
                 groups.setdefault(entry.extra["group"], []).append(name)
         return groups
 
-    def select_cells(self, value: Union[str, Iterable[str], None]) -> list[str]:
-        """``--cells``: comma-separated names and group names (``classic,mingru``) → cell names,
-        groups expanded in place, order kept, duplicates dropped; None → the default set.
-        Unknown names are left for ``get`` to report."""
-        from .config import parse_names
-
-        names = parse_names(value, "cells")
-        if names is None:
-            names = ["default"]
+    def select_cells(self, names: Optional[Iterable[str]]) -> list[str]:
+        """``--cells`` (as ``config.parse_names`` reads it): cell names and group names
+        (``classic``, ``mingru``) → cell names, groups expanded in place, order kept, duplicates
+        dropped; None → the default set. Unknown names are left for ``get`` to report."""
+        if isinstance(names, str):
+            raise TypeError("select_cells takes a list of names: parse a comma-separated string with config.parse_names")
+        names = ["default"] if names is None else list(names)
         groups = self.cell_groups()
         chosen = [member for name in names for member in (groups[name] if name in groups else [name])]
         if not chosen:

@@ -72,7 +72,7 @@ def run(
         raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
     if options.get("hidden") is not None and options.get("params") is not None:
         raise UsageError("give either a hidden size or a parameter budget (params), not both")
-    named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(cells)),
+    named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(parse_names(cells, "cells"))),
                                ("tasks", parse_names(tasks)),
                                ("lengths", _lengths(lengths))) if v}
     description = ""

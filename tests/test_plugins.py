@@ -12,6 +12,7 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
+from seqbench.config import parse_names
 from seqbench.errors import UsageError
 from seqbench.registry import Registry
 from seqbench.scaffold import scaffold
@@ -283,8 +284,8 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
     monkeypatch.delenv("SEQBENCH_LOAD_PLUGINS")
     installed_plugins_env()  # skips without the plugin packages
     registry = Registry(on_problem=pytest.fail)  # real entry points, as an installed seqbench sees them
-    assert registry.select_cells("all") == ["rnn", "lstm", "gru", "transformer", "mingru", "minlstm"]
-    assert registry.select_cells("classic,mingru") == ["rnn", "lstm", "gru", "transformer", "mingru"]
+    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", "mingru", "minlstm"]
+    assert registry.select_cells(parse_names("classic,mingru")) == ["rnn", "lstm", "gru", "transformer", "mingru"]
     assert registry.select_cells(None) == ["rnn", "lstm", "gru", "transformer"]
     result = run_process([sys.executable, "-m", "seqbench", "list"], env=installed_plugins_env(), timeout=120)
     assert result.returncode == 0, result.stderr
@@ -307,3 +308,11 @@ def test_a_plugin_cell_registered_default_joins_a_plain_run(tmp_path, capsys):
         sys.modules.pop("eager_plugin", None)
     rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if line.startswith("│ adding")]
     assert [row[3].strip() for row in rows] == ["rnn", "lstm", "gru", "transformer", "eager"]
+
+
+@pytest.mark.parametrize("command", [["run", "--dry-run"], ["speed"], ["horizon"], ["check"], ["inspect", "gradients"]])
+def test_every_command_taking_cells_expands_groups(command, capsys):
+    """A group name passes where a cell name would (the unknown name after it is what fails)."""
+    assert main([*command, "--cells", "classic,all,default,nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown cell 'nonesuch'" in err and "'classic'" not in err, err

@@ -153,10 +153,10 @@ def test_cell_groups_of_the_builtins():
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
     assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
     assert reg.select_cells(None) == classic
-    assert reg.select_cells("classic,tiny-linear") == classic + ["tiny-linear"]
-    assert reg.select_cells("lstm,all") == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
+    assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
+    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
     assert reg.select_cells(["gru-ref", "default"]) == ["gru-ref"] + classic
-    assert reg.select_cells("lsmt") == ["lsmt"]  # an unknown name is left for get() to report
+    assert reg.select_cells(["lsmt"]) == ["lsmt"]  # an unknown name is left for get() to report
     blocked, _ = make("no:seqbench.cells.recurrent", "no:seqbench.cells.transformer")
     with pytest.raises(UsageError, match="cell group 'default' has no cells: name cells with --cells"):
         blocked.select_cells(None)
@@ -168,7 +168,7 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
     groups = reg.cell_groups()
     assert groups["modern"] == ["mod-a", "mod-b"]  # a declared group is a group name
     assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
-    assert reg.select_cells("modern,gru") == ["mod-a", "mod-b", "gru"]
+    assert reg.select_cells(["modern", "gru"]) == ["mod-a", "mod-b", "gru"]
     assert "all" not in reg.cells and "modern" not in reg.cells  # cells named like groups are skipped
     assert "lstm" not in groups and reg.cells["claims-lstm"].extra.get("group") is None
     assert sorted(problems) == sorted([

@@ -280,7 +280,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
         request = HorizonRequest.saved(saved["horizon"], rundir.path / CONFIG_JSON)
         rundir.warn_torn_tail()
     else:
-        request = HorizonRequest(registry.select_cells(cells), task or "adding",
+        request = HorizonRequest(registry.select_cells(parse_names(cells, "cells")), task or "adding",
                                  DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
                                  DEFAULT_MAX_LENGTH if max_length is None else max_length,
                                  DEFAULT_RESOLUTION if resolution is None else resolution)
