@@ -126,7 +126,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
     unknown = sorted(set(options) - set(SpeedConfig.__dataclass_fields__) - {"cells"})
     if unknown:
         raise UsageError(f"unknown speed option(s): {', '.join(unknown)}")
-    names = parse_names(cells) or registry.default_cells()
+    names = registry.select_cells(parse_names(cells, "cells"))
     for name in names:
         registry.get("cell", name)  # unknown → UsageError with a suggestion
     names = order_cells(names, registry)

@@ -269,7 +269,7 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     if resume is not None:
         request, config, saved, rundir = _resumed(resume, [*given, *sorted(options)])
     else:
-        request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
+        request = HorizonRequest(registry.select_cells(parse_names(cells, "cells")), task or "adding",
                                  DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
                                  DEFAULT_MAX_LENGTH if max_length is None else max_length,
                                  DEFAULT_RESOLUTION if resolution is None else resolution)
