@@ -12,7 +12,7 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
-from seqbench.config import parse_names
+from seqbench.spec.config import parse_names
 from seqbench.errors import UsageError
 from seqbench.plugins.registry import Registry
 from seqbench.plugins.scaffold import scaffold

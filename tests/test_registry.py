@@ -185,7 +185,7 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
 ])
 def test_bad_group_flags_are_a_plugin_error(extra, message):
     from seqbench.errors import PluginError
-    from seqbench.registry import _make_entry
+    from seqbench.plugins.registry import _make_entry
 
     with pytest.raises(PluginError, match=message):
         _make_entry("cell", "x", "m:f", "p", "", (), extra)
