@@ -153,7 +153,9 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
         if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
             spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
     if todo and execution.executor == "local" and resolved == "cpu":
-        warn_if_busy(execution)
+        import threading
+
+        threading.Thread(target=warn_if_busy, args=(execution,), daemon=True).start()  # its sample overlaps the run
     from .sweep.estimate import RunEstimate
 
     estimate = RunEstimate(todo, registry, todo[0].device if todo else resolved, int(execution.threads or 1),

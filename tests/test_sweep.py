@@ -230,7 +230,8 @@ def test_every_configuration_is_checked_before_the_first_step(tmp_path, capsys, 
     assert not (tmp_path / "out").exists()  # no run directory: nothing started
 
 
-def test_dry_run_shows_the_plan_and_trains_nothing(tmp_path, capsys):
+def test_dry_run_shows_the_plan_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_CACHE", str(tmp_path / "cache"))  # no step time known yet
     code = main(["run", "--cells", "gru,lstm", "--lengths", "5,10", "--lr", "1e-3,1e-2", "--seeds", "3",
                  "--dry-run", "--out", str(tmp_path / "out"), *TINY_ARGS])
     out = " ".join(capsys.readouterr().out.split())  # the caption may wrap
