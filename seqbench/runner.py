@@ -114,8 +114,15 @@ def run(
         if dry_run:
             from .sweep.estimate import estimate
 
+            import torch
+
             finished = RunDir.open(resume).finished_keys() if resume is not None else set()
-            return estimate([t for t in trials if t.key not in finished], registry, resolved, execution.threads)
+            before = torch.get_num_threads()
+            torch.set_num_threads(int(execution.threads or before))  # timed as each trial will run
+            try:
+                return estimate([t for t in trials if t.key not in finished], registry, resolved)
+            finally:
+                torch.set_num_threads(before)
         if resume is None:
             rundir = RunDir.create(out, run_id)
         rundir.acquire()  # one writer per run folder: a second --resume of it is refused

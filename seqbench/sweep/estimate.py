@@ -247,10 +247,9 @@ def describe(frame: Any) -> str:
     total = frame.attrs.get("estimate_s", float(frame["est_s"].sum()))
     from ..words import plural
 
-    models = frame.attrs.get("models", 0)
-    known = [f"{frame.attrs[k]} {k}" for k in ("timed", "cached", "guessed") if frame.attrs.get(k)]
-    how = f"{plural(models, 'distinct model')} timed" if not known or known == [f"{models} timed"] else \
-        f"{plural(models, 'distinct model')}: {', '.join(known)}"
+    sources = [f"{frame.attrs[k]} {says}" for k, says in (("cached", "from the cache"), ("guessed", "scaled by FLOPs"))
+               if frame.attrs.get(k)]
+    how = f"{plural(frame.attrs.get('models', 0), 'distinct model')} timed" + (f" ({', '.join(sources)})" if sources else "")
     return (f"{plural(len(frame), 'trial')} ({len(configs):,} cell × task × length, "
             f"{plural(int(configs.sum()), 'configuration')}, {plural(frame['seed'].nunique(), 'seed')}; "
             f"{how}): about {duration(total)} in all")
