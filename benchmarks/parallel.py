@@ -21,11 +21,14 @@ import time
 from pathlib import Path
 
 
-def timed_run(out: Path, extra: list[str], steps: int) -> tuple[float, object]:
-    args = [sys.executable, "-m", "seqbench", "run", "--cells", "rnn,lstm,gru,transformer", "--seeds", "2",
+def timed_run(out: Path, extra: list[str], steps: int, cells: str = "rnn,lstm,gru,transformer",
+              env: dict | None = None) -> tuple[float, object]:
+    """Wall seconds of one fresh ``seqbench run`` process (start-up included) and its results."""
+    args = [sys.executable, "-m", "seqbench", "run", "--cells", cells, "--seeds", "2",
             "--lengths", "50", "--steps", str(steps), "--params", "20k", "--quiet", "--out", str(out), *extra]
     started = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "SEQBENCH_LOAD_PLUGINS": ""})
+    done = subprocess.run(args, capture_output=True, text=True,
+                          env={**os.environ, "SEQBENCH_LOAD_PLUGINS": "", **(env or {})})
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(extra) or 'serial'} failed:\n{done.stderr[-3000:]}")

@@ -118,3 +118,21 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     after = results.read_text().splitlines()
     assert after[:2] == lines and len(after) == 3 and after[2].startswith("napper|adding|12|0,")
+
+
+def test_workers_started_before_planning_stop_when_the_plan_is_refused(tmp_path):
+    import multiprocessing
+
+    with pytest.raises(UsageError, match="lstm"):
+        run("lstm", "adding", [12], out=tmp_path, progress=False, execution=Execution(jobs=2),
+            cell_params={"lstm": {"no_such_option": 1}}, **TINY)
+    assert not multiprocessing.active_children()  # the pool started for the run is gone
+    assert not list(tmp_path.iterdir())  # and no run directory was made
+
+
+def test_a_pool_with_more_workers_than_trials_runs_them_and_stops_the_rest(tmp_path):
+    import multiprocessing
+
+    frame = run("lstm", "adding", [12], out=tmp_path, progress=False, execution=Execution(jobs=3), **TINY)
+    assert list(frame["status"]) == ["ok"] and frame["worker"].iloc[0].startswith("process ")
+    assert not multiprocessing.active_children()

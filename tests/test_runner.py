@@ -172,3 +172,42 @@ def test_subnormals_are_flushed_on_cpu_unless_kept(tmp_path):
             seqbench.run(["lstm"], ["adding"], [5], out=tmp_path, flush_denormal="yes", **TINY)
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "transformer"])
+def test_the_training_adam_is_torch_adam_bit_for_bit(cell):
+    import torch
+
+    from seqbench.plugins.factories import build_task
+    from seqbench.models.model import build_model
+    from seqbench.plugins.registry import Registry
+    from seqbench.train.loop import Adam
+
+    registry = Registry()
+    task = build_task(registry.get("task", "copy"), 6, {})
+    params = []
+    for optimizer_class in (torch.optim.Adam, Adam):
+        torch.manual_seed(0)
+        model = build_model(task, registry.get("cell", cell), 16, 2, 0.0, {})
+        optimizer = optimizer_class(list(model.parameters()), lr=3e-3)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(8):
+            x, y = task.sample(8, generator, torch.device("cpu"))
+            loss = task.loss(model(x)[0], y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()), 0.5)
+            optimizer.step()
+        params.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*params))  # exact, not approximate
+
+
+def test_a_trial_does_not_import_torch_dynamo(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, seqbench; seqbench.run('lstm', 'adding', [5], hidden=8, batch=8, steps=3, eval_every=2, "
+            f"eval_examples=8, out={str(tmp_path)!r}); print('torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"  # 2-4 s of imports a run never needs

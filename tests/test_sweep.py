@@ -230,7 +230,8 @@ def test_every_configuration_is_checked_before_the_first_step(tmp_path, capsys, 
     assert not (tmp_path / "out").exists()  # no run directory: nothing started
 
 
-def test_dry_run_shows_the_plan_and_trains_nothing(tmp_path, capsys):
+def test_dry_run_shows_the_plan_and_trains_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_CACHE", str(tmp_path / "cache"))  # no step time known yet
     code = main(["run", "--cells", "gru,lstm", "--lengths", "5,10", "--lr", "1e-3,1e-2", "--seeds", "3",
                  "--dry-run", "--out", str(tmp_path / "out"), *TINY_ARGS])
     out = " ".join(capsys.readouterr().out.split())  # the caption may wrap
@@ -252,3 +253,38 @@ def test_resume_of_a_sweep_skips_finished_configurations(tmp_path):
     frame = seqbench.run("gru", "adding", [5], lr=[1e-3, 1e-2], out=tmp_path, **TINY)
     again = seqbench.run(resume=frame.attrs["run_dir"])
     assert list(again["wall_s"]) == list(frame["wall_s"])  # nothing ran again
+
+
+def test_a_second_dry_run_uses_the_step_time_cache_and_a_changed_config_misses_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_CACHE", str(tmp_path / "cache"))
+    first = seqbench.run(["gru", "lstm"], "adding", [5], seeds=2, dry_run=True, **TINY)
+    assert (first.attrs["timed"], first.attrs["cached"]) == (2, 0)
+    assert (tmp_path / "cache" / "step_times.json").is_file()
+    again = seqbench.run(["gru", "lstm"], "adding", [5], seeds=2, dry_run=True, **TINY)
+    assert (again.attrs["timed"], again.attrs["cached"]) == (0, 2)
+    assert again["step_s"].tolist() == first["step_s"].tolist()
+    for changed in (dict(TINY, batch=8), dict(TINY, lr=0.01), dict(TINY, steps=13)):  # model, then config hash
+        other = seqbench.run(["gru", "lstm"], "adding", [5], seeds=2, dry_run=True, **changed)
+        assert (other.attrs["timed"], other.attrs["cached"]) == (2, 0), changed
+
+
+def test_a_run_announces_after_its_first_trial_and_the_next_one_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_CACHE", str(tmp_path / "cache"))
+    seen = []
+
+    def announce(planned):
+        rows = [p for p in (tmp_path / "out").glob("*/results.csv")]
+        finished = len(pd.read_csv(rows[0])) if rows else 0
+        seen.append((finished, planned.attrs["cached"], planned.attrs["guessed"], planned.attrs["estimate_s"]))
+
+    for _ in range(2):
+        seqbench.run(["gru", "lstm"], "adding", [5], seeds=2, out=tmp_path / "out", announce=announce, **TINY)
+        for folder in (tmp_path / "out").iterdir():
+            import shutil
+
+            shutil.rmtree(folder)
+    (after_first, cached, guessed, total), (before_any, cached_again, guessed_again, _) = seen
+    assert (after_first, cached, guessed) == (1, 1, 1)  # the first trial measured one model, FLOPs scaled the other
+    assert total > 0
+    assert (before_any, cached_again, guessed_again) == (0, 2, 0)  # every trial recorded its step time
+    assert seqbench.run(["gru", "lstm"], "adding", [5], seeds=2, dry_run=True, **TINY).attrs["timed"] == 0

@@ -68,10 +68,20 @@ def _number(flag: str, value: Any, minimum: float) -> float:
     return number
 
 
+def start_workers(execution: Execution) -> Any:
+    """For ``--jobs N`` (N > 1): a ``processes.WorkerPool`` of N workers started now, so that they
+    import torch while the driver plans; hand it to ``make_executor``. None otherwise."""
+    if execution.executor != "local" or execution.jobs <= 1:
+        return None
+    from seqbench.execute.processes import WorkerPool
+
+    return WorkerPool(execution.jobs)
+
+
 def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: list[str],
-                  flush_denormal: bool) -> Any:
+                  flush_denormal: bool, pool: Any = None) -> Any:
     """The executor ``execution`` names: ``run(specs, notify)`` yields ``(spec, row)`` as each
-    trial finishes; ``close()`` releases its workers."""
+    trial finishes; ``close()`` releases its workers (and ``pool``'s, from ``start_workers``)."""
     import os
 
     from seqbench.execute.local import SerialExecutor
@@ -92,5 +102,5 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
                            execution.gpus_per_trial, execution.retries)
     from seqbench.execute.processes import ProcessExecutor
 
-    return ProcessExecutor(execution.jobs, setup, registry, execution.retries)
+    return ProcessExecutor(execution.jobs, setup, registry, execution.retries, pool)
 

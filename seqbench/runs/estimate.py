@@ -1,23 +1,34 @@
-"""The size and expected duration of a sweep, shown before it starts.
+"""The size and expected duration of a sweep.
 
-Every distinct model (cell, task, length, options, width, depth, batch) is built once on the
-run's device and timed for a few training steps (at least 2, until 0.1 s, after 2 warm-up steps:
-the first steps of a new shape pay one-off kernel set-up, up to a second on CPU); a trial's estimate is its
-steps (or its wall-clock budget) times that step time, plus its evaluations (a forward pass
-costs about a third of a training step).
+A trial's estimate is its steps (or its wall-clock budget) times its model's step time, plus its
+evaluations (a forward pass costs about a third of a training step). Step times come from a
+cache (``step_times.json`` in ``seqbench.data.download.cache_dir()``, i.e. ``$SEQBENCH_CACHE``),
+keyed by cell, task, length, width, depth, batch, options, the trial's full configuration hash,
+device, torch threads, host and torch version; every finished trial records its own mean step
+time there. ``--dry-run`` times each distinct model the cache does not know for a few training
+steps (at least 2, until 0.1 s, after 2 warm-up steps: the first steps of a new shape pay
+one-off kernel set-up, up to a second on CPU). A run never times steps for its estimate: it
+announces it at once when the cache knows every model, else after its first trial
+(``RunEstimate``), the models not yet measured scaled from the measured ones by their FLOPs.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
 import statistics
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 from seqbench.spec.config import TrialSpec
 from seqbench.plugins.factories import build_task
 from seqbench.plugins.registry import Registry
 
 QUICK_EVAL = 256  # examples of each periodic evaluation (train.train)
+CACHE_FILE = "step_times.json"
+CACHE_ENTRIES = 5000  # the oldest are dropped beyond this
 
 
 def _model_key(spec: TrialSpec) -> str:
@@ -57,34 +68,175 @@ def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
         return float("nan")
 
 
-def estimate(trials: list[TrialSpec], registry: Registry, device: str) -> Any:
-    """One row per trial: its key, cell, task, length, seed, configuration, width, and ``est_s``
-    (estimated seconds); ``frame.attrs`` holds ``models`` (distinct models timed) and
-    ``estimate_s`` (the total)."""
-    import math
+def cache_path() -> Path:
+    from seqbench.data.download import cache_dir
 
+    return cache_dir() / CACHE_FILE
+
+
+def cache_key(spec: TrialSpec, device: str, threads: int) -> str:
+    """The step-time cache's key of ``spec``'s model on ``device`` with ``threads`` torch threads."""
+    import platform
+
+    import torch
+
+    ident = [_model_key(spec), spec.config, str(device), int(threads), platform.node(), torch.__version__]
+    return hashlib.sha1(json.dumps(ident, default=str).encode()).hexdigest()[:16]
+
+
+def read_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_cache(entries: dict[str, float], specs: dict[str, TrialSpec], device: str, threads: int) -> None:
+    """Add ``entries`` (cache key → step seconds) to the cache; a cache that cannot be written is
+    left as it is (it only saves time)."""
+    if not entries:
+        return
+    data = read_cache()
+    for key, step_s in entries.items():
+        spec = specs[key]
+        data.pop(key, None)
+        data[key] = {"step_s": step_s, "cell": spec.cell, "task": spec.task, "length": spec.length,
+                     "hidden": spec.hidden, "batch": spec.batch, "config": spec.config, "device": device,
+                     "threads": threads, "at": time.time()}
+    data = dict(list(data.items())[-CACHE_ENTRIES:])
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def estimate(trials: list[TrialSpec], registry: Registry, device: str, threads: Optional[int] = None,
+             measure: bool = True) -> Any:
+    """One row per trial: its key, cell, task, length, seed, configuration, width, ``step_s`` and
+    ``est_s`` (estimated seconds). Step times come from the cache; with ``measure`` the models it
+    does not know are timed here (``threads`` torch threads, default this process's) and
+    cached, without it they are scaled from the known ones by FLOPs (NaN when none is known).
+    ``frame.attrs`` holds ``models`` (distinct models), ``timed`` (timed here), ``cached``,
+    ``guessed`` (scaled by FLOPs) and ``estimate_s`` (the total)."""
     import pandas as pd
+    import torch
 
-    timed: dict[str, float] = {}
-    rows = []
+    threads = int(threads or torch.get_num_threads())
+    cache = read_cache()
+    known: dict[str, float] = {}
+    keys: dict[str, str] = {}
+    fresh: dict[str, float] = {}
+    specs: dict[str, TrialSpec] = {}
     for spec in trials:
-        key = _model_key(spec)
-        if key not in timed:
-            timed[key] = step_seconds(spec, registry, device)
-        step_s = timed[key]
-        steps = spec.steps if spec.steps is not None else (spec.budget_s / step_s if step_s > 0 else 0)
-        train_s = spec.budget_s if spec.steps is None else spec.steps * step_s
-        if spec.steps is not None and spec.budget_s is not None:
-            train_s = min(train_s, spec.budget_s)
-        evals = int(steps // spec.eval_every) * min(QUICK_EVAL, spec.eval_examples) + 2 * spec.eval_examples
-        eval_s = evals / spec.batch * step_s / 3
-        rows.append({"trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
-                     "seed": spec.seed, "config_label": spec.config_label, "hidden": spec.hidden,
-                     "step_s": step_s, "est_s": train_s + eval_s if math.isfinite(step_s) else math.nan})
+        model = _model_key(spec)
+        if model in keys:
+            continue
+        key = keys[model] = cache_key(spec, device, threads)
+        specs[key] = spec
+        entry = cache.get(key)
+        if isinstance(entry, dict) and isinstance(entry.get("step_s"), (int, float)) and entry["step_s"] > 0:
+            known[model] = float(entry["step_s"])
+        elif measure:
+            known[model] = fresh[key] = _timed(spec, registry, device, threads)
+    write_cache({k: v for k, v in fresh.items() if math.isfinite(v)}, specs, device, threads)
+    first = {_model_key(s): s for s in reversed(trials)}
+    guessed = _scaled({m: first[m] for m in keys if m not in known}, {m: first[m] for m in known}, known, registry)
+    rows = [{"trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length, "seed": spec.seed,
+             "config_label": spec.config_label, "hidden": spec.hidden,
+             "step_s": (step_s := known.get(_model_key(spec), guessed.get(_model_key(spec), math.nan))),
+             "est_s": trial_seconds(spec, step_s)} for spec in trials]
     frame = pd.DataFrame(rows)
-    frame.attrs["models"] = len(timed)
+    frame.attrs.update(models=len(keys), timed=len(fresh), cached=len(known) - len(fresh),
+                       guessed=sum(math.isfinite(v) for v in guessed.values()))
     frame.attrs["estimate_s"] = float(frame["est_s"].sum()) if len(frame) else 0.0
     return frame
+
+
+def trial_seconds(spec: TrialSpec, step_s: float) -> float:
+    """Training (steps or budget) plus evaluations of one trial whose step takes ``step_s``."""
+    if not math.isfinite(step_s):
+        return math.nan
+    steps = spec.steps if spec.steps is not None else (spec.budget_s / step_s if step_s > 0 else 0)
+    train_s = spec.budget_s if spec.steps is None else spec.steps * step_s
+    if spec.steps is not None and spec.budget_s is not None:
+        train_s = min(train_s, spec.budget_s)
+    evals = int(steps // spec.eval_every) * min(QUICK_EVAL, spec.eval_examples) + 2 * spec.eval_examples
+    return train_s + evals / spec.batch * step_s / 3
+
+
+def _timed(spec: TrialSpec, registry: Registry, device: str, threads: int) -> float:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return step_seconds(spec, registry, device)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _scaled(unknown: dict[str, TrialSpec], measured: dict[str, TrialSpec], seconds: dict[str, float],
+            registry: Registry) -> dict[str, float]:
+    """Step times of the ``unknown`` models from the ``measured`` ones: their median seconds per
+    training FLOP times each unknown model's FLOPs (``seqbench.models.flops``; the median measured step
+    time where FLOPs are unknown). Empty when nothing is measured."""
+    rates = [seconds[m] / f for m, s in measured.items()
+             if math.isfinite(seconds[m]) and (f := _step_flops(s, registry)) > 0]
+    plain = [v for v in seconds.values() if math.isfinite(v)]
+    if not plain:
+        return {}
+    out = {}
+    for model, spec in unknown.items():
+        flops = _step_flops(spec, registry)
+        out[model] = statistics.median(rates) * flops if rates and flops > 0 else statistics.median(plain)
+    return out
+
+
+def _step_flops(spec: TrialSpec, registry: Registry) -> float:
+    """Training FLOPs of one step of ``spec``'s model (NaN when unknown); the cell's input taken
+    as wide as its hidden state."""
+    from seqbench.models import flops
+
+    try:
+        entry = registry.get("cell", spec.cell)
+        per_token = flops.flops_per_token(entry, spec.hidden, spec.layers, spec.length, spec.hidden, spec.cell_params)
+    except Exception:  # noqa: BLE001 - unknown FLOPs only make the guess coarser
+        return math.nan
+    return flops.TRAIN_FACTOR * per_token * spec.batch * spec.length
+
+
+class RunEstimate:
+    """A run's estimate, announced when it is ready: at once when the cache knows every model's
+    step time, else after the first trial finishes (from its own time). ``finished`` records each
+    finished trial's mean step time in the cache, so the next run's estimate is known at once."""
+
+    def __init__(self, trials: list[TrialSpec], registry: Registry, device: str, threads: int,
+                 announce: Optional[Callable[[Any], None]]) -> None:
+        self.trials, self.registry, self.device, self.threads = trials, registry, device, threads
+        self.announce = announce
+        if announce is not None:
+            planned = estimate(trials, registry, device, threads, measure=False)
+            if planned.attrs["cached"] == planned.attrs["models"]:  # every model known (or none to run)
+                self._say(planned)
+
+    def finished(self, spec: TrialSpec, row: dict[str, Any]) -> None:
+        steps, train_s = row.get("steps") or 0, row.get("train_s")
+        if str(row.get("status")) == "ok" and steps > 0 and train_s:
+            threads = int(row.get("threads") or self.threads)
+            key = cache_key(spec, self.device, threads)
+            write_cache({key: float(train_s) / steps}, {key: spec}, self.device, threads)
+        if self.announce is not None:
+            self._say(estimate(self.trials, self.registry, self.device, self.threads, measure=False))
+
+    def _say(self, planned: Any) -> None:
+        announce, self.announce = self.announce, None
+        if announce is not None:
+            announce(planned)
 
 
 def describe(frame: Any) -> str:
@@ -95,9 +247,12 @@ def describe(frame: Any) -> str:
     total = frame.attrs.get("estimate_s", float(frame["est_s"].sum()))
     from seqbench.words import plural
 
+    sources = [f"{frame.attrs[k]} {says}" for k, says in (("cached", "from the cache"), ("guessed", "scaled by FLOPs"))
+               if frame.attrs.get(k)]
+    how = f"{plural(frame.attrs.get('models', 0), 'distinct model')} timed" + (f" ({', '.join(sources)})" if sources else "")
     return (f"{plural(len(frame), 'trial')} ({len(configs):,} cell × task × length, "
             f"{plural(int(configs.sum()), 'configuration')}, {plural(frame['seed'].nunique(), 'seed')}; "
-            f"{plural(frame.attrs.get('models', 0), 'distinct model')} timed): about {duration(total)} in all")
+            f"{how}): about {duration(total)} in all")
 
 
 def duration(seconds: float) -> str:

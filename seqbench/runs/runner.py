@@ -56,7 +56,9 @@ def run(
 
     With ``dry_run`` nothing trains and no run directory is made: the plan is returned, one row
     per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from a few
-    timed steps of each distinct model). ``announce`` is called with that plan before training.
+    timed steps of each distinct model the step-time cache does not know). ``announce`` is called
+    with that plan once it is known: before training when the cache knows every model, else after
+    the first trial (``seqbench.runs.estimate.RunEstimate``).
 
     The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
     directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
@@ -105,31 +107,43 @@ def run(
         if resume is None:
             raise
         raise UsageError(f"{Path(resume) / CONFIG_JSON}: {exc}") from None  # the saved run names it
-    resolved = resolve_device(configs[0].device)
-    flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
-    trials, task_info = plan(configs, registry)
-    if dry_run or announce is not None:
-        from seqbench.runs.estimate import estimate
+    from seqbench.execute import start_workers
 
-        finished = RunDir.open(resume).finished_keys() if resume is not None else set()
-        planned = estimate([t for t in trials if t.key not in finished], registry, resolved)
-        if dry_run:
-            return planned
-        announce(planned)
-    if resume is None:
-        rundir = RunDir.create(out, run_id)
-    rundir.acquire()  # one writer per run folder: a second --resume of it is refused
+    pool = None if dry_run else start_workers(execution)  # they import torch while this process plans
     try:
-        return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
-                           flushed, execution, progress)
+        resolved = resolve_device(configs[0].device)
+        flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
+        trials, task_info = plan(configs, registry)
+        if dry_run:
+            from seqbench.runs.estimate import estimate
+
+            import torch
+
+            finished = RunDir.open(resume).finished_keys() if resume is not None else set()
+            before = torch.get_num_threads()
+            torch.set_num_threads(int(execution.threads or before))  # timed as each trial will run
+            try:
+                return estimate([t for t in trials if t.key not in finished], registry, resolved)
+            finally:
+                torch.set_num_threads(before)
+        if resume is None:
+            rundir = RunDir.create(out, run_id)
+        rundir.acquire()  # one writer per run folder: a second --resume of it is refused
+        try:
+            return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
+                               flushed, execution, progress, announce, pool)
+        finally:
+            rundir.close()
+            _restore_interrupt()
     finally:
-        rundir.close()
-        _restore_interrupt()
+        if pool is not None:
+            pool.close()
 
 
 def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: list[TrialSpec], task_info: dict,
                 description: str, suite: Any, registry: Registry, resolved: str, flushed: Optional[float],
-                execution: Execution, progress: bool) -> Any:
+                execution: Execution, progress: bool, announce: Optional[Callable[[Any], None]] = None,
+                pool: Any = None) -> Any:
     if resume is None:
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
         rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
@@ -149,14 +163,21 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
         if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
             spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
     if todo and execution.executor == "local" and resolved == "cpu":
-        warn_if_busy(execution)
+        import threading
+
+        threading.Thread(target=warn_if_busy, args=(execution,), daemon=True).start()  # its sample overlaps the run
+    from seqbench.runs.estimate import RunEstimate
+
+    estimate = RunEstimate(todo, registry, todo[0].device if todo else resolved, int(execution.threads or 1),
+                           announce)
     registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                     config={"configs": [c.to_dict() for c in configs]}, trials=todo)
     if any(t.eval_lengths for t in trials) and resume is not None:  # finished before an interruption
         from seqbench.studies.generalization import GeneralizationLog
 
         GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
-    interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins)
+    interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins, pool=pool,
+                            finished=estimate.finished)
     if any(c.tune for c in configs) and not interrupted:
         from seqbench.sweep.tune import select
 
@@ -188,10 +209,12 @@ def write_environment(rundir: RunDir, registry: Registry, device: str, flushed: 
 
 
 def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
-              execution: Optional[Execution] = None, plugins: Iterable[str] = ()) -> bool:
-    """Run ``specs`` (devices resolved) with the executor ``execution`` names, appending each
-    row to ``rundir`` as its trial finishes and notifying ``seqbench_trial_end``. Returns True
-    when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
+              execution: Optional[Execution] = None, plugins: Iterable[str] = (), pool: Any = None,
+              finished: Optional[Callable[[TrialSpec, dict], None]] = None) -> bool:
+    """Run ``specs`` (devices resolved) with the executor ``execution`` names (in ``pool``'s
+    workers, from ``execute.start_workers``, when given), appending each row to ``rundir`` as its
+    trial finishes, notifying ``seqbench_trial_end`` and calling ``finished(spec, row)``. Returns
+    True when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
     from seqbench.execute import make_executor
 
     execution = (execution or Execution()).check()
@@ -199,7 +222,7 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
         return False
     lengths = _generalization_log(specs, rundir, registry)
     flush = specs[0].flush_denormal
-    executor = make_executor(execution, registry, rundir.path, list(plugins), flush)
+    executor = make_executor(execution, registry, rundir.path, list(plugins), flush, pool)
     rows = executor.run(specs, registry.notify)
     try:
         for spec, row in rows:
@@ -207,6 +230,8 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
             if lengths is not None:
                 lengths.evaluate(spec, row)  # --eval-lengths: the saved model at the other lengths
             registry.notify("seqbench_trial_end", trial=spec, row=row)
+            if finished is not None:
+                finished(spec, row)
     except KeyboardInterrupt:
         exit_on_second_interrupt()
         return True

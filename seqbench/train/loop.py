@@ -84,7 +84,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     log = log or (lambda step, metrics: None)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=spec.lr)
+    optimizer = Adam(params, lr=spec.lr)
     quick_eval = eval_set.head(256)
     timer = StepTimer(device)
     outcome = TrainOutcome()
@@ -149,6 +149,49 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     if stopper is not None and outcome.status == "ok":
         outcome.best_step = stopper.restore(model)
     return outcome
+
+
+class Adam:
+    """``torch.optim.Adam`` with its defaults (betas 0.9/0.999, eps 1e-8, no weight decay), bit for
+    bit: the same state (``step`` a float32 CPU tensor, ``exp_avg``, ``exp_avg_sq``) passed to the
+    same update, ``torch.optim.adam.adam``, which picks the same single-tensor (CPU) or foreach
+    (CUDA) kernel. Without ``torch.optim.Optimizer``: its first ``add_param_group`` and every
+    ``step`` import ``torch._dynamo`` (2-4 s on a 2-core machine), which a run never compiles."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        if not lr >= 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        self.params, self.lr, self.betas, self.eps = list(params), float(lr), betas, eps
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.adam import adam
+
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p in self.params:
+            if p.grad is None:
+                continue
+            state = self.state.get(p)
+            if state is None:
+                scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+                state = self.state[p] = {"step": torch.tensor(0.0, dtype=scalar, device="cpu"),
+                                         "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
+             has_complex=any(torch.is_complex(p) for p in params), beta1=self.betas[0], beta2=self.betas[1],
+             lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False, foreach=None, capturable=False,
+             differentiable=False, fused=None, grad_scale=None, found_inf=None, decoupled_weight_decay=False)
 
 
 class EarlyStopping:

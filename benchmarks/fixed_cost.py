@@ -1,0 +1,78 @@
+"""A run's fixed cost, and ``--jobs 2`` against serial, on a small run (issue 22).
+
+``seqbench run --cells lstm,gru --tasks adding --lengths 50 --seeds 2 --steps N``: 4 trials of
+about 2 s each on 2 idle cores (``--steps``, default 150). Each repeat times, as fresh processes
+(start-up included), one serial run and one ``--jobs 2`` run, each with an empty step-time cache
+(``$SEQBENCH_CACHE``: the first run of a shape, the worst case), and ``import torch`` alone.
+Prints medians over the repeats of:
+
+- serial wall, the trials' own time (``wall_s`` summed over results.csv), and the fixed cost =
+  wall - trials - import torch (goal ≤ 1.5 s on 2 idle cores);
+- ``--jobs 2`` wall / serial wall (goal ≤ 0.7).
+
+    python benchmarks/fixed_cost.py [--steps 150] [--repeats 3]
+
+On a machine that is not idle the trials slow down and the ratios move: it says so.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from parallel import timed_run
+
+CELLS = "lstm,gru"
+
+
+def torch_import_s() -> float:
+    code = "import time; t = time.perf_counter(); import torch; print(time.perf_counter() - t)"
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                check=True).stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    from seqbench.execute.cores import available_cores, busy_cores
+
+    busy = busy_cores(1.0)
+    print(f"{available_cores()} cores; busy with other work before the start: {busy:.1f} cores"
+          + ("  (NOT idle: figures measured under load)" if busy and busy > 0.3 else ""))
+    serial, trials, imports, jobs = [], [], [], []
+    root = Path(tempfile.mkdtemp(prefix="seqbench-fixed-cost-"))
+    try:
+        for repeat in range(args.repeats):
+            started = time.perf_counter()
+            imports.append(torch_import_s())
+            wall, rows = timed_run(root / f"serial{repeat}", [], args.steps, CELLS,
+                                   {"SEQBENCH_CACHE": str(root / f"cache-s{repeat}")})
+            serial.append(wall)
+            trials.append(float(rows["wall_s"].sum()))
+            wall, _ = timed_run(root / f"jobs{repeat}", ["--jobs", "2"], args.steps, CELLS,
+                                {"SEQBENCH_CACHE": str(root / f"cache-j{repeat}")})
+            jobs.append(wall)
+            print(f"  repeat {repeat + 1}: serial {serial[-1]:.2f} s (trials {trials[-1]:.2f} s), import torch "
+                  f"{imports[-1]:.2f} s, --jobs 2 {jobs[-1]:.2f} s  [{time.perf_counter() - started:.0f} s]")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    fixed = [s - t - i for s, t, i in zip(serial, trials, imports)]
+    ratio = [j / s for j, s in zip(jobs, serial)]
+    med = statistics.median
+    print(f"medians of {args.repeats}: serial wall {med(serial):.2f} s; trials' wall_s summed {med(trials):.2f} s; "
+          f"import torch {med(imports):.2f} s")
+    print(f"fixed cost (wall - trials - import torch): {med(fixed):.2f} s "
+          f"(range {min(fixed):.2f}–{max(fixed):.2f}; goal ≤ 1.5: {'met' if med(fixed) <= 1.5 else 'NOT met'})")
+    print(f"--jobs 2 / serial wall: {med(ratio):.2f} (range {min(ratio):.2f}–{max(ratio):.2f}; "
+          f"goal ≤ 0.7: {'met' if med(ratio) <= 0.7 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
