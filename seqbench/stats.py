@@ -1,4 +1,4 @@
-"""Statistics over seeds, from ``scipy.stats``: mean, sample std, 95 % intervals (Student's t;
+"""Statistics over seeds, from scipy: mean, sample std, 95 % intervals (Student's t;
 Wilson for a success rate; a logit-scale t interval for a bounded metric such as accuracy,
 so neither leaves [0, 1]) and Welch's t-test between two runs' seeds."""
 from __future__ import annotations
@@ -21,9 +21,9 @@ def t95(df: float) -> float:
     """Two-sided 95 % critical value of Student's t with ``df`` degrees of freedom."""
     if not df >= 1:
         return math.nan
-    from scipy import stats
+    from scipy.special import stdtrit  # not scipy.stats: a third of its import time
 
-    return float(stats.t.ppf(0.975, df))
+    return float(stdtrit(df, 0.975))
 
 
 def _finite(values: Sequence[float]) -> list[float]:
