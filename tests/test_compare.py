@@ -9,7 +9,8 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
-from seqbench.studies.comparison import compare, regressions
+from seqbench.reporting.compare_tables import regressions
+from seqbench.studies.comparison import compare
 
 
 TASKS = {"adding|8": {"metric": "loss", "metric_higher_is_better": False}}

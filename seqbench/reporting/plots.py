@@ -293,101 +293,18 @@ def budget_label(config: Mapping[str, Any], results: Any = None) -> str:
 
 
 def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
-    """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto`` or ``all``) for a
-    run directory, by file stem. UsageError when an explicit kind does not apply to the run."""
-    from seqbench.train.curves import load_curves
-    from seqbench.reporting.report import load_run_info, primary_metric
+    """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto``, ``horizon``,
+    ``generalization`` or ``all``) for a run directory, by file stem: the run's kind decides which
+    apply (``RunReport.figures``). UsageError when an explicit kind does not apply to the run."""
+    from seqbench.reporting.run_report import load_report
 
     require_matplotlib()
     if kind != "all" and kind not in KINDS:
         raise UsageError(f"unknown plot kind '{kind}'; use one of {', '.join(KINDS)} or all")
-    run = load_run_info(run_dir)
+    run = load_report(run_dir)
     if run.results is None or run.results.empty:
         raise UsageError(f"{run_dir} has no finished trials yet")
-    wanted = KINDS if kind == "all" else (kind,)
-    out: dict[str, Any] = {}
-    if run.is_speed:
-        if kind not in ("all", "speed"):
-            raise UsageError(f"{run_dir} is a seqbench speed run: its plot kind is speed")
-        hidden = ", ".join(sorted({str(h) for h in run.results["hidden"].dropna().astype(int)}))
-        out["speed"] = speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
-                                     budget=f"hidden {hidden}")
-        return out
-    if kind == "speed":
-        raise UsageError(f"{run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
-    results = run.results
-    if run.tuned:  # a tuned run: each cell's selected configuration
-        from seqbench.sweep.tune import tuned
-
-        results = tuned(results, run.tasks)
-    configured = [c for part in run.config.get("configs") or [] for c in part.get("cells") or []]
-    colors = palette([*configured, *results["cell"]])  # the configured order: a cell keeps its colour across runs
-    budget = budget_label(run.config, results)
-    pairs = list(dict.fromkeys(zip(results["task"], results["length"].astype(int))))
-    searched = run.config.get("horizon")
-    if searched and kind == "all":  # a figure per probed length would bury the one that matters
-        wanted = ("horizon", "length")
-    if "horizon" in wanted:
-        if not searched:
-            if kind == "horizon":
-                raise UsageError(f"{run_dir} is not a horizon search (seqbench horizon)")
-        else:
-            from seqbench.sweep.horizon import HorizonRequest, summary
-
-            request = HorizonRequest.saved(searched)
-            found = summary(results, request)
-            horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
-                        for _, r in found.iterrows()}
-            out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
-                                                              colors=colors, budget=_horizon_budget(run.config, budget))
-    if "generalization" in wanted:
-        from seqbench.studies import generalization as lengths
-
-        frame = lengths.load(run_dir)
-        if frame.empty and kind == "generalization":
-            raise UsageError(f"{run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
-        if not frame.empty:
-            for task, length in dict.fromkeys(zip(frame["task"], frame["length"].astype(int))):
-                metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
-                out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
-                                                                         colors=colors, budget=budget)
-    if "curves" in wanted:
-        curves = load_curves(run_dir)
-        if not curves.empty and "trial" in curves:
-            curves = curves[curves["trial"].isin(set(results["trial"]))]
-        if curves.empty and kind == "curves":
-            raise UsageError(f"{run_dir} has no curves.csv (a run made before seqbench wrote one)")
-        for task, length in pairs:
-            info = run.tasks.get(f"{task}|{length}", {})
-            at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
-            if not at.empty and at["val_loss"].notna().any():
-                out[f"curves-{task}-T{length}"] = learning_curves(
-                    curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
-                    colors=colors, budget=budget)
-    if "length" in wanted:
-        several = [t for t in dict.fromkeys(results["task"]) if results[results["task"] == t]["length"].nunique() > 1]
-        if not several and kind == "length":
-            raise UsageError(f"{run_dir} ran every task at one length; a plot against length needs two or more")
-        for task in several:
-            lengths = sorted({int(x) for x in results[results["task"] == task]["length"]})
-            metric, higher = primary_metric(run.tasks.get(f"{task}|{lengths[0]}", {}))
-            base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
-            base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
-            out[f"length-{task}"] = metric_vs_length(results, task, metric, higher, colors=colors, budget=budget,
-                                                     baseline=base)
-    if "pareto" in wanted:
-        for task, length in pairs:
-            metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
-            out[f"pareto-{task}-T{length}"] = pareto(results, task, length, metric, higher, colors=colors,
-                                                     budget=budget)
-    return out
-
-
-def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
-    first = (config.get("configs") or [{}])[0]
-    steps = int(first.get("steps") or 0)
-    per_trial = f"{first['budget_s']:g} s" if first.get("budget_s") else f"{steps:,} step{'s' * (steps != 1)}"
-    return f"{size}, {per_trial} of training per trial"
+    return run.figures(kind)
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:
