@@ -63,10 +63,14 @@ def extra_tables(run: RunInfo) -> list[TableData]:
     """The tables after a run's own: length generalization (a run with ``--eval-lengths``) and
     the published numbers beside the measured ones (a suite with a ``[reference]``)."""
     from seqbench.reporting import generalization_tables, published_tables
+    from seqbench.studies.generalization import load
 
     out: list[TableData] = []
-    frame = run.generalization()
+    frame = load(run.run_dir)
     if not frame.empty:
+        if run.cells and "cell" in frame:  # the run's cell order, not the order trials finished
+            rank = {cell: i for i, cell in enumerate(run.cells)}
+            frame = frame.sort_values("cell", key=lambda cells: cells.map(rank).fillna(len(rank)), kind="stable")
         out += generalization_tables.tables(frame, run.tasks)
     if run.config.get("reference"):
         out += published_tables.tables(run.results, run.config["reference"])

@@ -18,11 +18,11 @@ from typing import Any, Mapping, Optional
 
 from seqbench.reporting.formats import BUILTIN_METRICS, direction, header, interval, label, value_spread
 from seqbench.reporting.table import NOISY, TableData, best_of, markdown_tables, print_tables
+from seqbench.runs.info import solved_flags
 from seqbench.stats import interval95, mean_std_ci, ranks_with_ties
 from seqbench.tasks.base import primary_metric
 
 KEYS = ("task", "length", "cell")
-SOLVED_TEXT = ["True", "true", "1", "1.0"]
 
 
 @dataclass
@@ -69,7 +69,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     columns = columns_of(frame, metrics)
     numeric = {c.name: pd.to_numeric(frame[c.name], errors="coerce") for c in columns}  # once, not per group
     if "solved" in frame:
-        numeric["solved"] = frame["solved"].astype(str).isin(SOLVED_TEXT).astype(float)
+        numeric["solved"] = solved_flags(frame["solved"]).astype(float)
     records = []
     for (task, length, cell, _), group in frame.groupby([*KEYS, "config"], sort=False):
         ok = group[group["status"] == "ok"]

@@ -66,16 +66,6 @@ class RunInfo:
         """The rows its tables and figures show (a tuned run: the selected configurations)."""
         return self.results if self.is_speed else shown_rows(self.results, self.tasks, self.tuned)
 
-    def generalization(self) -> Any:
-        """The run's generalization.csv rows in the configured cell order (empty when none)."""
-        from seqbench.studies.generalization import load
-
-        frame = load(self.run_dir)
-        if self.cells and "cell" in frame:  # the run's cell order, not the order trials finished
-            rank = {cell: i for i, cell in enumerate(self.cells)}
-            frame = frame.sort_values("cell", key=lambda cells: cells.map(rank).fillna(len(rank)), kind="stable")
-        return frame
-
 
 def shown_rows(results: Any, tasks: Mapping[str, Any], tuned: bool) -> Any:
     """``tuned``: the rows of each cell's configuration selected on validation (with ``n_configs``);
@@ -85,6 +75,11 @@ def shown_rows(results: Any, tasks: Mapping[str, Any], tuned: bool) -> Any:
 
         return selected(results, tasks)
     return results.drop(columns=SELECTION_COLUMNS, errors="ignore")
+
+
+def solved_flags(column: Any) -> Any:
+    """A ``solved`` column as booleans, however it was read back (True, "True", 1, "1.0")."""
+    return column.astype(str).isin(["True", "true", "1", "1.0"])
 
 
 def read_config(run_dir: Union[str, Path]) -> dict:

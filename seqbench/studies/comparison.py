@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from seqbench.errors import UsageError
+from seqbench.runs.info import solved_flags
+from seqbench.tasks.base import primary_metric
 
 ALPHA = 0.05
 VERDICTS = ("better", "worse", "not distinguishable")
@@ -70,8 +72,7 @@ def compare(runs: Iterable[Any]) -> Any:
     records = []
     for key in matched:
         groups = [g[key] for g in grouped]
-        info = infos[0].tasks.get(f"{key[keys.index('task')]}|{key[keys.index('length')]}", {}) if not speed else {}
-        primary = info.get("metric", "loss")
+        primary = "" if speed else primary_metric(infos[0].tasks, key[keys.index("task")], key[keys.index("length")])[0]
         for metric, (higher, timing) in metrics.items():
             if not all(metric in g and g[metric].notna().any() for g in groups):
                 continue
@@ -113,7 +114,7 @@ def _values(group: Any, metric: str) -> list[float]:
     import pandas as pd
 
     if metric == "solved":
-        return [float(v) for v in group[metric].astype(str).isin(["True", "true", "1", "1.0"])]
+        return solved_flags(group[metric]).astype(float).tolist()
     return pd.to_numeric(group[metric], errors="coerce").dropna().astype(float).tolist()
 
 

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Optional, Union
 from seqbench.errors import UsageError
 from seqbench.plugins.factories import build_task
 from seqbench.plugins.registry import Registry
+from seqbench.runs.info import solved_flags
 from seqbench.store import RowLog, read_rows
 from seqbench.tasks.base import primary_metric
 
@@ -157,7 +158,7 @@ def summarize(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
         metric, higher = primary_metric(task_info or {}, task, length)
         ok = group[group["status"].astype(str) == "ok"]
         values = pd.to_numeric(ok.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
-        solved = group["solved"].astype(str).isin(["True", "true", "1", "1.0"])
+        solved = solved_flags(group["solved"])
         records.append({"task": task, "length": int(length), "cell": cell, "config": config,
                         "config_label": _text(group["config_label"]).iloc[0],
                         "eval_length": int(eval_length), "ratio": float(eval_length) / float(length),
