@@ -17,6 +17,8 @@ RUN_OPTIONS = ("cells", "tasks", "lengths", "steps", "budget", "seeds", "hidden"
                "lr", "dropout", "clip", "device", "eval_every", "out", "save", "flush_denormal", "samples",
                "sweep_seed", "tune", "patience")
 RUN_OPTIONS += ("eval_lengths", "stop_when_solved")  # length generalization, stopping once solved (#14)
+# --cells takes group names beside cell names (registry.Registry.select_cells)
+CELL_GROUPS_HELP = "groups: classic (rnn, lstm, gru, transformer), all (every cell but the *-ref ones), default"
 HORIZON_OPTIONS = ("steps", "budget", "hidden", "params", "layers", "batch", "lr", "dropout", "clip", "device",
                    "eval_every", "flush_denormal", "stop_when_solved")
 
@@ -104,10 +106,9 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", parents=[plugin_opts, wide_opts], help="train and compare cells on tasks",
                          description="Train every cell on every task × length × seed and print "
-                         "comparison tables. Without options: every registered cell (the *-ref reference "
-                         "cells aside) on adding, T=50, 1,500 steps, every model 20k parameters.")
-    run.add_argument("--cells", help="comma-separated cell names (default: every registered cell "
-                     "except the *-ref reference cells)")
+                         "comparison tables. Without options: the default cells (rnn, lstm, gru, "
+                         "transformer; seqbench list shows them) on adding, T=50, 1,500 steps, every model 20k parameters.")
+    run.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: the default set)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
     run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
     run.add_argument("--steps", help="training steps per trial (default: 1500 when no --budget)")
@@ -171,15 +172,15 @@ def build_parser() -> Parser:
     check = sub.add_parser("check", parents=[plugin_opts], help="run the conformance checks on cells",
                            description="Check each cell: shapes, causality, step-by-step equals full "
                            "sequence, determinism, parameter count, equality with its fused twin.")
-    check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
+    check.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: every registered cell)")
 
     speed = sub.add_parser("speed", parents=[plugin_opts, wide_opts],
                            help="measure speed, memory and scaling of cells",
                            description="Per cell and length: training and inference tokens/s, generation "
                            "latency per token, peak memory, FLOPs per token and %% of a matmul peak probe, "
                            "and the exponent of time vs length. Results go to OUT/<run-id>/speed.csv.")
-    speed.add_argument("--cells", help="comma-separated cell names (default: every registered cell except "
-                       "the *-ref reference cells; name them, e.g. lstm,lstm-ref, to see them beside their twins)")
+    speed.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: the default set; "
+                       "name the *-ref reference cells, e.g. lstm,lstm-ref, to see them beside their twins)")
     speed.add_argument("--lengths", help="comma-separated sequence lengths T (default: 64,256,1024,4096)")
     speed.add_argument("--batch", help="batch size (default: 32)")
     speed.add_argument("--hidden", help="hidden size (default: 128)")
@@ -237,8 +238,8 @@ def build_parser() -> Parser:
                                "cell's input at every step, against the distance to the final scored step, on one "
                                "held-out batch, in float64: decay per step and ratio at distance T to distance 1.")
     grad.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT", help="trained models (a run's checkpoints/*.pt)")
-    grad.add_argument("--cells", help="cells measured at initialization (default: every registered cell except "
-                      "the *-ref ones, when no checkpoint is given)")
+    grad.add_argument("--cells", help=f"cells measured at initialization: names or {CELL_GROUPS_HELP} (default: "
+                      "the default set, when no checkpoint is given)")
     grad.add_argument("--task", help="task (default: the checkpoints' task, else adding)")
     grad.add_argument("--length", help="sequence length T (default: the checkpoints' length, else 100)")
     grad.add_argument("--params", help="parameter budget, e.g. 20k: each cell's width matches it (instead of --hidden)")
@@ -279,9 +280,11 @@ def build_parser() -> Parser:
 
     cmp = sub.add_parser("compare", parents=[plugin_opts, wide_opts],
                          help="compare two or more runs (or speed runs) side by side",
-                         description="Match rows by cell × task × length (and config), show each metric per run, "
+                         description="Match rows by cell × task × length (and the options a run varies, such as "
+                         "a sweep's lr), name the options that differ between the runs, show each metric per run, "
                          "its ratio to the first run and a verdict: better, worse or not distinguishable (Welch's "
-                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands).")
+                         "t-test over seeds, p < 0.05; timings: non-overlapping interquartile bands). Exit 2 when "
+                         "nothing is compared.")
     cmp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories; the first is the baseline")
     cmp.add_argument("--fail-on-regression", dest="fail_on_regression", metavar="PCT",
                      help="exit 1 when a primary metric or throughput is significantly worse by more than PCT %%")
@@ -300,7 +303,7 @@ def _horizon_parser(sub: Any, plugin_opts: Any, wide_opts: Any) -> None:
                         "solved when a majority of seeds solve it (seeds in order, "
                         "stopping once decided; each trial stops once solved). Every trial is a row of "
                         "RUN_DIR/results.csv: seqbench report, plot and --resume work on it.")
-    hz.add_argument("--cells", help="comma-separated cell names (default: every registered cell except the *-ref ones)")
+    hz.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: the default set)")
     hz.add_argument("--task", help="a task that declares a solved criterion (default: adding)")
     hz.add_argument("--budget", help="training wall-clock budget per trial, e.g. 60s")
     hz.add_argument("--steps", help="training steps per trial (default: 1500 when no --budget)")
@@ -647,7 +650,7 @@ def cmd_check(args: Any) -> int:
     from seqbench.words import plural
 
     registry = _registry(args)
-    names = parse_names(args.cells)
+    names = None if args.cells is None else registry.select_cells(parse_names(args.cells, "cells"))
     for name in names or ():
         registry.get("cell", name)  # a typo is reported before torch is imported
     from seqbench.studies.conformance import check_cells
@@ -703,12 +706,16 @@ def cmd_list(args: Any) -> int:
     from rich.table import Table
 
     registry = _registry(args)
-    table = Table(title="seqbench: cells, tasks, metrics and report formats")
-    for header in ("kind", "name", "provided by", "description"):
+    groups = ", ".join(registry.cell_groups())
+    table = Table(title="seqbench: cells, tasks, metrics and report formats", caption_justify="left",
+                  caption=f"default: the cells a run compares when --cells is not given; --cells also takes a group: {groups}")
+    for header in ("kind", "name", "default", "group", "provided by", "description"):
         table.add_column(header)
     for kind in ("cell", "task", "metric", "report_format"):
         for entry in registry.entries[kind].values():
-            table.add_row(kind.replace("report_", ""), entry.name, entry.provider, entry.description)
+            default = ("yes" if entry.extra.get("default") else "no") if kind == "cell" else ""
+            table.add_row(kind.replace("report_", ""), entry.name, default, entry.extra.get("group", "") if kind == "cell" else "",
+                          entry.provider, entry.description)
     _stdout().print(table)
     return 0
 

@@ -33,6 +33,12 @@ def seqbench_register_cells(register: Callable[..., None]) -> None:
     ``state`` back in continues the sequence step by step. See ``seqbench.cells.base``.
     ``factory`` may be an import path ``"module:attribute"``: it is imported only when the cell
     is built (``registry.LazyFactory``), so loading the plugin need not import torch.
+
+    Optional keywords: ``default=True`` puts the cell in the default set (what a run compares
+    when no cell is named; the built-in four set it, a plugin's cells are not default unless they
+    do); ``group="NAME"`` adds it to a group that ``--cells NAME`` selects (beside the built-in
+    ``classic``, ``all`` and ``default``); ``fused_twin`` and ``flops_per_token`` as in
+    docs/plugins.md.
     """
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
+from seqbench.spec.config import parse_names
 from seqbench.errors import UsageError
 from seqbench.plugins.registry import Registry
 from seqbench.plugins.scaffold import scaffold
@@ -248,3 +249,70 @@ def test_hook_reference_matches_the_hookspec_signatures():
     assert set(documented) == set(specs)
     for name, fn in specs.items():
         assert documented[name] == ", ".join(inspect.signature(fn).parameters), name
+
+
+# --------------------------------------------------------------------------- the default cell set
+
+
+def installed_plugins_env() -> dict:
+    """A subprocess environment that loads the installed plugin packages through their real entry
+    points (the test suite otherwise loads none); skips where the repository's plugins are not installed."""
+    installed = {ep.name for ep in metadata.entry_points(group="seqbench")}
+    if not {"mingru", "jsonl"} <= installed:
+        pytest.skip("plugins/seqbench-mingru and plugins/seqbench-jsonl are not installed")
+    env = subprocess_env()
+    del env["SEQBENCH_LOAD_PLUGINS"]
+    return env
+
+
+def planned_cells(args: list[str], tmp_path) -> list[str]:
+    """The cells `seqbench run --dry-run ARGS` plans, with both plugin packages installed."""
+    cheap = ["--tasks", "adding", "--lengths", "20", "--steps", "20", "--hidden", "8", "--out", str(tmp_path)]
+    result = run_process([sys.executable, "-m", "seqbench", "run", "--dry-run", *cheap, *args],
+                         env=installed_plugins_env(), cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split("│") for line in result.stdout.splitlines() if line.startswith("│ adding")]
+    return [row[3].strip() for row in rows]
+
+
+def test_default_run_plans_the_classic_cells_with_plugins_installed(tmp_path):
+    # installing the plugin packages (what the README's test command does) does not change a plain run
+    assert planned_cells([], tmp_path) == ["rnn", "lstm", "gru", "transformer"]
+
+
+def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monkeypatch):
+    monkeypatch.delenv("SEQBENCH_LOAD_PLUGINS")
+    installed_plugins_env()  # skips without the plugin packages
+    registry = Registry(on_problem=pytest.fail)  # real entry points, as an installed seqbench sees them
+    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", "mingru", "minlstm"]
+    assert registry.select_cells(parse_names("classic,mingru")) == ["rnn", "lstm", "gru", "transformer", "mingru"]
+    assert registry.select_cells(None) == ["rnn", "lstm", "gru", "transformer"]
+    result = run_process([sys.executable, "-m", "seqbench", "list"], env=installed_plugins_env(), timeout=120)
+    assert result.returncode == 0, result.stderr
+    cells = {cols[2].strip(): (cols[3].strip(), cols[4].strip()) for cols in
+             (line.split("│") for line in result.stdout.splitlines()) if len(cols) > 4 and cols[1].strip() == "cell"}
+    assert cells["lstm"] == ("yes", "classic") and cells["transformer"] == ("yes", "classic")
+    assert cells["mingru"] == ("no", "") and cells["lstm-ref"] == ("no", "")
+    assert "--cells also takes a group: classic, all, default" in result.stdout
+
+
+def test_a_plugin_cell_registered_default_joins_a_plain_run(tmp_path, capsys):
+    (tmp_path / "eager_plugin.py").write_text(
+        "import seqbench\n\n@seqbench.hookimpl\ndef seqbench_register_cells(register):\n"
+        "    register('eager', 'fixtures.good_plugin:TinyLinearCell', default=True)\n", encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert main(["run", "-p", "eager_plugin", "--dry-run", "--out", str(tmp_path), *RUN_ARGS]) == 0
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("eager_plugin", None)
+    rows = [line.split("│") for line in capsys.readouterr().out.splitlines() if line.startswith("│ adding")]
+    assert [row[3].strip() for row in rows] == ["rnn", "lstm", "gru", "transformer", "eager"]
+
+
+@pytest.mark.parametrize("command", [["run", "--dry-run"], ["speed"], ["horizon"], ["check"], ["inspect", "gradients"]])
+def test_every_command_taking_cells_expands_groups(command, capsys):
+    """A group name passes where a cell name would (the unknown name after it is what fails)."""
+    assert main([*command, "--cells", "classic,all,default,nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown cell 'nonesuch'" in err and "'classic'" not in err, err

@@ -1,11 +1,20 @@
 """--executor ray against a real Ray cluster of three nodes on this machine (no mocks): a sweep
 through --ray-address gives the numbers of a serial run, a plugin missing on the workers gives
 that trial an error row naming it, and a node removed mid-trial costs a retry, not a row.
+A second cluster, started with ``ray start`` as the README says, has token authentication on:
+trials run on its second node, and a driver without the token gets one line naming what to set.
 
 Skipped without Ray (pip install -e '.[ray]'); CI installs the extra so these run there."""
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +24,7 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from conftest import HERE, TINY  # noqa: E402
+from conftest import HERE, TINY, TINY_ARGS, run_process, subprocess_env  # noqa: E402
 from seqbench.execute import Execution  # noqa: E402
 from seqbench.plugins.registry import Registry  # noqa: E402
 from seqbench.runs.runner import run  # noqa: E402
@@ -109,3 +118,125 @@ def test_a_node_removed_mid_trial_costs_a_retry_not_a_row(cluster, tmp_path):
     assert removed[0][:8] not in frame.loc["napper|adding|12|0", "worker"]  # finished on the other node
     lines = (Path(frame.attrs["run_dir"]) / "results.csv").read_text().splitlines()
     assert len(lines) == 4  # header + every trial exactly once
+
+
+# --------------------------------------------------------------------------- token authentication
+
+TOKEN_AUTH = hasattr(ray.exceptions, "AuthenticationError")  # Ray >= 2.5x
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _session_pids(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``: Ray's daemons stay in the session of the
+    ``ray start`` that spawned them, whatever process group they move to."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _stop_session(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL, every process of ``proc``'s session; reap ``proc``."""
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        for pid in _session_pids(proc.pid):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.time() + grace
+        while _session_pids(proc.pid) and time.time() < deadline:
+            time.sleep(0.2)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _ray_start(args: list, env: dict, log: Path, started: list) -> None:
+    """``ray start --block ARGS`` in a session of its own; returns once it says the runtime started."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(ray_cli), "start", "--block", "--node-ip-address", "127.0.0.1",
+                                 "--disable-usage-stats", "--object-store-memory", str(100 * 1024 * 1024),
+                                 "--dashboard-agent-listen-port", str(_free_port()), *args],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    started.append(proc)
+    deadline = time.time() + 180
+    while "Ray runtime started" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.time() > deadline:
+            pytest.fail(f"ray start {' '.join(args[:2])} did not start: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def token_cluster():
+    """A head node with no CPUs and a second node with one, on 127.0.0.1, both started with
+    RAY_AUTH_MODE=token and the token in a file named by RAY_AUTH_TOKEN_PATH, under a HOME of
+    their own (~/.ray/auth_token is neither read nor written); every process they start is killed
+    at the end, whatever happened."""
+    if not TOKEN_AUTH or not sys.platform.startswith("linux") or not Path(sys.executable).with_name("ray").exists():
+        pytest.skip("needs Ray with token authentication, its ray command and Linux's /proc")
+    root = Path(tempfile.mkdtemp(prefix="sbray-", dir="/tmp"))  # short: Ray's socket paths live under it
+    token = secrets.token_hex(32)
+    (root / "token").write_text(token)
+    (root / "home").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(HOME=str(root / "home"), RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "token"))
+    port = _free_port()
+    started: list[subprocess.Popen] = []
+    try:
+        _ray_start(["--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard", "false",
+                    "--temp-dir", str(root / "ray")], env, root / "head.log", started)
+        _ray_start(["--address", f"127.0.0.1:{port}", "--num-cpus", "1"], env, root / "node.log", started)
+        yield {"address": f"127.0.0.1:{port}", "token": token, "home": str(root / "home")}
+    finally:
+        for proc in reversed(started):
+            _stop_session(proc)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _driver(cluster: dict, out: Path, **auth: str) -> subprocess.CompletedProcess:
+    """`seqbench run --executor ray --ray-address` in a fresh process with the environment ``auth``."""
+    env = {k: v for k, v in subprocess_env().items() if not k.startswith("RAY_")}
+    env.update(HOME=cluster["home"], **auth)
+    args = ["--executor", "ray", "--ray-address", cluster["address"], "-q", "--cells", "lstm,gru", "--seeds", "2",
+            "--tasks", "adding", "--lengths", "10", *TINY_ARGS, "--out", str(out)]
+    return run_process([sys.executable, "-m", "seqbench", "run", *args], env=env, timeout=300)
+
+
+def test_trials_run_on_a_cluster_with_token_authentication(token_cluster, tmp_path):
+    result = _driver(token_cluster, tmp_path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token_cluster["token"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = next(tmp_path.iterdir())
+    lines = (run_dir / "results.csv").read_text().splitlines()
+    assert len(lines) == 5  # header + each of the 4 trials exactly once
+    import pandas as pd
+
+    frame = pd.read_csv(run_dir / "results.csv")
+    assert sorted(frame["trial"]) == sorted(f"{c}|adding|10|{s}" for c in ("lstm", "gru") for s in (0, 1))
+    assert (frame["status"] == "ok").all(), frame["status"].tolist()
+    assert frame["worker"].str.startswith("ray node ").all()  # the second node: the head has no CPUs
+
+
+@pytest.mark.parametrize("auth, says", [
+    ({}, "the Ray cluster requires token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the token "
+         "that `ray get-auth-token` prints on the head node (or RAY_AUTH_TOKEN_PATH to a file holding it)"),
+    ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "not-the-token"}, "the Ray cluster refused this process's token"),
+])
+def test_a_driver_without_the_token_gets_one_line(token_cluster, tmp_path, auth, says):
+    result = _driver(token_cluster, tmp_path, **auth)
+    assert result.returncode == 2, result.stderr[-3000:]
+    prefix = f"seqbench: error: --ray-address {token_cluster['address']}: {says}"
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower() or "auth" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(prefix), result.stderr[-3000:]
+    assert "gcs_client" not in result.stderr and "Traceback" not in result.stderr  # no Ray retry log

@@ -145,3 +145,47 @@ def test_every_hook_is_documented():
     for name, fn in vars(hookspecs).items():
         if name.startswith("seqbench_"):
             assert inspect.getdoc(fn), f"{name} has no docstring"
+
+
+def test_cell_groups_of_the_builtins():
+    reg, _ = make("fixtures.good_plugin")
+    classic = ["rnn", "lstm", "gru", "transformer"]
+    assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
+    assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
+    assert reg.select_cells(None) == classic
+    assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
+    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
+    assert reg.select_cells(["gru-ref", "default"]) == ["gru-ref"] + classic
+    assert reg.select_cells(["lsmt"]) == ["lsmt"]  # an unknown name is left for get() to report
+    blocked, _ = make("no:seqbench.cells.recurrent", "no:seqbench.cells.transformer")
+    with pytest.raises(UsageError, match="cell group 'default' has no cells: name cells with --cells"):
+        blocked.select_cells(None)
+
+
+def test_default_flag_and_declared_groups_and_misused_group_names():
+    reg, problems = make("fixtures.cell_groups")
+    assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer", "eager"]
+    groups = reg.cell_groups()
+    assert groups["modern"] == ["mod-a", "mod-b"]  # a declared group is a group name
+    assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
+    assert reg.select_cells(["modern", "gru"]) == ["mod-a", "mod-b", "gru"]
+    assert "all" not in reg.cells and "modern" not in reg.cells  # cells named like groups are skipped
+    assert "lstm" not in groups and reg.cells["claims-lstm"].extra.get("group") is None
+    assert sorted(problems) == sorted([
+        "cell 'claims-lstm' of 'fixtures.cell_groups' (-p) declares group 'lstm', which is a built-in cell; group ignored",
+        "cell 'claims-classic' of 'fixtures.cell_groups' (-p) declares group 'classic', which is reserved; group ignored",
+        "cell 'all' of 'fixtures.cell_groups' (-p) has the name of a cell group (--cells all); cell skipped",
+        "cell 'modern' of 'fixtures.cell_groups' (-p) has the name of a cell group (--cells modern); cell skipped",
+    ])
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"default": "yes"}, "default must be True or False"),
+    ({"group": "a,b"}, "invalid group 'a,b'"),
+])
+def test_bad_group_flags_are_a_plugin_error(extra, message):
+    from seqbench.errors import PluginError
+    from seqbench.plugins.registry import _make_entry
+
+    with pytest.raises(PluginError, match=message):
+        _make_entry("cell", "x", "m:f", "p", "", (), extra)

@@ -12,6 +12,9 @@ from typing import Any, Callable
 
 from seqbench.hookspecs import hookimpl
 
+# the four cells the project compares: group ``classic`` and the default set of a run
+CLASSIC = {"group": "classic", "default": True}
+
 
 class Recurrent:
     """Plugin ``seqbench.cells.recurrent``: torch's fused rnn, lstm and gru."""
@@ -21,10 +24,11 @@ class Recurrent:
     @staticmethod
     @hookimpl
     def seqbench_register_cells(register: Callable[..., None]) -> None:
-        register("rnn", "seqbench.cells.recurrent:build_rnn", description="vanilla RNN, tanh (torch nn.RNN, fused)")
+        register("rnn", "seqbench.cells.recurrent:build_rnn", description="vanilla RNN, tanh (torch nn.RNN, fused)",
+                 **CLASSIC)
         register("lstm", "seqbench.cells.recurrent:build_lstm",
-                 description="LSTM, forget bias 1 (torch nn.LSTM, fused)")
-        register("gru", "seqbench.cells.recurrent:build_gru", description="GRU (torch nn.GRU, fused)")
+                 description="LSTM, forget bias 1 (torch nn.LSTM, fused)", **CLASSIC)
+        register("gru", "seqbench.cells.recurrent:build_gru", description="GRU (torch nn.GRU, fused)", **CLASSIC)
 
 
 class Transformer:
@@ -36,7 +40,8 @@ class Transformer:
     @hookimpl
     def seqbench_register_cells(register: Callable[..., None]) -> None:
         register("transformer", "seqbench.cells.transformer:CausalTransformer",
-                 description="causal decoder-only Transformer (pre-norm, sinusoidal positions, SDPA, KV cache)")
+                 description="causal decoder-only Transformer (pre-norm, sinusoidal positions, SDPA, KV cache)",
+                 **CLASSIC)
 
 
 class Reference:

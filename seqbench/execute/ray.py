@@ -11,10 +11,19 @@ A task whose worker or node dies is submitted again by the driver, up to ``retri
 so the row can say how many attempts it took (``attempts``); after that its row reads
 ``error: worker died …``. Ray's own ``max_retries`` would retry just as well but hides that
 count. Ctrl-C cancels what is queued and running.
+
+Joining a cluster (``connect``) keeps Ray's connection log off the terminal. A cluster with
+token authentication on (what ``ray start --head`` does where a token exists, Ray ≥ 2.5x)
+needs ``RAY_AUTH_MODE=token`` and the cluster's token (``RAY_AUTH_TOKEN`` or a file named by
+``RAY_AUTH_TOKEN_PATH``) in the driver's environment; one that refuses this process is
+reported in one line at once, before ``ray.init``'s retries.
 """
 from __future__ import annotations
 
+import os
+import socket
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -25,6 +34,9 @@ from seqbench.execute.local import empty_row
 from seqbench.execute.worker import WorkerSetup, work
 
 INSTALL_HINT = "Ray is not installed; install it with: pip install 'seqbench[ray]'"
+TOKEN_HINT = ("RAY_AUTH_TOKEN to the token that `ray get-auth-token` prints on the head node "
+              "(or RAY_AUTH_TOKEN_PATH to a file holding it)")
+PROBE_TIMEOUT_S = 5.0
 
 
 def import_ray() -> Any:
@@ -57,11 +69,7 @@ class RayExecutor:
         self.cpus, self.gpus, self.retries = cpus_per_trial, gpus_per_trial, retries
         self.started_here = not self.ray.is_initialized()
         if self.started_here:
-            try:
-                self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                              logging_level="ERROR", configure_logging=True)
-            except ConnectionError as exc:
-                raise UsageError(f"--ray-address {address}: cannot connect to a Ray cluster: {exc}") from None
+            connect(self.ray, address)
         resources = self.ray.cluster_resources()
         if resources.get("CPU", 0) < self.cpus or resources.get("GPU", 0) < self.gpus:
             raise UsageError(f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} "
@@ -115,3 +123,81 @@ class RayExecutor:
     def close(self) -> None:
         if self.started_here and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def connect(ray: Any, address: Optional[str]) -> None:
+    """``ray.init``: join the cluster at ``address`` (``auto``, ``HOST:PORT``) or, without one, start
+    Ray on this machine. Ray's own log (a warning a second while it retries) is kept off the
+    terminal; a refused token or an address where nothing answers is one UsageError, at once."""
+    with _quiet_stderr():
+        if address and address != "auto":
+            _probe(ray, address)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     logging_level="ERROR", configure_logging=True)
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError or its own errors
+            if _refused_token(ray, exc):
+                raise UsageError(_token_message(address)) from None
+            if isinstance(exc, (ConnectionError, RuntimeError)):
+                raise UsageError(f"--ray-address {address}: cannot connect to a Ray cluster: "
+                                 f"{' '.join(str(exc).split())}") from None
+            raise
+
+
+def _probe(ray: Any, address: str) -> None:
+    """Fail fast where ``ray.init`` would retry for many seconds: nothing listening at ``address``,
+    or a cluster that refuses this process's token (one request to its GCS)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return  # Ray says what is wrong with it
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UsageError(f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); "
+                         "start the head node with: ray start --head --port PORT") from None
+    try:
+        from ray._raylet import GcsClient  # Ray's own client of the cluster's GCS (not a public API)
+
+        GcsClient(address=address, cluster_id=None)
+    except Exception as exc:  # noqa: BLE001 - anything but a refused token is left to ray.init
+        if _refused_token(ray, exc):
+            raise UsageError(_token_message(address)) from None
+
+
+def _refused_token(ray: Any, exc: Optional[BaseException]) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is Ray refusing the connection for its token."""
+    auth_error = getattr(ray.exceptions, "AuthenticationError", ())  # Ray < 2.5x has no token authentication
+    seen: set = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        if isinstance(exc, auth_error) or "InvalidAuthToken" in text or "no authentication token was found" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _token_message(address: Optional[str]) -> str:
+    where = f"--ray-address {address}" if address else "--executor ray"
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return (f"{where}: the Ray cluster requires token authentication: set RAY_AUTH_MODE=token and {TOKEN_HINT}")
+    return (f"{where}: the Ray cluster refused this process's token (RAY_AUTH_MODE=token; RAY_AUTH_TOKEN, "
+            f"RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token missing or not the cluster's): set {TOKEN_HINT}")
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 points to /dev/null inside: Ray's C++ core writes its log lines there
+    directly, past ``sys.stderr``."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -156,7 +156,7 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
     batch, seed = positive_int("batch", batch), non_negative_int("seed", seed)
     loaded = [checkpoint_subject(path, registry) for path in checkpoints]
     task_name, task_params, length = _common_task(task, length, [data for _, data in loaded])
-    names = list(cells) if cells else ([] if loaded else registry.default_cells())
+    names = registry.select_cells(cells) if cells or not loaded else []
     built = build_task(registry.get("task", task_name), length, task_params)
     subjects = []
     for name in names:

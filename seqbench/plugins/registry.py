@@ -14,6 +14,11 @@ name the built-in wins, then a ``-p`` module, then ``SEQBENCH_PLUGINS``, then an
 A factory may be registered as an import path ``"module:attribute"`` (``LazyFactory``): it is
 imported only when built or when its parameters are read, so listing names and reporting an
 unknown one never import torch. The built-in cells register this way.
+
+Cells form groups that ``--cells`` accepts next to names (``select_cells``): ``classic`` (the
+built-in four), ``all`` (every cell but the ``*-ref`` references), ``default`` (the cells
+registered with ``default=True``: the built-in four unless a plugin opts in; what a run
+compares when no cell is named) and every ``group="NAME"`` a cell declares in ``register``.
 """
 from __future__ import annotations
 
@@ -21,10 +26,10 @@ import importlib
 import inspect
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import pluggy
 
@@ -57,6 +62,8 @@ SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
 KINDS = ("cell", "task", "metric", "report_format")
+# the cell groups that exist whatever is registered (``classic``: the built-in cells' declared group)
+CELL_GROUPS = ("classic", "all", "default")
 LIFECYCLE_HOOKS = ("seqbench_run_start", "seqbench_trial_start", "seqbench_trial_log",
                    "seqbench_trial_end", "seqbench_run_end")
 
@@ -249,14 +256,37 @@ class Registry:
                         if keep is taken:
                             continue
                     self.entries[kind][entry.name] = entry
+        self._check_cell_groups()
+
+    def _check_cell_groups(self) -> None:
+        """Report and ignore a declared group that is ``all``, ``default``, a built-in cell's name or,
+        from a plugin, ``classic`` (the built-in cells); then report and skip any cell named like a group."""
+        for name, entry in list(self.cells.items()):
+            group = entry.extra.get("group")
+            if group is None:
+                continue
+            builtin_cell = group in self.cells and self._source(self.cells[group]) == "builtin"
+            if builtin_cell or group in ("all", "default") or (group == "classic" and self._source(entry) != "builtin"):
+                hint = "; register it with default=True instead" if group == "default" else ""
+                self._problem(f"cell '{name}' of {self._who(entry)} declares group '{group}', which is "
+                              f"{'a built-in cell' if builtin_cell else 'reserved'}; group ignored{hint}")
+                self.cells[name] = replace(entry, extra={k: v for k, v in entry.extra.items() if k != "group"})
+        groups = self.cell_groups()
+        for name in [n for n in self.cells if n in groups]:
+            self._problem(f"cell '{name}' of {self._who(self.cells[name])} has the name of a cell group "
+                          f"(--cells {name}); cell skipped")
+            del self.cells[name]
+
+    def _source(self, entry: Entry) -> str:
+        info = self.plugins.get(entry.provider)
+        return info.source if info else ""
 
     def _rank(self, entry: Entry) -> int:
         info = self.plugins.get(entry.provider)
         return SOURCE_RANK.get(info.source, len(SOURCE_RANK)) if info else len(SOURCE_RANK)
 
     def _who(self, entry: Entry) -> str:
-        info = self.plugins.get(entry.provider)
-        source = info.source if info else ""
+        source = self._source(entry)
         return f"'{entry.provider}'" + (f" ({source})" if source and source != "builtin" else "")
 
     # ------------------------------------------------------------------ lookup
@@ -266,9 +296,36 @@ class Registry:
         return self.entries["cell"]
 
     def default_cells(self) -> list[str]:
-        """The cells a run compares when none are named: every cell except the reference
-        implementations (those registered with a ``fused_twin``), which ``--cells`` names."""
-        return [name for name, entry in self.cells.items() if "fused_twin" not in entry.extra]
+        """The cells a run compares when none are named: those registered with ``default=True``
+        (the built-in rnn, lstm, gru and transformer; a plugin's cells only where it opts in)."""
+        return [name for name, entry in self.cells.items() if entry.extra.get("default")]
+
+    def cell_groups(self) -> dict[str, list[str]]:
+        """Each cell group's members in registration order: ``classic``, ``all`` (every cell
+        except the reference implementations, those with a ``fused_twin``), ``default`` and
+        every group a cell declares with ``group="NAME"``."""
+        groups: dict[str, list[str]] = {group: [] for group in CELL_GROUPS}
+        groups["default"] = self.default_cells()
+        for name, entry in self.cells.items():
+            if "fused_twin" not in entry.extra:
+                groups["all"].append(name)
+            if entry.extra.get("group") is not None:
+                groups.setdefault(entry.extra["group"], []).append(name)
+        return groups
+
+    def select_cells(self, names: Optional[Iterable[str]]) -> list[str]:
+        """``--cells`` (as ``config.parse_names`` reads it): cell names and group names
+        (``classic``, ``mingru``) → cell names, groups expanded in place, order kept, duplicates
+        dropped; None → the default set. Unknown names are left for ``get`` to report."""
+        if isinstance(names, str):
+            raise TypeError("select_cells takes a list of names: parse a comma-separated string with config.parse_names")
+        names = ["default"] if names is None else list(names)
+        groups = self.cell_groups()
+        chosen = [member for name in names for member in (groups[name] if name in groups else [name])]
+        if not chosen:
+            empty = [name for name in names if name in groups]
+            raise UsageError(f"cell group '{empty[0]}' has no cells: name cells with --cells (seqbench list shows them)")
+        return list(dict.fromkeys(chosen))
 
     @property
     def tasks(self) -> dict[str, Entry]:
@@ -398,6 +455,12 @@ def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
         raise PluginError(f"{kind} '{name}': unexpected positional arguments {args!r}")
     if kind == "report_format":
         extra.setdefault("suffix", ".txt")
+    if kind == "cell":
+        if not isinstance(extra.get("default", False), bool):
+            raise PluginError(f"cell '{name}': default must be True or False, got {extra['default']!r}")
+        group = extra.get("group")
+        if group is not None and (not isinstance(group, str) or not group or "," in group or group != group.strip()):
+            raise PluginError(f"cell '{name}': invalid group {group!r}: use a non-empty name without commas or spaces")
     return Entry(kind, name, obj, provider, description, dict(extra))
 
 

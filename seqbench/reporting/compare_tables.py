@@ -14,14 +14,15 @@ from seqbench.reporting.table import TableData
 def tables(frame: Any) -> list[TableData]:
     """The comparison as ``TableData``: one table per task × length (a speed run: per length),
     one row per cell × metric; then the unmatched rows."""
-    from seqbench.studies.comparison import ALPHA
+    from seqbench.studies.comparison import ALPHA, header_lines
 
     out = []
     labels, keys = frame.attrs.get("runs", []), frame.attrs.get("keys", [])
     if not frame.empty:
         groups = [k for k in ("task", "length") if k in keys]
         ident = [k for k in keys if k not in groups]
-        caption = (f"ratio: over {labels[0]}; verdict: Welch's t-test over seeds (p < {ALPHA}) for quality, "
+        caption = ("; ".join(header_lines(labels, frame.attrs.get("differences", {}))) + "\n"
+                   f"ratio: over {labels[0]}; verdict: Welch's t-test over seeds (p < {ALPHA}) for quality, "
                    "non-overlapping interquartile bands for timings (tok/s, ms/token)")
         for where, group in frame.groupby(groups, sort=False):
             where = where if isinstance(where, tuple) else (where,)
@@ -44,7 +45,8 @@ def tables(frame: Any) -> list[TableData]:
             out.append(table)
     unmatched = frame.attrs.get("unmatched", [])
     if unmatched:
-        table = TableData("compare · rows not in every run", "these rows are left out of the comparison",
+        note = "; ".join(header_lines(labels, frame.attrs.get("differences", {})))
+        table = TableData("compare · rows not in every run", f"these rows are left out of the comparison · {note}",
                           ["run", *keys])
         for run, key in unmatched:
             table.add([run, *(str(key[k]) for k in keys)])
@@ -61,7 +63,8 @@ def _value(row: Any, run: str) -> str:
 
 def regressions(frame: Any, pct: float) -> list[str]:
     """One line per primary metric or throughput that is worse, significantly, by more than
-    ``pct`` percent in some run compared with the first (``comparison.worse``)."""
+    ``pct`` percent in some run compared with the first (``comparison.worse``; UsageError when
+    nothing was compared)."""
     from seqbench.studies.comparison import worse
 
     return [f"{' '.join(f'{k}={v}' for k, v in found['where'].items())} {found['metric']}: {found['change']:.1f}% "

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any, Union
 from pathlib import Path
 
-from seqbench.errors import UsageError
 from seqbench.reporting.table import TableData
 from seqbench.runs.info import RunInfo, load_run_info, read_config
 
@@ -40,23 +39,10 @@ class RunReport(RunInfo):
         return tables(self.results, self.metrics, self.tasks, self.kind == "tuned") + extra_tables(self)
 
     def figures(self, kind: str = "all") -> dict[str, Any]:
-        """Every figure of ``kind`` (see ``plots.KINDS``, or ``all``) that applies to the run, by
-        file stem; UsageError when an explicit kind does not apply."""
-        from seqbench.reporting import run_figures
+        """Every figure of ``kind`` that applies to the run (``plots.run_figures``), by file stem."""
+        from seqbench.reporting.plots import run_figures
 
-        if self.kind == "speed":
-            if kind not in ("all", "speed"):
-                raise UsageError(f"{self.run_dir} is a seqbench speed run: its plot kind is speed")
-            return run_figures.speed_figures(self)
-        if kind == "speed":
-            raise UsageError(f"{self.run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
-        if kind == "horizon" and self.kind != "horizon":
-            raise UsageError(f"{self.run_dir} is not a horizon search (seqbench horizon)")
-        if kind != "all":
-            return run_figures.run_figures(self, (kind,), explicit=True)
-        if self.kind == "horizon":  # a figure per probed length would bury the one that matters
-            return run_figures.run_figures(self, ("horizon", "length"), explicit=False)
-        return run_figures.run_figures(self, ("generalization", "curves", "length", "pareto"), explicit=False)
+        return run_figures(self, kind)
 
 
 def extra_tables(run: RunInfo) -> list[TableData]:

@@ -72,7 +72,8 @@ def run(
         raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
     if options.get("hidden") is not None and options.get("params") is not None:
         raise UsageError("give either a hidden size or a parameter budget (params), not both")
-    named = {k: v for k, v in (("cells", parse_names(cells)), ("tasks", parse_names(tasks)),
+    named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(parse_names(cells, "cells"))),
+                               ("tasks", parse_names(tasks)),
                                ("lengths", _lengths(lengths))) if v}
     description = ""
     if resume is not None:
@@ -91,10 +92,12 @@ def run(
         from seqbench.spec.suite import load_suite
 
         description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
+        for config in configs:
+            config.cells = registry.select_cells(config.cells)  # a suite may name groups too
     else:
         if "hidden" not in options and "params" not in options:
             options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
-        configs = [RunConfig(**{"cells": registry.default_cells(), **named, **options, "plugins": list(plugins)})]
+        configs = [RunConfig(**{"cells": registry.select_cells(None), **named, **options, "plugins": list(plugins)})]
 
     try:
         check_names(configs, registry)  # before torch is imported: a typo is reported at once

@@ -1,12 +1,16 @@
 """``seqbench compare``: two or more runs (or speed runs) side by side, the way ``asv compare``
 and ``pytest-benchmark compare`` put two commits side by side.
 
-Rows are matched by cell × task × length (a speed run: cell × length), and by the ``config``
-column where every run has one. Per matched row and metric: each run's value, its ratio to
-the first run's, and a verdict — ``better``, ``worse`` or ``not distinguishable`` — from
-Welch's t-test over seeds (p < 0.05) for quality metrics, and from non-overlapping
-interquartile bands for timings (a band per run spans every seed's median ± half its IQR).
-Rows found in some runs only are listed apart (``frame.attrs["unmatched"]``).
+Rows are matched by cell × task × length (a speed run: cell × length), plus the trial options
+that vary within a run (a sweep's axes: lr, hidden or params, layers, batch, dropout, clip, cell
+and task options), so that a sweep is matched configuration by configuration. Options that are
+the same within each run but differ between runs (``--lr``, ``--steps``, ...) do not split rows:
+they are what is being compared, and ``frame.attrs["differences"]`` names them. Per matched row
+and metric: each run's value, its ratio to the first run's, and a verdict — ``better``,
+``worse`` or ``not distinguishable`` — from Welch's t-test over seeds (p < 0.05) for quality
+metrics, and from non-overlapping interquartile bands for timings (a band per run spans every
+seed's median ± half its IQR). Rows found in some runs only are listed apart
+(``frame.attrs["unmatched"]``); when nothing is compared at all, ``compare`` raises UsageError.
 
 (Not ``compare.py``: importing a submodule ``seqbench.compare`` would replace the function
 ``seqbench.compare``.)
@@ -32,12 +36,15 @@ THROUGHPUT = ("train_tok_s", "infer_tok_s", "gen_ms_per_tok")
 def compare(runs: Iterable[Any]) -> Any:
     """Compare run directories (the first is the baseline); one row per matched key × metric.
 
-    Columns: the key (``cell``, ``task``, ``length``, and ``config`` when every run has it),
-    ``metric``, ``higher_is_better``, ``kind`` (quality or timing), ``primary`` (the task's
-    primary metric, or a throughput), then per run label L: ``L`` (mean over seeds, or median
-    for timings), ``L_n`` (seeds); for every run after the first ``ratio_L`` (L over the
+    Columns: the key (``cell``, ``task``, ``length``, then each option a run varies, e.g.
+    ``lr``), ``metric``, ``higher_is_better``, ``kind`` (quality or timing), ``primary`` (the
+    task's primary metric, or a throughput), then per run label L: ``L`` (mean over seeds, or
+    median for timings), ``L_n`` (seeds); for every run after the first ``ratio_L`` (L over the
     baseline), ``p_L`` (Welch's p; NaN for timings) and ``verdict_L``. ``attrs``: ``runs``
-    (labels), ``unmatched`` (label and key of each row not in every run), ``kind``.
+    (labels), ``keys``, ``options`` (the option keys), ``differences`` (per later run: the
+    options that differ from the first run's, as ``[name, first, this]``), ``unmatched`` (label
+    and key of each row not in every run), ``kind``. UsageError when no row or no metric is in
+    every run.
     """
     import pandas as pd
 
@@ -60,9 +67,10 @@ def compare(runs: Iterable[Any]) -> Any:
     speed = kinds.pop()
     labels = _labels(paths)
     frames = [info.results[info.results["status"] == "ok"] for info in infos]
-    keys = ["cell", "length"] if speed else ["cell", "task", "length"]
-    if all("config" in f for f in frames):
-        keys.append("config")
+    base_keys = ["cell", "length"] if speed else ["cell", "task", "length"]
+    differences = _differences(infos, frames, labels, speed)
+    frames, options = ([f.copy() for f in frames], []) if speed else _option_keys(frames, base_keys)
+    keys = base_keys + options
     metrics = _metrics(infos, speed)
     grouped = [{k: g for k, g in f.groupby(keys, sort=False)} for f in frames]
     every = list(dict.fromkeys(k for g in grouped for k in g))
@@ -81,9 +89,161 @@ def compare(runs: Iterable[Any]) -> Any:
                           primary=metric == primary or metric in THROUGHPUT)
             _fill(record, groups, labels, metric, higher, timing, speed)
             records.append(record)
+    if not records:
+        why = (f"no {' × '.join(keys)} is in every run ({_contents(frames, labels, speed)})" if not matched
+               else f"the {len(matched)} rows in every run share no metric")
+        raise UsageError(f"nothing to compare: {why}; {'; '.join(header_lines(labels, differences))}")
     frame = pd.DataFrame(records)
-    frame.attrs.update(runs=labels, unmatched=unmatched, kind="speed" if speed else "run", keys=keys)
+    frame.attrs.update(runs=labels, unmatched=unmatched, kind="speed" if speed else "run", keys=keys,
+                       options=options, differences=differences)
     return frame
+
+
+def _contents(frames: list[Any], labels: list[str], speed: bool, most: int = 3) -> str:
+    """``A: adding T=20, copy T=40; B: copy T=80`` (at most ``most`` per run)."""
+    parts = []
+    for label, frame in zip(labels, frames):
+        tasks = [""] * len(frame) if speed else [f"{t} " for t in frame["task"]]
+        pairs = list(dict.fromkeys(f"{t}T={n}" for t, n in zip(tasks, frame["length"])))
+        parts.append(f"{label}: " + ", ".join(pairs[:most]) + (", …" if len(pairs) > most else ""))
+    return "; ".join(parts)
+
+
+# the columns of results.csv that hold a trial's options; params_budget stands for hidden when set
+ROW_OPTIONS = ("lr", "params_budget", "hidden", "layers", "batch", "dropout", "clip")
+ROW_OPTION_SETS = {"cell_opts": "cell.", "task_opts": "task."}
+NOT_OPTIONS = ("cells", "tasks", "lengths", "description")  # config.json entries that are rows, not options
+
+
+def _option_keys(frames: list[Any], base_keys: list[str]) -> tuple[list[Any], list[str]]:
+    """Each frame with its trial options as text columns (``lr``, ``params``, ``cell.NAME``, ...)
+    and the options that vary within some cell × task × length of some run, in which rows are
+    then matched too. Where a run's configurations (the ``config`` hash) are still not told
+    apart by those options, ``config`` joins them."""
+    out = [_with_options(f) for f in frames]
+    names = list(dict.fromkeys(c for f, _ in out for c in f))
+    frames = [f for _, f in out]
+    varying = [n for n in names if any(_varies(f, base_keys, n) for f in frames)]
+    for frame in frames:
+        for name in varying:
+            if name not in frame:
+                frame[name] = ""
+    if all("config" in f for f in frames) and any(_varies(f, base_keys + varying, "config") for f in frames):
+        varying.append("config")
+    return frames, varying
+
+
+def _with_options(frame: Any) -> tuple[list[str], Any]:
+    import json
+
+    frame = frame.copy()
+    names = []
+    budget = frame["params_budget"].map(_text) if "params_budget" in frame else None
+    for column in ROW_OPTIONS:
+        if column not in frame:
+            continue
+        values = frame[column].map(_text)
+        if column == "hidden" and budget is not None:
+            values = values.where(budget == "", "")  # a budget's width is derived, not chosen
+        name = "params" if column == "params_budget" else column
+        frame[name] = values
+        names.append(name)
+    for column, prefix in ROW_OPTION_SETS.items():
+        if column not in frame:
+            continue
+        parsed = [json.loads(v) if isinstance(v, str) and v.strip() else {} for v in frame[column]]
+        for option in dict.fromkeys(k for p in parsed for k in p):
+            frame[prefix + option] = [_text(p.get(option)) if option in p else "" for p in parsed]
+            names.append(prefix + option)
+    return names, frame
+
+
+def _varies(frame: Any, keys: list[str], name: str) -> bool:
+    if name not in frame or frame.empty:
+        return False
+    return bool((frame.groupby(keys, sort=False)[name].nunique(dropna=False) > 1).any())
+
+
+def _text(value: Any) -> str:
+    """An option's value as text, the same for ``3``, ``3.0`` and ``"3"``; "" for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:g}"
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("true", "false")
+
+
+def _differences(infos: list[Any], frames: list[Any], labels: list[str], speed: bool) -> dict[str, list[list[str]]]:
+    """Per run after the first: ``[name, first run's value, this run's value]`` for each option
+    (config.json's, or the results' option columns where a run has no config.json) that differs."""
+    settings = [_settings(info, frame, speed) for info, frame in zip(infos, frames)]
+    out = {}
+    for label, other in zip(labels[1:], settings[1:]):
+        names = list(dict.fromkeys([*settings[0], *other]))
+        out[label] = [[n, settings[0].get(n, "–"), other.get(n, "–")] for n in names
+                      if settings[0].get(n, "–") != other.get(n, "–")]
+    return out
+
+
+def _settings(info: Any, frame: Any, speed: bool) -> dict[str, str]:
+    """A run's options as name → text (a suite's several entries joined by `` / ``)."""
+    config = info.config or {}
+    entries = [config["config"]] if speed and isinstance(config.get("config"), dict) else config.get("configs") or []
+    if entries:
+        out: dict[str, list[str]] = {}
+        for entry in entries:
+            for name, value in entry.items():
+                if name not in NOT_OPTIONS:
+                    out.setdefault(name, [])
+                    if _shown(value) not in out[name]:
+                        out[name].append(_shown(value))
+        return {name: " / ".join(values) for name, values in out.items()}
+    names, frame = _with_options(frame)
+    out = {}
+    for name in names:
+        values = sorted(set(frame[name]) - {""}, key=_order)
+        out[name] = values[0] if len(values) == 1 else ("[" + ", ".join(values) + "]" if values else "none")
+    return out
+
+
+def _order(text: str) -> tuple:
+    return (0, float(text), "") if _is_number(text) else (1, 0.0, text)
+
+
+def _shown(value: Any) -> str:
+    """An option's value for the header: ``0.003``, ``1e-06``, ``[0.001, 0.003]``, ``none``."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return _text(value) or "none"
+
+
+def header_lines(labels: list[str], differences: dict[str, list[list[str]]]) -> list[str]:
+    """``A vs B differ in: lr 0.003 → 1e-06, steps 40 → 2`` per run after the first."""
+    out = []
+    for label in labels[1:]:
+        found = differences.get(label, [])
+        if found:
+            out.append(f"{labels[0]} vs {label} differ in: " + ", ".join(f"{n} {a} → {b}" for n, a, b in found))
+        else:
+            out.append(f"{labels[0]} vs {label}: same options")
+    return out
 
 
 def _labels(paths: list[str]) -> list[str]:
@@ -171,10 +331,11 @@ def _fill(record: dict, groups: list, labels: list[str], metric: str, higher: bo
 def worse(frame: Any, pct: float) -> list[dict[str, Any]]:
     """Each primary metric or throughput that is worse, significantly, by more than ``pct``
     percent in some run compared with the first: ``where`` (the key), ``metric``, ``change`` (%),
-    ``run`` and ``baseline`` (labels), ``value`` and ``base``."""
+    ``run`` and ``baseline`` (labels), ``value`` and ``base``. UsageError when no primary metric
+    or throughput was compared (a gate that compared nothing never passes)."""
     out: list[dict[str, Any]] = []
-    if frame.empty:
-        return out
+    if frame.empty or not frame["primary"].any():
+        raise UsageError("nothing to check for regressions: no primary metric or throughput is in every run")
     keys, labels = frame.attrs.get("keys", []), frame.attrs.get("runs", [])
     base_label = labels[0] if labels else ""
     for _, row in frame[frame["primary"]].iterrows():

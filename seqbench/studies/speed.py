@@ -126,7 +126,7 @@ def speed(cells: Union[str, Iterable[str], None] = None, lengths: Union[str, Ite
     unknown = sorted(set(options) - set(SpeedConfig.__dataclass_fields__) - {"cells"})
     if unknown:
         raise UsageError(f"unknown speed option(s): {', '.join(unknown)}")
-    names = parse_names(cells) or registry.default_cells()
+    names = registry.select_cells(parse_names(cells, "cells"))
     for name in names:
         registry.get("cell", name)  # unknown → UsageError with a suggestion
     names = order_cells(names, registry)
@@ -317,7 +317,6 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
     import torch
 
     from seqbench.models import flops
-    from seqbench.train.measure import median_seconds
 
     started = time.perf_counter()
     dev, dtype = torch.device(device), getattr(torch, config.dtype)
@@ -327,7 +326,7 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
                threads=torch.get_num_threads(), status="ok")
     timing = dict(device=dev, warmup=config.warmup, repeats=config.repeats, min_time=config.min_time)
     cell_opts = config.cell_params.get(entry.name, {})
-    cell = optimizer = x = state = None
+    cell = x = None
     try:
         fpt = flops.flops_per_token(entry, hidden, L, T, hidden, cell_opts)
         row["flops_per_tok"] = fpt
@@ -344,42 +343,9 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
             fpt = row["flops_per_tok"] = flops.flops_per_token(entry, hidden, L, T, hidden, cell_opts, cell)
         x = torch.randn(B, T, hidden, device=dev, dtype=dtype)
         check_output(entry, cell, x[:, :2], hidden)
-        optimizer = torch.optim.Adam(cell.parameters(), lr=1e-4)
-        cell.train()
-
-        def train_step() -> None:
-            y, _ = cell(x)
-            loss = y.float().square().mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-
-        seconds, row["train_iqr"] = median_seconds(train_step, **timing)
-        row["train_tok_s"] = B * T / seconds
-        row["train_peak_mb"], row["peak_mem_kind"] = peak_mb(train_step, dev, [x, *cell.parameters()], optimizer)
-        optimizer.zero_grad(set_to_none=True)
-        optimizer = None
-        cell.eval()
-
-        def infer() -> None:
-            with torch.inference_mode():
-                cell(x)
-
-        seconds, row["infer_iqr"] = median_seconds(infer, **timing)
-        row["infer_tok_s"] = B * T / seconds
-        row["infer_peak_mb"], _ = peak_mb(infer, dev, [x, *cell.parameters()])
-
-        with torch.inference_mode():
-            y, state = cell(x)  # the prompt: T tokens, then generate from its state
-            first = y[:, -1:].clone()
-
-            def generate() -> None:
-                xt, s = first, state
-                for _ in range(config.gen_steps):
-                    xt, s = cell(xt, s)
-
-            seconds, row["gen_iqr"] = median_seconds(generate, **{**timing, "warmup": min(config.warmup, 1)})
-        row["gen_ms_per_tok"] = 1000 * seconds / config.gen_steps
+        time_training(cell, x, row, timing)
+        time_inference(cell, x, row, timing)
+        time_generation(cell, x, row, timing, config)
 
         peak = row["peak_gflops"]
         row["train_gflops"] = flops.TRAIN_FACTOR * fpt * row["train_tok_s"] / 1e9
@@ -389,18 +355,84 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - isolate the trial; the others go on
-        if is_out_of_memory(exc):
-            hints = ([f"--batch {B // 2}"] if B > 1 else []) + ([f"--lengths {T // 2} or less"] if T > 1 else [])
-            row["status"] = f"out of memory at batch {B}, T={T}: try {' or '.join(hints) or 'a smaller --hidden'}"
-        else:
-            row["status"] = f"error: {type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+        row["status"] = failure_status(exc, B, T)
     finally:
-        del cell, optimizer, x, state
+        del cell, x
         gc.collect()
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - started
     return row
+
+
+def time_training(cell: Any, x: Any, row: dict[str, Any], timing: dict[str, Any]) -> None:
+    """``train_tok_s``, ``train_iqr``, ``train_peak_mb`` and ``peak_mem_kind``: forward, backward
+    and an Adam step on ``x`` (the optimizer and its state are gone when this returns)."""
+    import torch
+
+    from seqbench.train.measure import median_seconds
+
+    optimizer = torch.optim.Adam(cell.parameters(), lr=1e-4)
+    cell.train()
+
+    def train_step() -> None:
+        y, _ = cell(x)
+        loss = y.float().square().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    seconds, row["train_iqr"] = median_seconds(train_step, **timing)
+    row["train_tok_s"] = x.shape[0] * x.shape[1] / seconds
+    row["train_peak_mb"], row["peak_mem_kind"] = peak_mb(train_step, timing["device"], [x, *cell.parameters()],
+                                                         optimizer)
+    optimizer.zero_grad(set_to_none=True)
+
+
+def time_inference(cell: Any, x: Any, row: dict[str, Any], timing: dict[str, Any]) -> None:
+    """``infer_tok_s``, ``infer_iqr`` and ``infer_peak_mb``: a forward pass over all of ``x``."""
+    import torch
+
+    from seqbench.train.measure import median_seconds
+
+    cell.eval()
+
+    def infer() -> None:
+        with torch.inference_mode():
+            cell(x)
+
+    seconds, row["infer_iqr"] = median_seconds(infer, **timing)
+    row["infer_tok_s"] = x.shape[0] * x.shape[1] / seconds
+    row["infer_peak_mb"], _ = peak_mb(infer, timing["device"], [x, *cell.parameters()])
+
+
+def time_generation(cell: Any, x: Any, row: dict[str, Any], timing: dict[str, Any], config: SpeedConfig) -> None:
+    """``gen_ms_per_tok`` and ``gen_iqr``: after the prompt ``x``, ``gen_steps`` steps of one token
+    each, every output fed back as the next input, the state carried."""
+    import torch
+
+    from seqbench.train.measure import median_seconds
+
+    with torch.inference_mode():
+        y, state = cell(x)  # the prompt: T tokens, then generate from its state
+        first = y[:, -1:].clone()
+
+        def generate() -> None:
+            xt, s = first, state
+            for _ in range(config.gen_steps):
+                xt, s = cell(xt, s)
+
+        seconds, row["gen_iqr"] = median_seconds(generate, **{**timing, "warmup": min(config.warmup, 1)})
+    row["gen_ms_per_tok"] = 1000 * seconds / config.gen_steps
+
+
+def failure_status(exc: BaseException, batch: int, length: int) -> str:
+    """The status of a trial that raised ``exc``: out of memory (with a smaller size to try) or the error."""
+    if is_out_of_memory(exc):
+        hints = (([f"--batch {batch // 2}"] if batch > 1 else [])
+                 + ([f"--lengths {length // 2} or less"] if length > 1 else []))
+        return f"out of memory at batch {batch}, T={length}: try {' or '.join(hints) or 'a smaller --hidden'}"
+    return f"error: {type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def check_output(entry: Entry, cell: Any, x: Any, hidden: int) -> None:

@@ -267,20 +267,9 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     given = {k: v for k, v in (("cells", cells), ("task", task), ("seeds", seeds), ("from", start),
                                 ("max_length", max_length), ("resolution", resolution)) if v is not None}
     if resume is not None:
-        if options or given:
-            flags = ", ".join("--" + k.replace("_", "-") for k in [*given, *sorted(options)])
-            raise UsageError(f"--resume reuses the saved horizon request; drop {flags}")
-        from seqbench.runs.resume import saved_configs
-
-        rundir = RunDir.open(resume)
-        saved = rundir.read_config()
-        if not saved.get("horizon"):
-            raise UsageError(f"{resume} is not a horizon search; continue it with: seqbench run --resume {resume}")
-        config = saved_configs(saved, rundir.path)[0]
-        request = HorizonRequest.saved(saved["horizon"], rundir.path / CONFIG_JSON)
-        rundir.warn_torn_tail()
+        request, config, saved, rundir = _resumed(resume, [*given, *sorted(options)])
     else:
-        request = HorizonRequest(parse_names(cells) or registry.default_cells(), task or "adding",
+        request = HorizonRequest(registry.select_cells(parse_names(cells, "cells")), task or "adding",
                                  DEFAULT_SEEDS if seeds is None else seeds, DEFAULT_START if start is None else start,
                                  DEFAULT_MAX_LENGTH if max_length is None else max_length,
                                  DEFAULT_RESOLUTION if resolution is None else resolution)
@@ -327,6 +316,24 @@ def horizon(cells: Union[str, Iterable[str], None] = None, task: Optional[str] =
     if interrupted:
         raise KeyboardInterrupt(str(rundir.path))
     return result
+
+
+def _resumed(resume: Union[str, Path], given: list[str]) -> tuple[HorizonRequest, RunConfig, dict, RunDir]:
+    """The saved request, configuration and config.json of the horizon run folder ``resume``, opened;
+    UsageError if options were ``given`` too or the folder is not a horizon search."""
+    from seqbench.runs.resume import saved_configs
+
+    if given:
+        raise UsageError(f"--resume reuses the saved horizon request; drop "
+                         f"{', '.join('--' + k.replace('_', '-') for k in given)}")
+    rundir = RunDir.open(resume)
+    saved = rundir.read_config()
+    if not saved.get("horizon"):
+        raise UsageError(f"{resume} is not a horizon search; continue it with: seqbench run --resume {resume}")
+    config = saved_configs(saved, rundir.path)[0]
+    request = HorizonRequest.saved(saved["horizon"], rundir.path / CONFIG_JSON)
+    rundir.warn_torn_tail()
+    return request, config, saved, rundir
 
 
 def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> RunConfig:
