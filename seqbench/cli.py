@@ -388,7 +388,9 @@ def _trial_options(args: Any, names: Sequence[str]) -> dict[str, Any]:
 def cmd_run(args: Any) -> int:
     from rich.console import Console
 
-    from seqbench.reporting import report
+    from seqbench.reporting.run_report import run_extra_tables
+    from seqbench.reporting.run_tables import render
+    from seqbench.reporting.table import print_tables
     from seqbench.errors import UsageError
     from seqbench.store import RunDir
     from seqbench.runs.runner import run
@@ -417,7 +419,7 @@ def cmd_run(args: Any) -> int:
     if args.dry_run:
         planned = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite, dry_run=True,
                       **options)
-        report.print_tables([plan_table(planned)], _stdout())
+        print_tables([plan_table(planned)], _stdout())
         return 0
 
     def announce(planned: Any) -> None:
@@ -436,8 +438,8 @@ def cmd_run(args: Any) -> int:
         return 130
     saved = RunDir.open(frame.attrs["run_dir"]).read_config()
     tuned = any(c.get("tune") for c in saved.get("configs", []))
-    report.render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
-    report.print_tables(report.run_extra_tables(frame.attrs["run_dir"], frame), _stdout(), wide=args.wide)
+    render(frame, _stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
+    print_tables(run_extra_tables(frame.attrs["run_dir"], frame), _stdout(), wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from seqbench.studies.sampling import run_samples
@@ -483,7 +485,7 @@ def _resume_options(args: Any, options: dict) -> None:
 def cmd_horizon(args: Any) -> int:
     from rich.console import Console
 
-    from seqbench.reporting.report import load_run_info
+    from seqbench.reporting.run_report import load_report as load_run_info
     from seqbench.sweep.horizon import horizon
     from seqbench.reporting.table import print_tables
 
@@ -512,7 +514,7 @@ def cmd_horizon(args: Any) -> int:
 def plan_table(planned: Any) -> Any:
     """The table of ``seqbench run --dry-run``: per task × length × cell, its configurations,
     trials and estimated time."""
-    from seqbench.reporting.report import TableData
+    from seqbench.reporting.table import TableData
     from seqbench.runs.estimate import describe, duration
 
     table = TableData("seqbench run --dry-run: the plan", describe(planned) + "; every configuration validated",
@@ -549,7 +551,8 @@ def cmd_generate(args: Any) -> int:
 
 
 def cmd_eval(args: Any) -> int:
-    from seqbench.studies.lm_eval import evaluate_checkpoint, render
+    from seqbench.reporting.lm_tables import render
+    from seqbench.studies.lm_eval import evaluate_checkpoint
 
     _offline(args)
     frame = evaluate_checkpoint(args.checkpoint, args.corpus, args.split, args.examples, device=args.device,
@@ -561,11 +564,12 @@ def cmd_eval(args: Any) -> int:
 def cmd_report(args: Any) -> int:
     from pathlib import Path
 
-    from seqbench.reporting import report
+    from seqbench.reporting.run_report import load_report
+    from seqbench.reporting.table import print_tables
     from seqbench.errors import UsageError
 
     registry = _registry(args)
-    run = report.load_run_info(args.run_dir, args.view)
+    run = load_report(args.run_dir, args.view)
     if run.results.empty:
         raise UsageError(f"{args.run_dir} has no finished trials yet")
     fmt = args.format
@@ -574,7 +578,7 @@ def cmd_report(args: Any) -> int:
         fmt = next((e.name for e in registry.report_formats.values() if e.extra["suffix"] == suffix), None)
     entry = registry.get("report_format", fmt or "table")
     if entry.name == "table" and not args.output:
-        report.print_tables(run.tables(), _stdout(), wide=args.wide)  # in colour on a terminal
+        print_tables(run.tables(), _stdout(), wide=args.wide)  # in colour on a terminal
         return 0
     try:
         text = entry.obj(run.results, run)
@@ -603,7 +607,8 @@ def cmd_plot(args: Any) -> int:
 
 
 def cmd_compare(args: Any) -> int:
-    from seqbench.studies.comparison import check_pct, compare, export, regressions, tables
+    from seqbench.reporting.compare_tables import export, regressions, tables
+    from seqbench.studies.comparison import check_pct, compare
     from seqbench.reporting.table import print_tables
 
     pct = check_pct(args.fail_on_regression)

@@ -70,7 +70,7 @@ def seqbench_register_report_formats(register: Callable[..., None]) -> None:
 
     Call ``register(name, render, suffix=".txt", description="")``. ``render(results, run)``
     receives the run's rows (the pandas DataFrame of ``results.csv``) and a
-    ``seqbench.reporting.report.RunInfo`` (``run_dir``, ``config``, ``environment``, ``metrics``,
+    ``seqbench.reporting.run_report.RunReport`` (``run_dir``, ``config``, ``environment``, ``metrics``,
     ``tasks``, and ``summary()`` / ``tables()``, the aggregated data behind the built-in
     tables) and returns the report as a string. ``suffix`` lets ``-o FILE`` pick the format
     from the file name. The built-in ``table``, ``markdown``, ``csv``, ``json`` and ``html`` formats

@@ -10,7 +10,8 @@ import pytest
 
 import seqbench
 from seqbench.cli import main
-from seqbench.studies.comparison import compare, export, regressions, tables
+from seqbench.reporting.compare_tables import export, regressions, tables
+from seqbench.studies.comparison import compare
 from seqbench.errors import UsageError
 
 

@@ -12,7 +12,8 @@ import seqbench
 from seqbench.cli import main
 from seqbench.errors import UsageError
 from seqbench.spec.eval_lengths import absolute_lengths, parse_eval_lengths
-from seqbench.studies.generalization import GENERALIZATION_CSV, tables
+from seqbench.reporting.generalization_tables import tables
+from seqbench.studies.generalization import GENERALIZATION_CSV
 
 from conftest import TINY
 
@@ -74,7 +75,7 @@ def test_a_task_that_cannot_change_length_says_so(tmp_path, capsys):
 
 def test_classic_suite_prints_published_beside_measured():
     from seqbench.spec.suite import suite_reference
-    from seqbench.reporting.published import tables as published_tables
+    from seqbench.reporting.published_tables import tables as published_tables
     from seqbench.spec.suite import load_suite
 
     _, parts = load_suite("classic")

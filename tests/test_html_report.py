@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from seqbench.cli import main
-from seqbench.reporting.report import load_run_info
+from seqbench.reporting.run_report import load_report as load_run_info
 
 
 

@@ -11,7 +11,7 @@ import pytest
 from seqbench.reporting import plots
 from seqbench.cli import main
 from seqbench.train.curves import load_curves
-from seqbench.reporting.report import load_run_info
+from seqbench.runs.info import load_run_info
 
 
 CELLS = ["rnn", "gru"]

@@ -145,8 +145,8 @@ def test_report_format_from_a_plugin(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.splitlines()[1].startswith("GRU ")
     assert lines_naming(captured.err, "fixtures.report_formats") == [
-        "seqbench: warning: report_format 'csv' is registered by both 'seqbench.reporting.report' and "
-        "'fixtures.report_formats' (-p); keeping 'seqbench.reporting.report'"]
+        "seqbench: warning: report_format 'csv' is registered by both 'seqbench.reporting.exports' and "
+        "'fixtures.report_formats' (-p); keeping 'seqbench.reporting.exports'"]
     target = tmp_path / "r.up"  # -o FILE picks the format by its suffix
     assert main(["report", run_dir, "-p", "fixtures.report_formats", "-o", str(target)]) == 0
     assert target.read_text().splitlines()[1].startswith("GRU ")

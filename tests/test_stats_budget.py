@@ -12,7 +12,7 @@ from seqbench.models.budget import match_hidden
 from seqbench.spec.sizes import parse_params
 from seqbench.errors import UsageError
 from seqbench.plugins.registry import Registry
-from seqbench.reporting.report import summarize, to_markdown
+from seqbench.reporting.run_tables import summarize, to_markdown
 from seqbench.stats import mean_std_ci, ranks_with_ties, t95
 from seqbench.tasks.adding import AddingTask
 from seqbench.tasks.copy_memory import CopyTask

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from seqbench.reporting.report import load_run_info
+from seqbench.reporting.run_report import load_report as load_run_info
 from seqbench.reporting.table import TableData, fit, print_tables
 
 
@@ -33,7 +33,7 @@ def assert_fits(datas: list[TableData], width: int) -> str:
 
 
 def eval_table() -> TableData:
-    from seqbench.studies.lm_eval import table
+    from seqbench.reporting.lm_tables import table
 
     frame = pd.DataFrame([{"cell": "lstm", "corpus": "stdlib-docs", "split": "test", "chars": 123456,
                            "oov_chars": 12, "loss": 1.23456, "perplexity": 3.4371, "bits_per_char": 1.7811,
@@ -43,7 +43,8 @@ def eval_table() -> TableData:
 
 @pytest.mark.parametrize("width", [80, 100, 120])
 def test_every_table_kind_fits(small_run, speed_run, width):
-    from seqbench.studies.comparison import compare, tables as compare_tables
+    from seqbench.reporting.compare_tables import tables as compare_tables
+    from seqbench.studies.comparison import compare
 
     kinds = {"run": load_run_info(small_run).tables(), "speed": load_run_info(speed_run).tables(),
              "compare": compare_tables(compare([small_run, small_run])), "eval": [eval_table()]}

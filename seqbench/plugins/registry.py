@@ -47,7 +47,7 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.markov",
     "seqbench.tasks.charlm",
     "seqbench.tasks.metrics",
-    "seqbench.reporting.report",
+    "seqbench.reporting.exports",
     "seqbench.train.curves",
     "seqbench.reporting.html",
 )

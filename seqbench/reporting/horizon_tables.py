@@ -6,6 +6,7 @@ import math
 from typing import Any, Mapping
 
 from seqbench.sweep.horizon import HorizonRequest, summary
+from seqbench.reporting.formats import number, text
 from seqbench.reporting.table import TableData, best_of
 
 
@@ -45,9 +46,9 @@ def tables(results: Any, config: Mapping[str, Any]) -> list[TableData]:
     for _, rec in result.iterrows():
         failed = rec["failed_at"]
         horizon = pd.to_numeric(pd.Series([rec["horizon"]]), errors="coerce").iloc[0]
-        head.add([rec["cell"], "–" if pd.isna(rec["params"]) else f"{rec['params']:,.0f}", horizon_text(rec, request),
+        head.add([rec["cell"], number("params", rec["params"]), horizon_text(rec, request),
                   "–" if failed is None or pd.isna(failed) else f"{int(failed):,}", str(len(rec["probes"])),
-                  str(rec["trials"]), "–" if pd.isna(rec["train_s"]) else f"{rec['train_s']:,.0f}"],
+                  str(rec["trials"]), text(rec["train_s"], ",.0f")],
                  [False, False, bests is not None and not pd.isna(horizon) and horizon == bests] + [False] * 4)
     metric = info.get("metric", "loss")
     probes = TableData(f"{request.task} · lengths tried", "per cell in the order probed: ✓ solved / ✗ failed by a "
@@ -61,7 +62,7 @@ def tables(results: Any, config: Mapping[str, Any]) -> list[TableData]:
             values = pd.to_numeric(rows.get(metric), errors="coerce").dropna()
             mark = {True: "✓ solved", False: "✗ failed", None: "…"}[outcome]
             probes.add([rec["cell"], str(order), f"{length:,}", mark, f"{solved}/{ran}",
-                        f"{values.mean():.4g}" if len(values) else "–",
+                        text(values.mean() if len(values) else None),
                         f"{pd.to_numeric(rows['steps'], errors='coerce').mean():,.0f}" if len(rows) else "–",
                         f"{pd.to_numeric(rows['train_s'], errors='coerce').sum():,.1f}" if len(rows) else "–"])
     return [head, probes]

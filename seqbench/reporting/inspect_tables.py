@@ -1,17 +1,14 @@
 """Terminal tables of ``seqbench inspect``: the gradient-flow summary and the gate summary (rich)."""
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
+
+from seqbench.reporting.formats import text
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from seqbench.inspect.gates import GateRecord
-
-
-def _num(value: Any, fmt: str = ".3g") -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
 def gradient_table(summary: "pd.DataFrame", title: str) -> Any:
@@ -27,9 +24,9 @@ def gradient_table(summary: "pd.DataFrame", title: str) -> Any:
                    "decay (log10/step)", "× per step"):
         table.add_column(header, justify="left" if header in ("cell", "source") else "right")
     for row in summary.itertuples():
-        table.add_row(row.cell, source_label(row.source), str(row.hidden), f"{row.params:,}", _num(row.grad_1),
-                      _num(row.grad_T), _num(row.ratio_T_1), _num(row.slope_log10, ".4f"),
-                      _num(row.factor_per_step, ".4f"))
+        table.add_row(row.cell, source_label(row.source), str(row.hidden), f"{row.params:,}",
+                      text(row.grad_1, ".3g"), text(row.grad_T, ".3g"), text(row.ratio_T_1, ".3g"), text(row.slope_log10, ".4f"),
+                      text(row.factor_per_step, ".4f"))
     return table
 
 
@@ -47,6 +44,6 @@ def gate_table(record: "GateRecord", summary: "pd.DataFrame") -> Any:
     for header in ("gate", f"example {record.example}", "batch", "marked", "unmarked", "marked − unmarked"):
         table.add_column(header, justify="left" if header == "gate" else "right")
     for row in summary.itertuples():
-        table.add_row(row.gate, _num(row.example_mean, ".3f"), _num(row.mean, ".3f"), _num(row.marked, ".3f"),
-                      _num(row.unmarked, ".3f"), _num(row.marked_minus_unmarked, "+.3f"))
+        table.add_row(row.gate, text(row.example_mean, ".3f"), text(row.mean, ".3f"), text(row.marked, ".3f"),
+                      text(row.unmarked, ".3f"), text(row.marked_minus_unmarked, "+.3f"))
     return table

@@ -21,6 +21,7 @@ import math
 from typing import Any, Mapping, Optional, Sequence
 
 from seqbench.errors import UsageError
+from seqbench.tasks.base import primary_metric
 
 # Okabe & Ito (2008), reordered so the first colours are the most distinct on white
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -293,10 +294,10 @@ def budget_label(config: Mapping[str, Any], results: Any = None) -> str:
 
 
 def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
-    """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto`` or ``all``) for a
-    run directory, by file stem. UsageError when an explicit kind does not apply to the run."""
-    from seqbench.train.curves import load_curves
-    from seqbench.reporting.report import load_run_info, primary_metric
+    """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto``, ``horizon``,
+    ``generalization`` or ``all``) for a run directory, by file stem. UsageError when an explicit
+    kind does not apply to the run."""
+    from seqbench.runs.info import load_run_info
 
     require_matplotlib()
     if kind != "all" and kind not in KINDS:
@@ -304,83 +305,121 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
     run = load_run_info(run_dir)
     if run.results is None or run.results.empty:
         raise UsageError(f"{run_dir} has no finished trials yet")
-    wanted = KINDS if kind == "all" else (kind,)
-    out: dict[str, Any] = {}
-    if run.is_speed:
+    return run_figures(run, kind)
+
+
+def run_figures(run: Any, kind: str = "all") -> dict[str, Any]:
+    """The figures of ``kind`` that apply to a loaded run (``runs.info.RunInfo``), chosen by the
+    kind the run is (``RunInfo.kind``): a speed run's throughput; a horizon search's solved
+    fraction and lengths; a run's generalization, curves, metric against length and Pareto front."""
+    if run.kind == "speed":
         if kind not in ("all", "speed"):
-            raise UsageError(f"{run_dir} is a seqbench speed run: its plot kind is speed")
-        hidden = ", ".join(sorted({str(h) for h in run.results["hidden"].dropna().astype(int)}))
-        out["speed"] = speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
-                                     budget=f"hidden {hidden}")
-        return out
+            raise UsageError(f"{run.run_dir} is a seqbench speed run: its plot kind is speed")
+        return _speed_figures(run)
     if kind == "speed":
-        raise UsageError(f"{run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
-    results = run.results
-    if run.tuned:  # a tuned run: each cell's selected configuration
-        from seqbench.sweep.tune import tuned
+        raise UsageError(f"{run.run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
+    if kind == "horizon" and run.kind != "horizon":
+        raise UsageError(f"{run.run_dir} is not a horizon search (seqbench horizon)")
+    if kind != "all":
+        return _run_figures(run, (kind,), explicit=True)
+    if run.kind == "horizon":  # a figure per probed length would bury the one that matters
+        return _run_figures(run, ("horizon", "length"), explicit=False)
+    return _run_figures(run, ("generalization", "curves", "length", "pareto"), explicit=False)
 
-        results = tuned(results, run.tasks)
-    configured = [c for part in run.config.get("configs") or [] for c in part.get("cells") or []]
-    colors = palette([*configured, *results["cell"]])  # the configured order: a cell keeps its colour across runs
-    budget = budget_label(run.config, results)
-    pairs = list(dict.fromkeys(zip(results["task"], results["length"].astype(int))))
-    searched = run.config.get("horizon")
-    if searched and kind == "all":  # a figure per probed length would bury the one that matters
-        wanted = ("horizon", "length")
-    if "horizon" in wanted:
-        if not searched:
-            if kind == "horizon":
-                raise UsageError(f"{run_dir} is not a horizon search (seqbench horizon)")
-        else:
-            from seqbench.sweep.horizon import HorizonRequest, summary
 
-            request = HorizonRequest.saved(searched)
-            found = summary(results, request)
-            horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
-                        for _, r in found.iterrows()}
-            out[f"horizon-{request.task}"] = solved_vs_length(results, horizons, request.task, request.seeds,
-                                                              colors=colors, budget=_horizon_budget(run.config, budget))
-    if "generalization" in wanted:
-        from seqbench.studies import generalization as lengths
+ORDER = ("horizon", "generalization", "curves", "length", "pareto")  # the order of a run's figures
 
-        frame = lengths.load(run_dir)
-        if frame.empty and kind == "generalization":
-            raise UsageError(f"{run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
-        if not frame.empty:
-            for task, length in dict.fromkeys(zip(frame["task"], frame["length"].astype(int))):
-                metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
-                out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
-                                                                         colors=colors, budget=budget)
-    if "curves" in wanted:
-        curves = load_curves(run_dir)
-        if not curves.empty and "trial" in curves:
-            curves = curves[curves["trial"].isin(set(results["trial"]))]
-        if curves.empty and kind == "curves":
-            raise UsageError(f"{run_dir} has no curves.csv (a run made before seqbench wrote one)")
-        for task, length in pairs:
-            info = run.tasks.get(f"{task}|{length}", {})
-            at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
-            if not at.empty and at["val_loss"].notna().any():
-                out[f"curves-{task}-T{length}"] = learning_curves(
-                    curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
-                    colors=colors, budget=budget)
-    if "length" in wanted:
-        several = [t for t in dict.fromkeys(results["task"]) if results[results["task"] == t]["length"].nunique() > 1]
-        if not several and kind == "length":
-            raise UsageError(f"{run_dir} ran every task at one length; a plot against length needs two or more")
-        for task in several:
-            lengths = sorted({int(x) for x in results[results["task"] == task]["length"]})
-            metric, higher = primary_metric(run.tasks.get(f"{task}|{lengths[0]}", {}))
-            base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
-            base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
-            out[f"length-{task}"] = metric_vs_length(results, task, metric, higher, colors=colors, budget=budget,
-                                                     baseline=base)
-    if "pareto" in wanted:
-        for task, length in pairs:
-            metric, higher = primary_metric(run.tasks.get(f"{task}|{length}", {}))
-            out[f"pareto-{task}-T{length}"] = pareto(results, task, length, metric, higher, colors=colors,
-                                                     budget=budget)
+
+def _speed_figures(run: Any) -> dict[str, Any]:
+    """A ``seqbench speed`` run: throughput against length."""
+    hidden = ", ".join(sorted({str(h) for h in run.results["hidden"].dropna().astype(int)}))
+    return {"speed": speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
+                                         budget=f"hidden {hidden}")}
+
+
+def _run_figures(run: Any, wanted: tuple[str, ...], explicit: bool) -> dict[str, Any]:
+    """A ``seqbench run`` or ``horizon`` run's figures of the ``wanted`` kinds, in ``ORDER``."""
+    rows = run.rows()
+    colors = palette([*run.cells, *rows["cell"]])  # the configured order: a cell keeps its colour across runs
+    budget = budget_label(run.config, rows)
+    out: dict[str, Any] = {}
+    for name in ORDER:
+        if name in wanted:
+            out.update(BUILDERS[name](run, rows, colors, budget, explicit))
     return out
+
+
+def _horizon_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+    from seqbench.sweep.horizon import HorizonRequest, summary
+
+    request = HorizonRequest.saved(run.config["horizon"])
+    found = summary(rows, request)
+    horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
+                for _, r in found.iterrows()}
+    return {f"horizon-{request.task}": solved_vs_length(rows, horizons, request.task, request.seeds,
+                                                              colors=colors, budget=_horizon_budget(run.config, budget))}
+
+
+def _generalization_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                           explicit: bool) -> dict[str, Any]:
+    from seqbench.studies.generalization import load
+
+    frame = load(run.run_dir)
+    if frame.empty and explicit:
+        raise UsageError(f"{run.run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
+    out = {}
+    for task, length in (dict.fromkeys(zip(frame["task"], frame["length"].astype(int))) if not frame.empty else ()):
+        metric, higher = primary_metric(run.tasks, task, length)
+        out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
+                                                                       colors=colors, budget=budget)
+    return out
+
+
+def _curve_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+    from seqbench.train.curves import load_curves
+
+    curves = load_curves(run.run_dir)
+    if not curves.empty and "trial" in curves:
+        curves = curves[curves["trial"].isin(set(rows["trial"]))]
+    if curves.empty and explicit:
+        raise UsageError(f"{run.run_dir} has no curves.csv (a run made before seqbench wrote one)")
+    out = {}
+    for task, length in _pairs(rows):
+        info = run.tasks.get(f"{task}|{length}", {})
+        at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
+        if not at.empty and at["val_loss"].notna().any():
+            out[f"curves-{task}-T{length}"] = learning_curves(
+                curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
+                colors=colors, budget=budget)
+    return out
+
+
+def _length_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+    several = [t for t in dict.fromkeys(rows["task"]) if rows[rows["task"] == t]["length"].nunique() > 1]
+    if not several and explicit:
+        raise UsageError(f"{run.run_dir} ran every task at one length; a plot against length needs two or more")
+    out = {}
+    for task in several:
+        lengths = sorted({int(x) for x in rows[rows["task"] == task]["length"]})
+        metric, higher = primary_metric(run.tasks, task, lengths[0])
+        base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
+        base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
+        out[f"length-{task}"] = metric_vs_length(rows, task, metric, higher, colors=colors, budget=budget,
+                                                       baseline=base)
+    return out
+
+
+def _pareto_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+    out = {}
+    for task, length in _pairs(rows):
+        metric, higher = primary_metric(run.tasks, task, length)
+        out[f"pareto-{task}-T{length}"] = pareto(rows, task, length, metric, higher, colors=colors,
+                                                       budget=budget)
+    return out
+
+
+def _pairs(rows: Any) -> list[tuple[str, int]]:
+    return list(dict.fromkeys(zip(rows["task"], rows["length"].astype(int))))
 
 
 def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
@@ -388,6 +427,10 @@ def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
     steps = int(first.get("steps") or 0)
     per_trial = f"{first['budget_s']:g} s" if first.get("budget_s") else f"{steps:,} step{'s' * (steps != 1)}"
     return f"{size}, {per_trial} of training per trial"
+
+
+BUILDERS = {"horizon": _horizon_figures, "generalization": _generalization_figures, "curves": _curve_figures,
+            "length": _length_figures, "pareto": _pareto_figures}
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:

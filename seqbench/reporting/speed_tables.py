@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from seqbench.reporting.formats import missing, text
 from seqbench.reporting.table import NOISY, TableData, best_of, print_tables
 
 PEAK_SHORT = {"cuda_max_allocated": "CUDA max allocated (all tensors)",
@@ -60,9 +61,8 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
             cells, flags = [str(rec["cell"])], [False]
             for name, _, _, spec in columns:
                 value = rec[name]
-                missing = value is None or (isinstance(value, float) and math.isnan(value))
-                cells.append("–" if missing else format(value, spec))
-                flags.append(not missing and bests[name] is not None and value == bests[name])
+                cells.append(text(value, spec))
+                flags.append(not missing(value) and bests[name] is not None and value == bests[name])
             if show_status:
                 cells.append(str(rec["status"]))
                 flags.append(False)
@@ -81,7 +81,7 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
             cells, flags = [str(rec["cell"])], [False]
             for name, _, _ in columns:
                 value = float(rec[name])
-                cells.append("–" if math.isnan(value) else f"{value:.2f}")
+                cells.append(text(value, ".2f"))
                 flags.append(not math.isnan(value) and bests[name] is not None and value == bests[name])
             table.add(cells, flags)
         out.append(table)

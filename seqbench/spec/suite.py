@@ -17,8 +17,8 @@ from typing import Any, Mapping, Union
 from seqbench.spec.config import RunConfig
 from seqbench.errors import UsageError
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
-TOP_KEYS = ("description", "defaults", "part", "reference")  # reference: published numbers (seqbench.reporting.published)
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+TOP_KEYS = ("description", "defaults", "part", "reference")  # reference: published numbers (seqbench.reporting.published_tables)
 ALIASES = {"budget": "budget_s"}
 CONFIG_KEYS = sorted({f.name for f in fields(RunConfig)} - {"budget_s", "plugins"} | set(ALIASES))
 

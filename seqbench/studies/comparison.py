@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from seqbench.errors import UsageError
+from seqbench.runs.info import solved_flags
+from seqbench.tasks.base import primary_metric
 
 ALPHA = 0.05
 VERDICTS = ("better", "worse", "not distinguishable")
@@ -46,7 +48,7 @@ def compare(runs: Iterable[Any]) -> Any:
     """
     import pandas as pd
 
-    from seqbench.reporting.report import load_run_info
+    from seqbench.runs.info import load_run_info
 
     paths = [str(p) for p in runs]
     if len(paths) < 2:
@@ -78,8 +80,7 @@ def compare(runs: Iterable[Any]) -> Any:
     records = []
     for key in matched:
         groups = [g[key] for g in grouped]
-        info = infos[0].tasks.get(f"{key[keys.index('task')]}|{key[keys.index('length')]}", {}) if not speed else {}
-        primary = info.get("metric", "loss")
+        primary = "" if speed else primary_metric(infos[0].tasks, key[keys.index("task")], key[keys.index("length")])[0]
         for metric, (higher, timing) in metrics.items():
             if not all(metric in g and g[metric].notna().any() for g in groups):
                 continue
@@ -261,9 +262,9 @@ def _metrics(infos: list[Any], speed: bool) -> dict[str, tuple[bool, bool]]:
     """Compared columns: name → (higher is better, is a timing)."""
     if speed:
         return {name: (higher, True) for name, (_, higher) in SPEED_TIMINGS.items()}
-    from seqbench.reporting.report import BUILTIN_METRICS
+    from seqbench.tasks.metrics import DIRECTIONS
 
-    out = {name: (bool(higher), False) for name, higher in {**BUILTIN_METRICS, **infos[0].metrics}.items()}
+    out = {name: (bool(higher), False) for name, higher in {**DIRECTIONS, **infos[0].metrics}.items()}
     out["solved"] = (True, False)
     out.update({name: (higher, True) for name, (_, higher) in RUN_TIMINGS.items()})
     return out
@@ -273,7 +274,7 @@ def _values(group: Any, metric: str) -> list[float]:
     import pandas as pd
 
     if metric == "solved":
-        return [float(v) for v in group[metric].astype(str).isin(["True", "true", "1", "1.0"])]
+        return solved_flags(group[metric]).astype(float).tolist()
     return pd.to_numeric(group[metric], errors="coerce").dropna().astype(float).tolist()
 
 
@@ -327,11 +328,12 @@ def _fill(record: dict, groups: list, labels: list[str], metric: str, higher: bo
             record[f"verdict_{label}"] = "better" if (centre > base) == higher else "worse"
 
 
-def regressions(frame: Any, pct: float) -> list[str]:
-    """One line per primary metric or throughput that is worse, significantly, by more than
-    ``pct`` percent in some run compared with the first; UsageError when no primary metric or
-    throughput was compared (a gate that compared nothing never passes)."""
-    out: list[str] = []
+def worse(frame: Any, pct: float) -> list[dict[str, Any]]:
+    """Each primary metric or throughput that is worse, significantly, by more than ``pct``
+    percent in some run compared with the first: ``where`` (the key), ``metric``, ``change`` (%),
+    ``run`` and ``baseline`` (labels), ``value`` and ``base``. UsageError when no primary metric
+    or throughput was compared (a gate that compared nothing never passes)."""
+    out: list[dict[str, Any]] = []
     if frame.empty or not frame["primary"].any():
         raise UsageError("nothing to check for regressions: no primary metric or throughput is in every run")
     keys, labels = frame.attrs.get("keys", []), frame.attrs.get("runs", [])
@@ -344,87 +346,9 @@ def regressions(frame: Any, pct: float) -> list[str]:
                 continue
             change = 100 * (base - value) / abs(base) if row["higher_is_better"] else 100 * (value - base) / abs(base)
             if change > pct:
-                where = " ".join(f"{k}={row[k]}" for k in keys)
-                out.append(f"{where} {row['metric']}: {change:.1f}% worse in {label} than in {base_label} "
-                           f"({_short(base)} → {_short(value)})")
+                out.append({"where": {k: row[k] for k in keys}, "metric": row["metric"], "change": change,
+                            "run": label, "baseline": base_label, "value": value, "base": base})
     return out
-
-
-def _short(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
-def tables(frame: Any) -> list[Any]:
-    """The comparison as ``TableData``: one table per task × length (a speed run: per length),
-    one row per cell × metric; then the unmatched rows."""
-    from seqbench.reporting.table import TableData
-
-    out = []
-    labels, keys = frame.attrs.get("runs", []), frame.attrs.get("keys", [])
-    if not frame.empty:
-        groups = [k for k in ("task", "length") if k in keys]
-        ident = [k for k in keys if k not in groups]
-        caption = ("; ".join(header_lines(labels, frame.attrs.get("differences", {}))) + "\n"
-                   f"ratio: over {labels[0]}; verdict: Welch's t-test over seeds (p < {ALPHA}) for quality, "
-                   "non-overlapping interquartile bands for timings (tok/s, ms/token)")
-        for where, group in frame.groupby(groups, sort=False):
-            where = where if isinstance(where, tuple) else (where,)
-            title = "compare · " + " · ".join(f"T={v}" if k == "length" else str(v) for k, v in zip(groups, where))
-            headers = ident + ["metric", labels[0]]
-            for label in labels[1:]:
-                headers += [label, f"ratio {label}", f"verdict {label}" if len(labels) > 2 else "verdict"]
-            table = TableData(title, caption, headers,
-                              priority=[0] * len(ident) + [0, 0] + [0, 1, 0] * (len(labels) - 1))
-            for _, row in group.iterrows():
-                arrow = " ↑" if row["higher_is_better"] else " ↓"
-                cells = [str(row[k]) for k in ident] + [_label(row["metric"]) + arrow, _value(row, labels[0])]
-                flags = [False] * len(cells)
-                for label in labels[1:]:
-                    verdict = row[f"verdict_{label}"]
-                    ratio = row[f"ratio_{label}"]
-                    cells += [_value(row, label), "–" if math.isnan(ratio) else f"{ratio:.3f}×", verdict]
-                    flags += [verdict == "better", False, False]
-                table.add(cells, flags)
-            out.append(table)
-    unmatched = frame.attrs.get("unmatched", [])
-    if unmatched:
-        note = "; ".join(header_lines(labels, frame.attrs.get("differences", {})))
-        table = TableData("compare · rows not in every run", f"these rows are left out of the comparison · {note}",
-                          ["run", *keys])
-        for label, key in unmatched:
-            table.add([label, *(str(key[k]) for k in keys)])
-        out.append(table)
-    return out
-
-
-def _label(metric: str) -> str:
-    from seqbench.reporting.report import LABELS
-
-    return {"gen_ms_per_tok": "gen ms/tok"}.get(metric, LABELS.get(metric, metric))
-
-
-def _value(row: Any, label: str) -> str:
-    value = row[label]
-    if value is None or math.isnan(value):
-        return "–"
-    if row["metric"] == "solved":
-        return f"{value:.0%}"
-    return f"{value:,.0f}" if row["kind"] == "timing" and abs(value) >= 100 else f"{value:.4g}"
-
-
-def export(frame: Any, fmt: str) -> str:
-    """The comparison as ``markdown`` (the tables), ``csv`` or ``json`` (the frame)."""
-    if fmt == "markdown":
-        from seqbench.reporting.table import markdown_tables
-
-        return markdown_tables(tables(frame))
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    if fmt == "json":
-        from seqbench.reporting.report import records_json
-
-        return records_json(frame)
-    raise UsageError(f"unknown compare format '{fmt}'; use table, markdown, csv or json")
 
 
 def check_pct(value: Optional[str]) -> Optional[float]:

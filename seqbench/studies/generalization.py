@@ -20,11 +20,11 @@ from typing import Any, Iterable, Mapping, Optional, Union
 from seqbench.errors import UsageError
 from seqbench.plugins.factories import build_task
 from seqbench.plugins.registry import Registry
+from seqbench.runs.info import solved_flags
 from seqbench.store import RowLog, read_rows
-from seqbench.reporting.table import TableData, best_of
+from seqbench.tasks.base import primary_metric
 
 GENERALIZATION_CSV = "generalization.csv"
-LABELS = {"perplexity": "ppl", "bits_per_token": "bits/tok"}  # as report.LABELS (which imports this module)
 
 
 def validate(trials: Iterable[Any], registry: Registry) -> None:
@@ -155,10 +155,10 @@ def summarize(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
         return pd.DataFrame(records)
     for (task, length, cell, config, eval_length), group in frame.groupby(
             ["task", "length", "cell", _text(frame["config"]), "eval_length"], sort=False):
-        metric, higher = _primary(task_info or {}, task, length)
+        metric, higher = primary_metric(task_info or {}, task, length)
         ok = group[group["status"].astype(str) == "ok"]
         values = pd.to_numeric(ok.get(metric, pd.Series(dtype=float)), errors="coerce").dropna()
-        solved = group["solved"].astype(str).isin(["True", "true", "1", "1.0"])
+        solved = solved_flags(group["solved"])
         records.append({"task": task, "length": int(length), "cell": cell, "config": config,
                         "config_label": _text(group["config_label"]).iloc[0],
                         "eval_length": int(eval_length), "ratio": float(eval_length) / float(length),
@@ -174,58 +174,3 @@ def summarize(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
 def _text(column: Any) -> Any:
     """A column of labels as strings, empty (read back from CSV as NaN) as ""."""
     return column.astype(object).where(column.notna(), "").astype(str)
-
-
-def _primary(task_info: Mapping[str, Any], task: str, length: Any) -> tuple[str, bool]:
-    info = task_info.get(f"{task}|{length}", {})
-    return info.get("metric", "loss"), bool(info.get("metric_higher_is_better", False))
-
-
-def tables(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> list[TableData]:
-    """Per task × trained length: one row per cell, per evaluated length (T, 2T, …) the primary
-    metric (mean ± std over seeds) and the fraction of seeds that meet the solved criterion there."""
-    summary = summarize(frame, task_info)
-    out: list[TableData] = []
-    if summary.empty:
-        return out
-    for (task, length), group in summary.groupby(["task", "length"], sort=False):
-        metric, higher = group["metric"].iloc[0], bool(group["higher_is_better"].iloc[0])
-        label = LABELS.get(metric, metric) + (" ↑" if higher else " ↓")
-        lengths = sorted(set(group["eval_length"]))
-        headers = (["cell"] + [f"{_multiple(L, length)} {label}" for L in lengths]
-                   + [f"{_multiple(L, length)} solved" for L in lengths])
-        seeds = int(group["seeds"].max())
-        spread = f"± is the sample std over {seeds} seeds" if seeds > 1 else "1 seed"
-        at = ", ".join(f"{_multiple(L, length)} = T={L:,}" for L in lengths)
-        caption = (f"trained at T={length}, evaluated without further training on the test set at {at}; solved: the fraction of seeds meeting "
-                   f"{(task_info or {}).get(f'{task}|{length}', {}).get('solved', 'the criterion')} there; {spread}; "
-                   "best per column in bold; results in generalization.csv")
-        table = TableData(f"{task} · trained at T={length} · length generalization", caption, headers,
-                          priority=[0] + [0] * len(lengths) + [1] * len(lengths))
-        bests = {L: best_of(group[group["eval_length"] == L]["value"], higher) for L in lengths}
-        for (cell, config), rows in group.groupby(["cell", "config"], sort=False):
-            name = f"{cell} ({rows['config_label'].iloc[0]})" if rows["config_label"].iloc[0] else cell
-            values, solved, flags = [], [], []
-            for L in lengths:
-                at = rows[rows["eval_length"] == L]
-                rec = at.iloc[0] if not at.empty else None
-                values.append("" if rec is None else _value(rec["value"], rec["std"]))
-                solved.append("" if rec is None or math.isnan(rec["solved"]) else f"{rec['solved']:.0%}")
-                flags.append(rec is not None and bests[L] is not None and rec["value"] == bests[L])
-            table.add([name] + values + solved, [False] + flags + [False] * len(lengths))
-        if metric == "loss":
-            base = [group[group["eval_length"] == L]["baseline"].max() for L in lengths]
-            table.add(["(baseline)"] + [_value(b) for b in base] + [""] * len(lengths), dim=True)
-        out.append(table)
-    return out
-
-
-def _multiple(eval_length: int, length: int) -> str:
-    return f"{eval_length / length:.3g}×"
-
-
-def _value(value: float, std: float = math.nan) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    text = f"{value:.4g}"
-    return text if std is None or math.isnan(std) else f"{text} ± {std:.2g}"

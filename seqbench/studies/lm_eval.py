@@ -90,24 +90,3 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
            "accuracy": stats.get("accuracy"), "oov_chars": oov}
     return pd.DataFrame([row])
 
-
-def table(frame: Any) -> Any:
-    """``evaluate_checkpoint``'s result as a ``TableData``."""
-    from seqbench.reporting.table import TableData
-
-    headers = {"cell": "cell", "corpus": "corpus", "split": "split", "chars": "chars", "oov_chars": "dropped (oov)",
-               "loss": "loss ↓", "perplexity": "ppl ↓", "bits_per_char": "bits/char ↓", "accuracy": "accuracy ↑"}
-    data = TableData("seqbench eval", "loss in nats per character; windows of T characters, each from a fresh state",
-                     list(headers.values()))
-    for _, row in frame.iterrows():
-        data.add([str(row["cell"]), str(row["corpus"]), str(row["split"]), f"{int(row['chars']):,}",
-                  f"{int(row['oov_chars']):,}", f"{row['loss']:.4f}", f"{row['perplexity']:.3f}",
-                  f"{row['bits_per_char']:.4f}", f"{row['accuracy']:.2%}"])
-    return data
-
-
-def render(frame: Any, console: Any, wide: bool = False) -> None:
-    """A small rich table of ``evaluate_checkpoint``'s result, fitted to the console."""
-    from seqbench.reporting.table import print_tables
-
-    print_tables([table(frame)], console, wide)

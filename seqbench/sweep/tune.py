@@ -11,13 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional
 
+from seqbench.tasks.base import primary_metric
+
 KEYS = ["task", "length", "cell"]
-
-
-def primary(task_info: Mapping[str, Any], task: str, length: Any) -> tuple[str, bool]:
-    """The metric a task is judged by and whether higher is better."""
-    info = task_info.get(f"{task}|{length}", {})
-    return info.get("metric", "loss"), bool(info.get("metric_higher_is_better", False))
 
 
 def select(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
@@ -35,7 +31,7 @@ def select(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
     selected = pd.Series(False, index=frame.index)
     n_configs = pd.Series(1, index=frame.index)
     for (task, length, _), group in frame.groupby(KEYS, sort=False):
-        metric, higher = primary(task_info, task, length)
+        metric, higher = primary_metric(task_info, task, length)
         column = f"val_{metric}" if f"val_{metric}" in group else None
         scores = []
         for order, (name, rows) in enumerate(group.groupby(config[group.index], sort=False)):

@@ -27,6 +27,13 @@ def int_param(task: str, name: str, value: Any, minimum: int) -> int:
     return value
 
 
+def primary_metric(tasks: Mapping[str, Any], task: str, length: Any) -> tuple[str, bool]:
+    """The metric a task is judged by (its "solved" metric) and whether higher is better, read
+    from a run's task descriptions (``Task.describe`` by ``"task|length"``); loss when undescribed."""
+    info = tasks.get(f"{task}|{length}", {})
+    return info.get("metric", "loss"), bool(info.get("metric_higher_is_better", False))
+
+
 class Task:
     """Base class for tasks. Subclasses set the class attributes and implement the methods."""
 

@@ -10,6 +10,9 @@ from typing import Mapping, Optional
 
 from seqbench.hookspecs import hookimpl
 
+# whether higher is better, per built-in metric (what every run's tables and comparisons assume)
+DIRECTIONS = {"loss": False, "accuracy": True, "perplexity": False, "bits_per_token": False}
+
 
 def loss(stats: Mapping[str, float]) -> Optional[float]:
     return stats.get("loss")
@@ -31,7 +34,7 @@ def bits_per_token(stats: Mapping[str, float]) -> Optional[float]:
 
 @hookimpl
 def seqbench_register_metrics(register):
-    register("loss", loss, False, description="the task's evaluation loss (MSE or cross-entropy)")
-    register("accuracy", accuracy, True, description="fraction of predicted tokens that are right (recall positions)")
-    register("perplexity", perplexity, False, description="exp of the mean cross-entropy in nats per token")
-    register("bits_per_token", bits_per_token, False, description="mean cross-entropy in bits per token")
+    register("loss", loss, DIRECTIONS["loss"], description="the task's evaluation loss (MSE or cross-entropy)")
+    register("accuracy", accuracy, DIRECTIONS["accuracy"], description="fraction of predicted tokens that are right (recall positions)")
+    register("perplexity", perplexity, DIRECTIONS["perplexity"], description="exp of the mean cross-entropy in nats per token")
+    register("bits_per_token", bits_per_token, DIRECTIONS["bits_per_token"], description="mean cross-entropy in bits per token")

@@ -20,11 +20,11 @@ A suite file declares::
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping
 
-from seqbench.errors import UsageError
+from seqbench.reporting.formats import direction, header, number, text, value_spread
 from seqbench.reporting.table import TableData
+
 
 def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
     """One table per reference result whose task and length the run measured."""
@@ -39,36 +39,34 @@ def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
         if rows.empty or metric not in rows:
             continue
         published = result["values"]
+        shown = header(metric, direction(metric))
+
+        def num(value: float, spread: float = math.nan) -> str:  # three figures, as papers print them
+            return value_spread(metric, value, spread, digits=3)
+
         ok = rows[rows["status"].astype(str) == "ok"]
         table = TableData(f"{task} · T={length} · measured and published",
                           f"published: {source}; measured: mean ± sample std over seeds, on the test set"
                           + (f", × {scale:g} into the published definition" if scale != 1 else "")
                           + (f"; {result['definition']}" if result.get("definition") else "")
                           + "; ratio: measured / published",
-                          ["cell", "params", f"measured {metric} ↓", f"published {metric} ↓", "ratio", "seeds"])
+                          ["cell", "params", f"measured {shown}", f"published {shown}", "ratio", "seeds"])
         for cell in dict.fromkeys(rows["cell"]):
             values = pd.to_numeric(ok[ok["cell"] == cell][metric], errors="coerce").dropna() * scale
             params = pd.to_numeric(rows[rows["cell"] == cell]["params"], errors="coerce").dropna()
             mean = values.mean() if len(values) else math.nan
             std = values.std(ddof=1) if len(values) > 1 else math.nan
             ref = published.get(cell)
-            table.add([cell, f"{params.iloc[0]:,.0f}" if len(params) else "–", _num(mean, std),
-                       _num(ref) if ref is not None else "–",
-                       f"{mean / ref:.3g}" if ref and not math.isnan(mean) else "–",
+            table.add([cell, number("params", params.iloc[0]) if len(params) else "–", num(mean, std),
+                       num(ref), text(mean / ref if ref else None, ".3g"),
                        str(int((rows["cell"] == cell).sum()))])
         for cell, ref in published.items():
             if cell not in set(rows["cell"]):
-                table.add([f"{cell} (published only)", "", "", _num(ref), "", ""], dim=True)
+                table.add([f"{cell} (published only)", "", "", num(ref), "", ""], dim=True)
         if result.get("baseline") is not None:
-            table.add(["(baseline)", "", _num(float(result["baseline"])), "", "", ""], dim=True)
+            table.add(["(baseline)", "", num(float(result["baseline"])), "", "", ""], dim=True)
             if result.get("baseline_note"):
                 table.caption += f"; baseline: {result['baseline_note']}"
         out.append(table)
     return out
 
-
-def _num(value: float, std: float = math.nan) -> str:
-    if value is None or math.isnan(value):
-        return "–"
-    text = f"{value:.3g}"
-    return text if math.isnan(std) else f"{text} ± {std:.2g}"
