@@ -119,7 +119,7 @@ def _usable(data: Any, columns: Sequence[str], left_out: list[str],
         label = " ".join([*(str(where[k]) for k in ("cell", "task") if k in where),
                           *(f"T={where['length']}" for _ in [1] if "length" in where),
                           *(f"evaluated at {where['eval_length']}" for _ in [1] if "eval_length" in where)])
-        left_out.append(f"{label}: {', '.join(parts)} of {total} {unit}{'s' * (total != 1)}")
+        left_out.append(f"{label}: {', '.join(parts)} (of {total} {unit}{'s' * (total != 1)})")
     return data[finite]
 
 
