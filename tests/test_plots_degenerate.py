@@ -177,3 +177,25 @@ def test_loss_axes_go_logarithmic_past_two_decades(tmp_path):
         assert {ax.get_yscale() for ax in narrow[name].axes} == {"linear"}, name
     assert wide["length-copy"].axes[0].get_yscale() == "linear"  # accuracy: never
     assert plots.log_if_wide(wide["length-copy"].axes[0], [0.0, 1e-4, 1.0]) is False  # a zero loss stays linear
+
+
+def test_speed_and_horizon_figures_of_degenerate_rows():
+    nan = math.nan
+    speed = pd.DataFrame([{"cell": cell, "length": T, "status": "ok" if (cell, T) != ("gru", 8) else "error: OOM",
+                           "train_tok_s": 1e4 / T, "infer_tok_s": nan if cell == "gru" else 3e4 / T,
+                           "train_pct_peak": 1.0, "infer_pct_peak": nan, "gen_ms_per_tok": 0.5,
+                           "batch": 2, "dtype": "float32", "device": "cpu"} for cell in CELLS for T in (4, 8)])
+    notes: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tok, _, _ = plots.speed_scaling(speed, None, left_out=notes).axes
+    assert len(tok.get_lines()) == 4 and notes == ["gru T=8: 1 error: OOM (of 1 row)"]
+    with pytest.raises(Exception, match="no speed measurement finished ok"):
+        plots.speed_scaling(speed.assign(status="error"), None)
+    # a horizon search: one seed per length, a diverged (unsolved) seed; Wilson bars hold each rate
+    horizon = pd.DataFrame([{"cell": cell, "task": "adding", "length": T, "seed": 0, "solved": T == 8 and cell == "lstm",
+                             "status": "diverged" if (cell, T) == ("gru", 16) else "ok"}
+                            for cell in CELLS for T in (8, 16)])
+    (ax,) = plots.solved_vs_length(horizon, {"lstm": 8, "gru": None}, "adding", 1).axes
+    drawn, line = bars(ax, "lstm: horizon 8")
+    assert list(line.get_ydata()) == [1.0, 0.0] and all(lo == hi for _, lo, hi in drawn)
