@@ -123,6 +123,18 @@ def _usable(data: Any, columns: Sequence[str], left_out: list[str],
     return data[finite]
 
 
+def _plain_log_ticks(axis: Any) -> None:
+    """A log axis (``ax.xaxis``) labelled in plain numbers (2,000 5,000 10,000): at 1, 2 and 5 × 10^k
+    when the data span two decades or less, else at powers of ten; no minor labels (they collide)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    narrow = low > 0 and high / low <= 100
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _legend(ax: Any, **kwargs: Any) -> None:
     """A legend, only when something carries a label (else matplotlib warns on stderr)."""
     if ax.get_legend_handles_labels()[0]:
@@ -196,7 +208,9 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
         ax.set_ylabel("validation loss" + (" (log scale)" if log else ""))
         ax.grid(alpha=0.3, which="both" if log else "major")
     seeds = int(data.groupby("cell")["trial"].nunique().max())
-    _legend(by_step, title=f"mean, band: min–max over {seeds} seed{'s' * (seeds != 1)}", fontsize=8)
+    handles, labels = by_step.get_legend_handles_labels()  # beside the axes: curves fill them
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title_fontsize=8,
+               title=f"mean, band:\nmin–max over\n{seeds} seed{'s' * (seeds != 1)}")
     fig.suptitle(_title("learning curves", task, length, budget))
     return fig
 
@@ -309,6 +323,7 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
                     markersize=7, capsize=3, linestyle="none", label=cell)
         ax.annotate(cell, (px, py), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     log = log_if_wide(ax, data[metric], metric)
     ax.set_xlabel("training throughput (tokens/s, log scale)")
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
