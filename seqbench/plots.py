@@ -116,10 +116,10 @@ def _usable(data: Any, columns: Sequence[str], left_out: list[str],
         bad = int((group["status"].astype(str) == "ok").sum()) if "status" in group else len(group)
         if bad:
             parts.append(f"{bad} without a finite {'/'.join(columns)}")
-        label = " ".join([*(str(where[k]) for k in ("cell", "task") if k in where),
-                          *(f"T={where['length']}" for _ in [1] if "length" in where),
-                          *(f"evaluated at {where['eval_length']}" for _ in [1] if "eval_length" in where)])
-        left_out.append(f"{label}: {', '.join(parts)} (of {total} {unit}{'s' * (total != 1)})")
+        label = [str(where[k]) for k in ("cell", "task") if k in where]
+        label += [f"T={where['length']}"] if "length" in where else []
+        label += [f"evaluated at {where['eval_length']}"] if "eval_length" in where else []
+        left_out.append(f"{' '.join(label)}: {', '.join(parts)} (of {total} {unit}{'s' * (total != 1)})")
     return data[finite]
 
 
