@@ -130,7 +130,7 @@ def _plain_log_ticks(axis: Any) -> None:
 
     low, high = sorted(axis.get_view_interval())
     narrow = low > 0 and high / low <= 100
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=12))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -210,7 +210,7 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
     seeds = int(data.groupby("cell")["trial"].nunique().max())
     handles, labels = by_step.get_legend_handles_labels()  # beside the axes: curves fill them
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, title_fontsize=8,
-               title=f"mean, band:\nmin–max over\n{seeds} seed{'s' * (seeds != 1)}")
+               title=f"mean, band:\nmin–max over\n{seeds} seeds" if seeds > 1 else "1 seed")
     fig.suptitle(_title("learning curves", task, length, budget))
     return fig
 
@@ -328,7 +328,8 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
     ax.set_xlabel("training throughput (tokens/s, log scale)")
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
     ax.grid(alpha=0.3, which="both")
-    _legend(ax, title="mean; bars: min–max over seeds", fontsize=8)
+    seeds = int(data.groupby("cell")["seed"].nunique().max()) if "seed" in data else 1
+    _legend(ax, title=f"mean; bars: min–max over {seeds} seeds" if seeds > 1 else "1 seed", fontsize=8)
     ax.set_title(_title(f"{metric} against throughput", task, length, budget))
     return fig
 
