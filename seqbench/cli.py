@@ -595,14 +595,18 @@ def cmd_report(args: Any) -> int:
 def cmd_plot(args: Any) -> int:
     from pathlib import Path
 
-    from seqbench.reporting.plots import figures, require_matplotlib, save
+    from seqbench.reporting.plots import figures, left_out_line, require_matplotlib, save
 
     require_matplotlib()  # before reading anything: one line naming the extra to install
-    paths = save(figures(args.run_dir, args.kind), args.output or Path(args.run_dir) / "plots", args.format)
+    drawn = figures(args.run_dir, args.kind)
+    paths = save(drawn, args.output or Path(args.run_dir) / "plots", args.format)
     for path in paths:
         print(path)
     if not paths:
-        print(f"seqbench: no figure applies to {args.run_dir}", file=sys.stderr)
+        print(f"seqbench: no figure applies to {args.run_dir}"
+              + (f" ({left_out_line(drawn.notes)})" if drawn.notes else ""), file=sys.stderr)
+    elif drawn.notes:
+        print(f"seqbench: {left_out_line(drawn.notes)}", file=sys.stderr)
     return 0
 
 

@@ -70,6 +70,8 @@ def interval95(values: Sequence[float], name: str = "") -> tuple[float, float]:
     n = len(xs)
     if n < 2:
         return math.nan, math.nan
+    if name != "solved" and max(xs) == min(xs):  # no spread: the value itself (not its logit clipped to ε)
+        return xs[0], xs[0]
     if name == "solved":
         return wilson(sum(x >= 0.5 for x in xs), n)
     mean, std, hw = mean_std_ci(xs)

@@ -77,11 +77,16 @@ def figures_html(run_dir: str) -> str:
     from seqbench.errors import UsageError
 
     try:
-        from seqbench.reporting.plots import figures
+        from seqbench.reporting.plots import figures, left_out_line
 
         figs = figures(run_dir, "all")
     except UsageError as exc:
         return f'<p class="note">No figures: {html.escape(str(exc))}</p>\n'
+    left_out = left_out_line(figs.notes)
+    if left_out:  # the page says it above the figures, and stderr in one line
+        from seqbench.errors import warn
+
+        warn(left_out)
     from pathlib import Path
 
     from seqbench.inspect.rundir import GRADIENTS_CSV, INSPECT_DIR
@@ -92,7 +97,8 @@ def figures_html(run_dir: str) -> str:
         figs.update({f"inspect-{Path(name).stem}": fig for name, fig in run_figures(run_dir).items()})
     parts = [f"<figure>{svg_of(fig, name)}<figcaption>{html.escape(name)}</figcaption></figure>\n"
              for name, fig in figs.items()]
-    return "".join(parts) or '<p class="note">No figure applies to this run.</p>\n'
+    note = f'<p class="note">{html.escape(left_out[0].upper() + left_out[1:])}.</p>\n' if left_out else ""
+    return note + ("".join(parts) or '<p class="note">No figure applies to this run.</p>\n')
 
 
 def environment_html(env: Any) -> str:

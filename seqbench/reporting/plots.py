@@ -13,7 +13,11 @@
   length, the trained length marked.
 
 One colour per cell across every figure of a run (``palette``: Okabe–Ito, colour-blind safe).
-``figures(run_dir, kind)`` builds every figure of a run directory by name.
+A loss axis is logarithmic when its values span more than two decades (``log_if_wide``). Error
+bars are drawn from the interval's bounds (``_bars``). Each function draws what it can: rows
+that did not finish ok or hold a NaN/inf are left out and said so in the ``left_out`` list it
+is given; with nothing to draw it raises UsageError. ``figures(run_dir, kind)`` builds every
+figure of a run directory by name, its ``notes`` saying what was left out.
 """
 from __future__ import annotations
 
@@ -43,6 +47,101 @@ def palette(cells: Sequence[str]) -> dict[str, str]:
     return {cell: OKABE_ITO[i % len(OKABE_ITO)] for i, cell in enumerate(dict.fromkeys(cells))}
 
 
+class Figures(dict):
+    """Figures by file stem, and ``notes``: what was left out of them (or of the set), one
+    phrase each; ``left_out_line`` joins them into the one line the CLI prints."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[str] = []
+
+
+def left_out_line(notes: Sequence[str]) -> str:
+    """The one line saying what the figures left out ("" when nothing was)."""
+    return f"left out of the figures: {'; '.join(dict.fromkeys(notes))}" if notes else ""
+
+
+def is_loss(metric: str) -> bool:
+    """Whether ``metric`` is a loss-like quantity (positive, spanning decades as training goes)."""
+    return metric in ("loss", "val_loss", "perplexity") or metric.endswith("_loss")
+
+
+def log_if_wide(ax: Any, values: Any, metric: str = "loss", axis: str = "y") -> bool:
+    """Make ``axis`` logarithmic for a loss whose plotted values are all positive and span more
+    than two decades (losses from solved, 1e-4, to the baseline, ~1, stay readable); whether it did."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not is_loss(metric) or not finite or min(finite) <= 0 or max(finite) <= 100 * min(finite):
+        return False
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    return True
+
+
+def _bars(points: Sequence[float], lows: Sequence[float], highs: Sequence[float]
+          ) -> tuple[list[float], list[list[float]], list[int]]:
+    """Error bars drawn from the intervals themselves: (points, [below, above], moved) such that
+    each bar spans exactly [low, high]; no bar where the interval is unknown (NaN).
+    Decided: a point is the table's mean, and where it lies outside its interval (a logit-scale
+    accuracy interval is centred on the mean of the logits, not on the arithmetic mean) it is
+    clipped to the nearest bound; ``moved`` lists those points so the caller can say so."""
+    drawn, below, above, moved = [], [], [], []
+    for i, (y, lo, hi) in enumerate(zip(points, lows, highs)):
+        y, lo, hi = float(y), float(lo), float(hi)
+        if math.isnan(lo) or math.isnan(hi):
+            drawn.append(y), below.append(0.0), above.append(0.0)
+            continue
+        clipped = min(max(y, lo), hi)
+        if abs(clipped - y) > 1e-9 * max(1.0, abs(y)):  # not the last bit of a mean of equal values
+            moved.append(i)
+        drawn.append(clipped), below.append(clipped - lo), above.append(hi - clipped)
+    return drawn, [below, above], moved
+
+
+def _usable(data: Any, columns: Sequence[str], left_out: list[str],
+            keys: Sequence[str] = ("task", "length", "cell"), unit: str = "seed") -> Any:
+    """The rows of ``data`` that finished ok with a finite value in every one of ``columns``;
+    the others are counted in ``left_out``, one phrase per ``keys`` group."""
+    import numpy as np
+    import pandas as pd
+
+    ok = data["status"].astype(str) == "ok" if "status" in data else pd.Series(True, index=data.index)
+    finite = ok.copy()
+    for column in columns:
+        values = pd.to_numeric(data[column], errors="coerce") if column in data else pd.Series(np.nan, data.index)
+        finite &= np.isfinite(values.astype(float))
+    keys = [k for k in keys if k in data]
+    for key, group in data[~finite].groupby(keys, sort=False) if keys and not finite.all() else ():
+        where = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        total = int((data[keys] == pd.Series(where)).all(axis=1).sum())
+        parts = [f"{n} {status}" for status, n in group["status"].astype(str).value_counts().items()
+                 if status != "ok"] if "status" in group else []
+        bad = int((group["status"].astype(str) == "ok").sum()) if "status" in group else len(group)
+        if bad:
+            parts.append(f"{bad} without a finite {'/'.join(columns)}")
+        label = [str(where[k]) for k in ("cell", "task") if k in where]
+        label += [f"T={where['length']}"] if "length" in where else []
+        label += [f"evaluated at {where['eval_length']}"] if "eval_length" in where else []
+        left_out.append(f"{' '.join(label)}: {', '.join(parts)} (of {total} {unit}{'s' * (total != 1)})")
+    return data[finite]
+
+
+def _plain_log_ticks(axis: Any) -> None:
+    """A log axis (``ax.xaxis``) labelled in plain numbers (2,000 5,000 10,000): at 1, 2 and 5 × 10^k
+    when the data span two decades or less, else at powers of ten; no minor labels (they collide)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    low, high = sorted(axis.get_view_interval())
+    narrow = low > 0 and high / low <= 100
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=12))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _legend(ax: Any, **kwargs: Any) -> None:
+    """A legend, only when something carries a label (else matplotlib warns on stderr)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def _figure(width: float = 10.0, height: float = 4.0, axes: int = 1) -> tuple[Any, list]:
     from matplotlib.figure import Figure
 
@@ -68,16 +167,28 @@ def _length_axis(ax: Any, lengths: Sequence[int], first: Sequence[int] = ()) -> 
 
 def _ref_lines(ax: Any, baseline: Optional[float], optimum: Optional[float]) -> None:
     for value, label, style in ((baseline, "baseline", "--"), (optimum, "optimum", ":")):
-        if value is not None and not math.isnan(float(value)):
+        if value is not None and math.isfinite(float(value)) and (ax.get_yscale() != "log" or float(value) > 0):
             ax.axhline(float(value), color="0.4", linestyle=style, linewidth=1, label=f"{label} {float(value):.4g}")
 
 
 def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[float] = None,
                     optimum: Optional[float] = None, colors: Optional[Mapping[str, str]] = None,
-                    budget: str = "") -> Any:
+                    budget: str = "", left_out: Optional[list[str]] = None) -> Any:
     """Validation loss of ``task`` at T=``length`` against step (left) and training seconds
-    (right): per cell the mean over seeds and a min–max band; baseline and optimum dashed."""
-    data = curves[(curves["task"] == task) & (curves["length"] == length) & curves["val_loss"].notna()]
+    (right): per cell the mean over seeds and a min–max band; baseline and optimum dashed. An
+    evaluation whose loss is NaN/inf is left out (and counted in ``left_out``); the loss axis
+    is logarithmic when the losses span more than two decades."""
+    import numpy as np
+
+    left_out = [] if left_out is None else left_out
+    at = curves[(curves["task"] == task) & (curves["length"] == length)]
+    evaluations = at[at["val_loss"].notna() | at["loss"].isna()] if "loss" in at else at  # a training line has a loss
+    finite = np.isfinite(evaluations["val_loss"].astype(float))
+    for cell, n in evaluations[~finite].groupby("cell", sort=False).size().items():
+        left_out.append(f"{cell} {task} T={length}: {n} evaluation{'s' * (n != 1)} with a NaN/inf validation loss")
+    data = evaluations[finite]
+    if data.empty:
+        raise UsageError(f"no finite validation loss for {task} at T={length}")
     colors = colors or palette(data["cell"])
     fig, (by_step, by_time) = _figure(11, 4.2, 2)
     for cell, group in data.groupby("cell", sort=False):
@@ -89,61 +200,75 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
         seconds = by["train_s"].mean()
         by_time.plot(seconds.values, mean.values, color=color, label=cell, marker="o", markersize=3)
         by_time.fill_between(seconds.values, low.values, high.values, color=color, alpha=0.18, linewidth=0)
+    log = log_if_wide(by_step, data["val_loss"])
+    if log:
+        by_time.set_yscale("log")
     for ax, xlabel in ((by_step, "training step"), (by_time, "training time (s, evaluation excluded)")):
         _ref_lines(ax, baseline, optimum)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("validation loss")
-        ax.grid(alpha=0.3)
-    seeds = int(data.groupby("cell")["trial"].nunique().max()) if not data.empty else 0
-    by_step.legend(title=f"mean, band: min–max over {seeds} seed{'s' * (seeds != 1)}", fontsize=8)
+        ax.set_ylabel("validation loss" + (" (log scale)" if log else ""))
+        ax.grid(alpha=0.3, which="both" if log else "major")
+    seeds = int(data.groupby("cell")["trial"].nunique().max())
+    handles, labels = by_step.get_legend_handles_labels()  # beside the axes: curves fill them
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8, title_fontsize=8,
+               title=f"mean, band:\nmin–max over\n{seeds} seeds" if seeds > 1 else "1 seed")
     fig.suptitle(_title("learning curves", task, length, budget))
     return fig
 
 
 def metric_vs_length(results: Any, task: str, metric: str = "loss", higher_is_better: bool = False, *,
                      colors: Optional[Mapping[str, str]] = None, budget: str = "",
-                     baseline: Optional[Mapping[int, float]] = None) -> Any:
-    """``metric`` of ``task`` against T, one line per cell: the mean over seeds and its 95 %
-    interval (``stats.interval95``: Student's t; bounded for accuracy) as error bars."""
+                     baseline: Optional[Mapping[int, float]] = None, left_out: Optional[list[str]] = None) -> Any:
+    """``metric`` of ``task`` against T, one line per cell: the mean over seeds and, as error
+    bars, its 95 % interval (``stats.interval95``: Student's t; bounded for accuracy) drawn from
+    its bounds (``_bars``: a mean outside its interval is drawn at the nearest bound, and said
+    so in ``left_out``). Seeds not ok or without a finite value are left out and counted."""
     from seqbench.stats import interval95
 
-    data = results[(results["task"] == task) & (results["status"] == "ok")]
-    if data["length"].nunique() < 2:
+    left_out = [] if left_out is None else left_out
+    of_task = results[results["task"] == task]
+    if of_task["length"].nunique() < 2:
         raise UsageError(f"a plot against length needs two or more lengths; task '{task}' ran at one")
+    data = _usable(of_task, [metric], left_out)
+    if data["length"].nunique() < 2:
+        raise UsageError(f"fewer than two lengths of '{task}' have a seed that finished ok with a finite {metric}")
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(7, 4.5)
     for cell, group in data.groupby("cell", sort=False):
         xs, ys, lows, highs = [], [], [], []
         for length, at in group.groupby("length"):
-            values = at[metric].astype(float).dropna().tolist()
-            if not values:
-                continue
-            mean = sum(values) / len(values)
+            values = at[metric].astype(float).tolist()
             lo, hi = interval95(values, metric)
-            xs.append(length)
-            ys.append(mean)
-            lows.append(0.0 if math.isnan(lo) else mean - lo)
-            highs.append(0.0 if math.isnan(hi) else hi - mean)
-        ax.errorbar(xs, ys, yerr=[lows, highs], color=colors.get(cell, "black"), label=cell, marker="o",
-                    capsize=3)
+            xs.append(length), ys.append(sum(values) / len(values)), lows.append(lo), highs.append(hi)
+        drawn, yerr, moved = _bars(ys, lows, highs)
+        for i in moved:
+            left_out.append(f"{cell} {task} T={xs[i]}: mean {metric} {ys[i]:.4g} lies outside its 95% interval "
+                            f"[{lows[i]:.4g}, {highs[i]:.4g}], drawn at the bound")
+        ax.errorbar(xs, drawn, yerr=yerr, color=colors.get(cell, "black"), label=cell, marker="o", capsize=3)
     if baseline:
         points = sorted(baseline.items())
         ax.plot([p[0] for p in points], [p[1] for p in points], color="0.4", linestyle="--", linewidth=1,
                 label="baseline")
     _length_axis(ax, data["length"])
-    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
+    log = log_if_wide(ax, data[metric], metric)
+    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
     ax.grid(alpha=0.3, which="both")
     seeds = int(data.groupby(["cell", "length"])["seed"].nunique().max()) if "seed" in data else 1
-    ax.legend(title=f"mean over {seeds} seed{'s' * (seeds != 1)}, 95% interval", fontsize=8)
+    bars = "95% interval" if seeds > 1 else "no interval"
+    _legend(ax, title=f"mean over {seeds} seed{'s' * (seeds != 1)}, {bars}", fontsize=8)
     ax.set_title(_title(f"{metric} against length", task, None, budget))
     return fig
 
 
 def speed_scaling(speed: Any, scaling: Any = None, *, colors: Optional[Mapping[str, str]] = None,
-                  budget: str = "") -> Any:
+                  budget: str = "", left_out: Optional[list[str]] = None) -> Any:
     """A ``seqbench speed`` run: training and inference tokens/s against T (log–log; legend:
-    the fitted exponent b of time ∝ T^b), generation ms/token against T, % of the matmul peak."""
-    data = speed[speed["status"] == "ok"].sort_values("length")
+    the fitted exponent b of time ∝ T^b), generation ms/token against T, % of the matmul peak.
+    Rows that are not ok are left out and counted in ``left_out``."""
+    data = _usable(speed, [], [] if left_out is None else left_out, keys=("cell", "length"), unit="row")
+    data = data.sort_values("length")
+    if data.empty:
+        raise UsageError("no speed measurement finished ok")
     colors = colors or palette(data["cell"])
     exponents = {} if scaling is None or scaling.empty else scaling.set_index("cell").to_dict("index")
     fig, (tok, gen, peak) = _figure(15, 4.5, 3)
@@ -168,7 +293,7 @@ def speed_scaling(speed: Any, scaling: Any = None, *, colors: Optional[Mapping[s
     for ax in (tok, gen, peak):
         _length_axis(ax, data["length"])
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     where = ""
     if not data.empty:
         first = data.iloc[0]
@@ -178,23 +303,34 @@ def speed_scaling(speed: Any, scaling: Any = None, *, colors: Optional[Mapping[s
 
 
 def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is_better: bool = False, *,
-           colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+           colors: Optional[Mapping[str, str]] = None, budget: str = "", left_out: Optional[list[str]] = None) -> Any:
     """``metric`` against training tokens/s at ``task`` × T=``length``, one point per cell
-    (mean over seeds, bars: min–max over seeds); better is up-right or down-right."""
-    data = results[(results["task"] == task) & (results["length"] == length) & (results["status"] == "ok")]
+    (mean over seeds, bars: min–max over seeds); better is up-right or down-right. Seeds not ok
+    or without a finite metric and throughput are left out and counted in ``left_out``; the
+    metric axis is logarithmic for a loss spanning more than two decades."""
+    left_out = [] if left_out is None else left_out
+    at = results[(results["task"] == task) & (results["length"] == length)]
+    data = _usable(at, [metric, "train_tok_s"], left_out)
+    data = data[data["train_tok_s"].astype(float) > 0]  # a log axis
+    if data.empty:
+        raise UsageError(f"no seed of {task} at T={length} finished ok with a finite {metric} and throughput")
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(6.5, 4.5)
     for cell, group in data.groupby("cell", sort=False):
         x, y = group["train_tok_s"].astype(float), group[metric].astype(float)
-        ax.errorbar([x.mean()], [y.mean()], xerr=[[x.mean() - x.min()], [x.max() - x.mean()]],
-                    yerr=[[y.mean() - y.min()], [y.max() - y.mean()]], color=colors.get(cell, "black"), marker="o",
+        (px,), xerr, _ = _bars([x.mean()], [x.min()], [x.max()])
+        (py,), yerr, _ = _bars([y.mean()], [y.min()], [y.max()])
+        ax.errorbar([px], [py], xerr=xerr, yerr=yerr, color=colors.get(cell, "black"), marker="o",
                     markersize=7, capsize=3, linestyle="none", label=cell)
-        ax.annotate(cell, (x.mean(), y.mean()), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        ax.annotate(cell, (px, py), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
+    log = log_if_wide(ax, data[metric], metric)
     ax.set_xlabel("training throughput (tokens/s, log scale)")
-    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(title="mean; bars: min–max over seeds", fontsize=8)
+    seeds = int(data.groupby("cell")["seed"].nunique().max()) if "seed" in data else 1
+    _legend(ax, title=f"mean; bars: min–max over {seeds} seeds" if seeds > 1 else "1 seed", fontsize=8)
     ax.set_title(_title(f"{metric} against throughput", task, length, budget))
     return fig
 
@@ -202,12 +338,14 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
 def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
                      colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
     """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
-    (bars: Wilson 95 % interval over those seeds), the majority line at 0.5 and each cell's
-    horizon as a dotted vertical line. Cells are nudged apart along T so that equal points stay
-    visible."""
+    (bars: Wilson 95 % interval over those seeds, drawn from its bounds), the majority line at
+    0.5 and each cell's horizon as a dotted vertical line. Cells are nudged apart along T so that
+    equal points stay visible. A diverged seed counts as unsolved."""
     from seqbench.stats import interval95
 
     data = results[results["task"] == task]
+    if data.empty:
+        raise UsageError(f"no trial of {task} in the horizon search")
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(8, 4.6)
     cells = sorted(dict.fromkeys(data["cell"]), key=lambda c: list(colors).index(c) if c in colors else len(colors))
@@ -219,14 +357,13 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
             mean = sum(solved) / len(solved)
             lo, hi = interval95(solved, "solved") if len(solved) > 1 else (mean, mean)
             xs.append(float(length) * 1.025 ** (i - (len(cells) - 1) / 2))
-            ys.append(mean)
-            lows.append(0.0 if math.isnan(lo) else mean - lo)
-            highs.append(0.0 if math.isnan(hi) else hi - mean)
+            ys.append(mean), lows.append(lo), highs.append(hi)
+        ys, yerr, _ = _bars(ys, lows, highs)  # Wilson's interval always holds the rate
         color = colors.get(cell, "black")
         horizon = horizons.get(cell)
         shortest = int(group["length"].astype(int).min())  # nothing solved: below the shortest length probed
         label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {shortest:,}"
-        ax.errorbar(xs, ys, yerr=[lows, highs], color=color, marker="o", linestyle="none", capsize=3, label=label)
+        ax.errorbar(xs, ys, yerr=yerr, color=color, marker="o", linestyle="none", capsize=3, label=label)
         if horizon:
             ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
     ax.axhline(0.5, color="0.4", linestyle="--", linewidth=1, label="majority")
@@ -245,33 +382,36 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
 
 
 def generalization(frame: Any, task: str, length: int, metric: str = "loss", higher_is_better: bool = False, *,
-                   colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+                   colors: Optional[Mapping[str, str]] = None, budget: str = "",
+                   left_out: Optional[list[str]] = None) -> Any:
     """Models trained at T=``length`` evaluated at other lengths: ``metric`` against the evaluated
     length, one line per cell (mean over seeds, bars: min–max), the trained length dotted and,
-    for a loss, the baseline at each length dashed."""
-    data = frame[(frame["task"] == task) & (frame["length"].astype(int) == int(length))
-                 & (frame["status"].astype(str) == "ok")]
+    for a loss, the baseline at each length dashed. Rows not ok or without a finite metric are
+    left out and counted in ``left_out``."""
+    at = frame[(frame["task"] == task) & (frame["length"].astype(int) == int(length))]
+    data = _usable(at, [metric], [] if left_out is None else left_out,
+                   keys=("task", "length", "eval_length", "cell"))
+    if data.empty:
+        raise UsageError(f"no model of {task} trained at T={length} has a finite {metric} at any evaluated length")
     colors = colors or palette(data["cell"])
     fig, (ax,) = _figure(7, 4.5)
     order = {cell: i for i, cell in enumerate(colors)}
     for cell, group in sorted(data.groupby("cell", sort=False), key=lambda item: order.get(item[0], len(order))):
         by = group.groupby("eval_length")[metric]
         mean, low, high = by.mean(), by.min(), by.max()
-        ax.errorbar(mean.index, mean.values, yerr=[mean.values - low.values, high.values - mean.values],
-                    color=colors.get(cell, "black"), marker="o", capsize=3, label=cell)
+        points, yerr, _ = _bars(mean.values, low.values, high.values)
+        ax.errorbar(mean.index, points, yerr=yerr, color=colors.get(cell, "black"), marker="o", capsize=3, label=cell)
     if metric == "loss" and "baseline" in data:
         base = data.groupby("eval_length")["baseline"].max()
         ax.plot(base.index, base.values, color="0.4", linestyle="--", linewidth=1, label="baseline")
     ax.axvline(int(length), color="0.3", linestyle=":", linewidth=1, label=f"trained at T={int(length):,}")
     _length_axis(ax, data["eval_length"])
-    values = data[metric].astype(float)
-    if metric == "loss" and (values > 0).all() and values.max() > 100 * values.min():
-        ax.set_yscale("log")  # losses from solved (1e-4) to far past the baseline (1) stay readable
+    log_if_wide(ax, data[metric], metric)
     ax.set_xlabel("evaluated length T (tokens, log scale)")
     ax.set_ylabel(f"{metric} on the test set ({'higher' if higher_is_better else 'lower'} is better)")
     ax.grid(alpha=0.3, which="both")
-    seeds = int(data.groupby(["cell", "eval_length"])["seed"].nunique().max()) if not data.empty else 0
-    ax.legend(title=f"mean over {seeds} seed{'s' * (seeds != 1)}, bars: min–max", fontsize=8, title_fontsize=8)
+    seeds = int(data.groupby(["cell", "eval_length"])["seed"].nunique().max())
+    _legend(ax, title=f"mean over {seeds} seed{'s' * (seeds != 1)}, bars: min–max", fontsize=8, title_fontsize=8)
     ax.set_title(_title("length generalization", task, int(length), budget))
     return fig
 
@@ -293,10 +433,19 @@ def budget_label(config: Mapping[str, Any], results: Any = None) -> str:
     return f"hidden {hidden}{counts}" if hidden else counts.strip(" ()")
 
 
-def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
+def _build(out: Figures, name: str, make: Any) -> None:
+    """``out[name] = make(left_out)``; a figure with nothing to draw (UsageError) is a note."""
+    try:
+        out[name] = make(out.notes)
+    except UsageError as exc:
+        out.notes.append(f"{name} ({exc})")
+
+
+def figures(run_dir: Any, kind: str = "all") -> Figures:
     """Every figure of ``kind`` (``curves``, ``length``, ``speed``, ``pareto``, ``horizon``,
-    ``generalization`` or ``all``) for a run directory, by file stem. UsageError when an explicit
-    kind does not apply to the run."""
+    ``generalization`` or ``all``) for a run directory, by file stem; ``notes``: what they left
+    out (seeds that diverged, NaN values, a figure with nothing to draw). UsageError when an
+    explicit kind does not apply to the run, or when it applies but leaves everything out."""
     from seqbench.runs.info import load_run_info
 
     require_matplotlib()
@@ -305,10 +454,13 @@ def figures(run_dir: Any, kind: str = "all") -> dict[str, Any]:
     run = load_run_info(run_dir)
     if run.results is None or run.results.empty:
         raise UsageError(f"{run_dir} has no finished trials yet")
-    return run_figures(run, kind)
+    out = run_figures(run, kind)
+    if not out and out.notes and kind != "all":
+        raise UsageError(f"no {kind} figure: {left_out_line(out.notes)}")
+    return out
 
 
-def run_figures(run: Any, kind: str = "all") -> dict[str, Any]:
+def run_figures(run: Any, kind: str = "all") -> Figures:
     """The figures of ``kind`` that apply to a loaded run (``runs.info.RunInfo``), chosen by the
     kind the run is (``RunInfo.kind``): a speed run's throughput; a horizon search's solved
     fraction and lengths; a run's generalization, curves, metric against length and Pareto front."""
@@ -330,52 +482,54 @@ def run_figures(run: Any, kind: str = "all") -> dict[str, Any]:
 ORDER = ("horizon", "generalization", "curves", "length", "pareto")  # the order of a run's figures
 
 
-def _speed_figures(run: Any) -> dict[str, Any]:
+def _speed_figures(run: Any) -> Figures:
     """A ``seqbench speed`` run: throughput against length."""
     hidden = ", ".join(sorted({str(h) for h in run.results["hidden"].dropna().astype(int)}))
-    return {"speed": speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
-                                         budget=f"hidden {hidden}")}
+    out = Figures()
+    _build(out, "speed", lambda notes: speed_scaling(run.results, run.scaling, colors=palette(run.results["cell"]),
+                                                     budget=f"hidden {hidden}", left_out=notes))
+    return out
 
 
-def _run_figures(run: Any, wanted: tuple[str, ...], explicit: bool) -> dict[str, Any]:
+def _run_figures(run: Any, wanted: tuple[str, ...], explicit: bool) -> Figures:
     """A ``seqbench run`` or ``horizon`` run's figures of the ``wanted`` kinds, in ``ORDER``."""
     rows = run.rows()
     colors = palette([*run.cells, *rows["cell"]])  # the configured order: a cell keeps its colour across runs
     budget = budget_label(run.config, rows)
-    out: dict[str, Any] = {}
+    out = Figures()
     for name in ORDER:
         if name in wanted:
-            out.update(BUILDERS[name](run, rows, colors, budget, explicit))
+            BUILDERS[name](out, run, rows, colors, budget, explicit)
     return out
 
 
-def _horizon_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+def _horizon_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                     explicit: bool) -> None:
     from seqbench.sweep.horizon import HorizonRequest, summary
 
     request = HorizonRequest.saved(run.config["horizon"])
     found = summary(rows, request)
     horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
                 for _, r in found.iterrows()}
-    return {f"horizon-{request.task}": solved_vs_length(rows, horizons, request.task, request.seeds,
-                                                              colors=colors, budget=_horizon_budget(run.config, budget))}
+    _build(out, f"horizon-{request.task}", lambda notes: solved_vs_length(
+        rows, horizons, request.task, request.seeds, colors=colors, budget=_horizon_budget(run.config, budget)))
 
 
-def _generalization_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str,
-                           explicit: bool) -> dict[str, Any]:
+def _generalization_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                            explicit: bool) -> None:
     from seqbench.studies.generalization import load
 
     frame = load(run.run_dir)
     if frame.empty and explicit:
         raise UsageError(f"{run.run_dir} has no generalization.csv (seqbench run --eval-lengths 2x,4x makes one)")
-    out = {}
     for task, length in (dict.fromkeys(zip(frame["task"], frame["length"].astype(int))) if not frame.empty else ()):
         metric, higher = primary_metric(run.tasks, task, length)
-        out[f"generalization-{task}-T{length}"] = generalization(frame, task, length, metric, higher,
-                                                                       colors=colors, budget=budget)
-    return out
+        _build(out, f"generalization-{task}-T{length}", lambda notes: generalization(
+            frame, task, length, metric, higher, colors=colors, budget=budget, left_out=notes))
 
 
-def _curve_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+def _curve_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                   explicit: bool) -> None:
     from seqbench.train.curves import load_curves
 
     curves = load_curves(run.run_dir)
@@ -383,39 +537,35 @@ def _curve_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, 
         curves = curves[curves["trial"].isin(set(rows["trial"]))]
     if curves.empty and explicit:
         raise UsageError(f"{run.run_dir} has no curves.csv (a run made before seqbench wrote one)")
-    out = {}
     for task, length in _pairs(rows):
         info = run.tasks.get(f"{task}|{length}", {})
         at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
-        if not at.empty and at["val_loss"].notna().any():
-            out[f"curves-{task}-T{length}"] = learning_curves(
+        if not at.empty:  # no curve at all: a run made before curves.csv
+            _build(out, f"curves-{task}-T{length}", lambda notes: learning_curves(
                 curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
-                colors=colors, budget=budget)
-    return out
+                colors=colors, budget=budget, left_out=notes))
 
 
-def _length_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
+def _length_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                    explicit: bool) -> None:
     several = [t for t in dict.fromkeys(rows["task"]) if rows[rows["task"] == t]["length"].nunique() > 1]
     if not several and explicit:
         raise UsageError(f"{run.run_dir} ran every task at one length; a plot against length needs two or more")
-    out = {}
     for task in several:
         lengths = sorted({int(x) for x in rows[rows["task"] == task]["length"]})
         metric, higher = primary_metric(run.tasks, task, lengths[0])
         base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
         base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
-        out[f"length-{task}"] = metric_vs_length(rows, task, metric, higher, colors=colors, budget=budget,
-                                                       baseline=base)
-    return out
+        _build(out, f"length-{task}", lambda notes: metric_vs_length(
+            rows, task, metric, higher, colors=colors, budget=budget, baseline=base, left_out=notes))
 
 
-def _pareto_figures(run: Any, rows: Any, colors: Mapping[str, str], budget: str, explicit: bool) -> dict[str, Any]:
-    out = {}
+def _pareto_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                    explicit: bool) -> None:
     for task, length in _pairs(rows):
         metric, higher = primary_metric(run.tasks, task, length)
-        out[f"pareto-{task}-T{length}"] = pareto(rows, task, length, metric, higher, colors=colors,
-                                                       budget=budget)
-    return out
+        _build(out, f"pareto-{task}-T{length}", lambda notes: pareto(
+            rows, task, length, metric, higher, colors=colors, budget=budget, left_out=notes))
 
 
 def _pairs(rows: Any) -> list[tuple[str, int]]:
