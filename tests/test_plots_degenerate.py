@@ -14,7 +14,7 @@ import pytest
 from seqbench.reporting import plots
 from seqbench.cli import main
 from seqbench.studies.generalization import GENERALIZATION_CSV
-from seqbench.reporting.report import load_run_info
+from seqbench.reporting.run_report import load_report
 from seqbench.store import CURVES_CSV, RunDir
 
 CELLS = ("lstm", "gru")
@@ -139,7 +139,7 @@ def bars(ax, cell):
 
 def test_error_bars_span_the_tables_interval(tmp_path):
     run = make_run(tmp_path, "run", 2, normal)
-    summary = load_run_info(run).summary().set_index(["task", "length", "cell"])
+    summary = load_report(run).summary().set_index(["task", "length", "cell"])
     (ax,) = plots.figures(run, "length")["length-copy"].axes
     for cell in CELLS:
         drawn, _ = bars(ax, cell)
