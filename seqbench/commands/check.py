@@ -5,11 +5,13 @@ import argparse
 import sys
 from typing import Any
 
+from seqbench.commands.options import CELL_GROUPS_HELP
 from seqbench.hookspecs import hookimpl
 
 
 def add_arguments(check: argparse.ArgumentParser) -> None:
-    check.add_argument("--cells", help="comma-separated cell names (default: every registered cell)")
+    check.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: every "
+                       "registered cell)")
 
 
 def command(args: Any, registry: Any) -> int:
@@ -19,7 +21,7 @@ def command(args: Any, registry: Any) -> int:
     from seqbench.spec.config import parse_names
     from seqbench.words import plural
 
-    names = parse_names(args.cells)
+    names = None if args.cells is None else registry.select_cells(parse_names(args.cells, "cells"))
     for name in names or ():
         registry.get("cell", name)  # a typo is reported before torch is imported
     from seqbench.studies.conformance import check_cells

@@ -42,6 +42,7 @@ def command(args: Any, registry: Any) -> int:
 @hookimpl
 def seqbench_register_commands(register: Any) -> None:
     register("compare", add_arguments, command, help="compare two or more runs (or speed runs) side by side",
-             description="Match rows by cell × task × length (and config), show each metric per run, its ratio to "
-             "the first run and a verdict: better, worse or not distinguishable (Welch's t-test over seeds, p < "
-             "0.05; timings: non-overlapping interquartile bands).")
+             description="Match rows by cell × task × length (and the options a run varies, such as a sweep's lr), "
+             "name the options that differ between the runs, show each metric per run, its ratio to the first run "
+             "and a verdict: better, worse or not distinguishable (Welch's t-test over seeds, p < 0.05; timings: "
+             "non-overlapping interquartile bands). Exit 2 when nothing is compared.")

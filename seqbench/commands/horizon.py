@@ -10,7 +10,7 @@ from seqbench.hookspecs import hookimpl
 
 def add_arguments(hz: argparse.ArgumentParser) -> None:
     opt.add_wide(hz)
-    hz.add_argument("--cells", help="comma-separated cell names (default: every registered cell except the *-ref ones)")
+    hz.add_argument("--cells", help=f"comma-separated cell names or {opt.CELL_GROUPS_HELP} (default: the default set)")
     hz.add_argument("--task", help="a task that declares a solved criterion (default: adding)")
     hz.add_argument("--seeds", help="seeds per length; solved when a majority solve it (default: 3)")
     hz.add_argument("--from", dest="start", help="first length (default: 25; halved when it fails)")

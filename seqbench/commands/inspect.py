@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqbench.commands.options import add_plugins
+from seqbench.commands.options import CELL_GROUPS_HELP, add_plugins
 from seqbench.errors import UsageError
 from seqbench.hookspecs import hookimpl
 
@@ -23,8 +23,8 @@ def add_arguments(insp: Any) -> None:
                           "per step and ratio at distance T to distance 1.")
     add_plugins(grad)
     grad.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT", help="trained models (a run's checkpoints/*.pt)")
-    grad.add_argument("--cells", help="cells measured at initialization (default: every registered cell except "
-                      "the *-ref ones, when no checkpoint is given)")
+    grad.add_argument("--cells", help=f"cells measured at initialization: names or {CELL_GROUPS_HELP} (default: "
+                      "the default set, when no checkpoint is given)")
     grad.add_argument("--task", help="task (default: the checkpoints' task, else adding)")
     grad.add_argument("--length", help="sequence length T (default: the checkpoints' length, else 100)")
     grad.add_argument("--params", help="parameter budget, e.g. 20k: each cell's width matches it (instead of --hidden)")

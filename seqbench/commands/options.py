@@ -25,6 +25,8 @@ TRIAL_OPTIONS = (
     ("--eval-every", "steps between evaluations (default: 100); a trial stopping once solved stops at one"),
 )
 TRIAL_NAMES = tuple(flag[2:].replace("-", "_") for flag, _ in TRIAL_OPTIONS) + ("flush_denormal",)
+# --cells takes group names beside cell names (registry.Registry.select_cells)
+CELL_GROUPS_HELP = "groups: classic (rnn, lstm, gru, transformer), all (every cell but the *-ref ones), default"
 EXECUTION = ("jobs", "threads", "executor", "ray_address", "cpus_per_trial", "gpus_per_trial", "retries")
 
 

@@ -23,8 +23,8 @@ def _nonneg_int(text: str) -> int:
 
 def add_arguments(run: argparse.ArgumentParser) -> None:
     opt.add_wide(run)
-    run.add_argument("--cells", help="comma-separated cell names (default: every registered cell "
-                     "except the *-ref reference cells)")
+    run.add_argument("--cells", help=f"comma-separated cell names or {opt.CELL_GROUPS_HELP} (default: the default "
+                     "set)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
     run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
     run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
@@ -172,5 +172,5 @@ def _resume_options(args: Any, options: dict, registry: Any) -> Any:
 def seqbench_register_commands(register: Any) -> None:
     register("run", add_arguments, command, help="train and compare cells on tasks",
              description="Train every cell on every task × length × seed and print comparison tables. Without "
-             "options: every registered cell (the *-ref reference cells aside) on adding, T=50, 1,500 steps, "
-             "every model 20k parameters.")
+             "options: the default cells (rnn, lstm, gru, transformer; seqbench list shows them) on adding, T=50, "
+             "1,500 steps, every model 20k parameters.")

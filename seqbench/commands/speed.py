@@ -12,8 +12,8 @@ SPEED_OPTIONS = ("batch", "hidden", "params", "layers", "device", "dtype", "repe
 
 def add_arguments(speed: argparse.ArgumentParser) -> None:
     opt.add_wide(speed)
-    speed.add_argument("--cells", help="comma-separated cell names (default: every registered cell except "
-                       "the *-ref reference cells; name them, e.g. lstm,lstm-ref, to see them beside their twins)")
+    speed.add_argument("--cells", help=f"comma-separated cell names or {opt.CELL_GROUPS_HELP} (default: the default "
+                       "set; name the *-ref reference cells, e.g. lstm,lstm-ref, to see them beside their twins)")
     speed.add_argument("--lengths", help="comma-separated sequence lengths T (default: 64,256,1024,4096)")
     speed.add_argument("--batch", help="batch size (default: 32)")
     speed.add_argument("--hidden", help="hidden size (default: 128)")

@@ -9,12 +9,18 @@ LISTED = ("cell", "task", "metric", "report_format")  # the kinds ``seqbench lis
 
 
 def list_table(registry: Any) -> TableData:
-    """Every registered cell, task, metric and report format with the plugin that provides it."""
-    table = TableData("seqbench: cells, tasks, metrics and report formats", "",
-                      ["kind", "name", "provided by", "description"])
+    """Every registered cell, task, metric and report format with the plugin that provides it
+    (and, for a cell, whether it is in the default set and its group)."""
+    groups = ", ".join(registry.cell_groups())
+    table = TableData("seqbench: cells, tasks, metrics and report formats", "default: the cells a run compares "
+                      f"when --cells is not given; --cells also takes a group: {groups}",
+                      ["kind", "name", "default", "group", "provided by", "description"])
     for kind in LISTED:
         for entry in registry.entries[kind].values():
-            table.add([kind.replace("report_", ""), entry.name, entry.provider, entry.description])
+            cell = kind == "cell"
+            default = ("yes" if entry.extra.get("default") else "no") if cell else ""
+            table.add([kind.replace("report_", ""), entry.name, default, entry.extra.get("group", "") if cell else "",
+                       entry.provider, entry.description])
     return table
 
 
