@@ -78,6 +78,22 @@ def seqbench_register_report_formats(register: Callable[..., None]) -> None:
     """
 
 
+@hookspec
+def seqbench_register_commands(register: Callable[..., None]) -> None:
+    """Contribute subcommands of ``seqbench`` (``seqbench NAME ...``).
+
+    Call ``register(name, add_arguments, run, help="", description="")`` once per command.
+    ``add_arguments(parser)`` declares the command's options on its ``argparse`` subparser,
+    which already has ``-p`` (shared option groups: ``seqbench.commands.options``).
+    ``run(args, registry)`` does the work and returns the exit code; ``args`` is the parsed
+    namespace and ``registry`` the loaded ``seqbench.plugins.registry.Registry``. Raise
+    ``seqbench.errors.UsageError`` for bad input: it is printed as one line and exits 2.
+    ``help`` is the line in ``seqbench --help``, ``description`` heads ``seqbench NAME --help``.
+    Import torch and pandas inside ``run``, not at module level, so ``seqbench --help`` stays
+    instant. The built-in commands (``seqbench.commands.*``) register through this hook.
+    """
+
+
 # --------------------------------------------------------------------------- inspection
 
 

@@ -1,5 +1,5 @@
-"""The plugin registry: loads plugins with pluggy and collects the cells, tasks, metrics and
-report formats they register, remembering which plugin provided each.
+"""The plugin registry: loads plugins with pluggy and collects the cells, tasks, metrics,
+report formats and commands they register, remembering which plugin provided each.
 
 Plugins come from, in order: the built-in modules (registered exactly like third-party
 ones), installed entry points of group ``seqbench``, the ``SEQBENCH_PLUGINS`` environment
@@ -50,6 +50,9 @@ BUILTIN_PLUGINS = (
     "seqbench.reporting.exports",
     "seqbench.train.curves",
     "seqbench.reporting.html",
+    # the commands, in the order ``seqbench --help`` lists them
+    *(f"seqbench.commands.{name}" for name in ("run", "horizon", "check", "speed", "list", "plugins", "generate",
+                                               "eval", "inspect", "report", "plot", "compare")),
 )
 # built-in plugins whose hooks live in a torch-free module other than the one they are named after
 BUILTIN_HOOKS = {
@@ -61,7 +64,7 @@ BUILTIN_HOOKS = {
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
-KINDS = ("cell", "task", "metric", "report_format")
+KINDS = ("cell", "task", "metric", "report_format", "command")
 # the cell groups that exist whatever is registered (``classic``: the built-in cells' declared group)
 CELL_GROUPS = ("classic", "all", "default")
 LIFECYCLE_HOOKS = ("seqbench_run_start", "seqbench_trial_start", "seqbench_trial_log",
@@ -70,7 +73,7 @@ LIFECYCLE_HOOKS = ("seqbench_run_start", "seqbench_trial_start", "seqbench_trial
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered cell, task or metric."""
+    """One registered cell, task, metric, report format or command."""
 
     kind: str
     name: str
@@ -339,6 +342,10 @@ class Registry:
     def report_formats(self) -> dict[str, Entry]:
         return self.entries["report_format"]
 
+    @property
+    def commands(self) -> dict[str, Entry]:
+        return self.entries["command"]
+
     def get(self, kind: str, name: str) -> Entry:
         """The entry ``name`` of ``kind``; an unknown name raises a UsageError with a suggestion."""
         try:
@@ -351,7 +358,7 @@ class Registry:
 
     def contributions(self, plugin_name: str) -> dict[str, list[str]]:
         """What a loaded plugin contributes: the names it registered by kind (``cell``,
-        ``task``, ``metric``, ``report_format``) and the lifecycle hooks it implements
+        ``task``, ``metric``, ``report_format``, ``command``) and the lifecycle hooks it implements
         (``hook``), leaving out empty kinds."""
         out: dict[str, list[str]] = {}
         for kind in KINDS:
@@ -445,7 +452,11 @@ def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
         obj = LazyFactory(obj)
     if not callable(obj):
         raise PluginError(f"{kind} '{name}': {obj!r} is not callable")
-    if kind == "metric":
+    if kind == "command":  # register(name, add_arguments, run, help="", description="")
+        if len(args) != 1 or not callable(args[0]):
+            raise PluginError(f"command '{name}': register(name, add_arguments, run) is required")
+        obj, extra = args[0], {"add_arguments": obj, "help": extra.pop("help", ""), **extra}
+    elif kind == "metric":
         if args:
             extra = {"higher_is_better": args[0], **extra}
         if "higher_is_better" not in extra:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 TEXT_COLUMNS = ("status", "rank", "split", "corpus", "check", "detail", "note")
+TEXT_COLUMNS += ("kind", "name", "default", "group", "provided by", "description", "plugin", "version", "source",
+                 "location", "contributes", "result")  # seqbench list, plugins and check
 KEY_COLUMNS = ("rank", "run", "cell", "task", "length", "T", "config", "metric")
 TEXT_MIN_WIDTH = 12  # a text column (status, ...) may wrap, down to this width
 # substrings of headers that mark lower-priority columns: 2 = lowest, 1 = secondary
