@@ -126,7 +126,8 @@ def test_counted_nouns_and_report_output_file(small_run, tmp_path, capsys):
     assert target.read_text(encoding="utf-8").startswith("# seqbench report: ")
 
 
-def test_plan_line_counts_one_trial(tmp_path, capsys):
+def test_plan_line_counts_one_trial(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEQBENCH_CACHE", str(tmp_path / "cache"))  # timed here, not read from another test's cache
     assert main(["run", "--cells", "gru", "--lengths", "5", "--dry-run", *TINY_ARGS]) == 0
     out = " ".join(capsys.readouterr().out.split())  # the caption may wrap
     assert "1 trial (1 cell × task × length, 1 configuration, 1 seed; 1 distinct model timed)" in out
