@@ -17,7 +17,7 @@ import torch
 from seqbench.train.measure import median_seconds
 from seqbench.models.model import build_model, count_params
 from seqbench.plugins.registry import Registry
-from seqbench.runs.runner import build_task
+from seqbench.plugins.factories import build_task
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from seqbench._version import __version__
 from seqbench.hookspecs import hookimpl
 
-__all__ = ["__version__", "hookimpl", "run", "horizon", "load_run", "speed", "compare", "generate", "evaluate", "plots"]
+__all__ = ["__version__", "hookimpl", "run", "plan_run", "horizon", "load_run", "speed", "compare", "generate",
+           "evaluate", "plots"]
 
 
 def run(*args: Any, **kwargs: Any) -> Any:
@@ -20,6 +21,14 @@ def run(*args: Any, **kwargs: Any) -> Any:
     from seqbench.runs.runner import run as _run
 
     return _run(*args, **kwargs)
+
+
+def plan_run(*args: Any, **kwargs: Any) -> Any:
+    """The plan of ``run`` with the same arguments, one row per trial with its estimated seconds,
+    nothing trained; see :func:`seqbench.runs.runner.plan_run` (lazy: torch)."""
+    from seqbench.runs.runner import plan_run as _plan_run
+
+    return _plan_run(*args, **kwargs)
 
 
 def horizon(*args: Any, **kwargs: Any) -> Any:

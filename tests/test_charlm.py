@@ -262,7 +262,7 @@ def test_bad_lengths_and_fractions(tmp_path):
 def test_registry_loads_the_plugin_and_a_tiny_trial_runs(tmp_path):
     import seqbench
     from seqbench.plugins.registry import Registry
-    from seqbench.runs.runner import build_task
+    from seqbench.plugins.factories import build_task
 
     problems: list[str] = []
     registry = Registry(["seqbench.tasks.charlm"], on_problem=problems.append)

@@ -82,7 +82,10 @@ def test_save_is_atomic_and_leaves_no_temporary_file(run, tmp_path):
     data = load_checkpoint(ckpt(run))
     model = rebuild_model(data)
     spec = seqbench.spec.config.TrialSpec.from_dict(data["spec"])
-    task = seqbench.runs.runner.build_task(seqbench.plugins.registry.Registry().get("task", "charlm"), T, spec.task_params)
+    from seqbench.plugins.factories import build_task
+    from seqbench.plugins.registry import Registry
+
+    task = build_task(Registry().get("task", "charlm"), T, spec.task_params)
     path = save_checkpoint(tmp_path / "sub" / "x.pt", model, spec, task, {"loss": 1.0})
     assert sorted(p.name for p in path.parent.iterdir()) == ["x.pt"]
     assert load_checkpoint(path)["row"] == {"loss": 1.0}

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import seqbench
 from seqbench.errors import UsageError
 from seqbench.plugins.registry import Registry
-from seqbench.runs.runner import build_task
+from seqbench.plugins.factories import build_task
 from seqbench.tasks.associative_recall import IGNORE, AssociativeRecallTask
 from seqbench.tasks.markov import MarkovTask
 from seqbench.tasks.selective_copy import SelectiveCopyTask

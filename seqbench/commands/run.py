@@ -66,7 +66,7 @@ def command(args: Any, registry: Any) -> int:
     from seqbench.commands.output import interrupted, stderr, stdout
     from seqbench.errors import UsageError
     from seqbench.reporting.table import print_tables
-    from seqbench.runs.runner import run
+    from seqbench.runs.runner import plan_run, run
 
     options = opt.trial_options(args, RUN_OPTIONS)
     opt.apply_offline(args)
@@ -91,8 +91,8 @@ def command(args: Any, registry: Any) -> int:
     if args.dry_run:
         from seqbench.reporting.plan_tables import plan_table
 
-        planned = run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite, dry_run=True,
-                      **options)
+        planned = plan_run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
+                           **options)
         print_tables([plan_table(planned)], stdout())
         return 0
 

@@ -105,7 +105,7 @@ def record_gates(path: Union[str, Path], example: int = 0, registry: Any = None)
     from seqbench.models.checkpoint import load_checkpoint
     from seqbench.models.model import count_params
     from seqbench.plugins.registry import Registry
-    from seqbench.runs.runner import build_task
+    from seqbench.plugins.factories import build_task
 
     registry = registry or Registry()
     data = load_checkpoint(path)

@@ -145,7 +145,7 @@ def gradient_flow(cells: Optional[Sequence[str]] = None, task: Optional[str] = N
     from seqbench.spec.sizes import parse_params
     from seqbench.spec.config import positive_int
     from seqbench.plugins.registry import Registry
-    from seqbench.runs.runner import build_task
+    from seqbench.plugins.factories import build_task
     from seqbench.inspect.options import non_negative_int
 
     registry = registry or Registry()

@@ -37,7 +37,7 @@ def inspect_run(run_dir: Union[str, Path], registry: Any = None, figures: bool =
 
     from seqbench.models.checkpoint import DIRNAME, load_checkpoint, rebuild_model
     from seqbench.plugins.registry import Registry
-    from seqbench.runs.runner import build_task
+    from seqbench.plugins.factories import build_task
     from seqbench.inspect.figures import gradient_figure, require_matplotlib, save_figure
     from seqbench.inspect.gradients import DEFAULT_BATCH, Subject, init_subject, measure, summarize
 

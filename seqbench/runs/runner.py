@@ -7,16 +7,27 @@ next trial starts. Rows are written to disk as each trial finishes; Ctrl-C keeps
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
 from seqbench.spec.config import DEFAULT_PARAMS, RunConfig, TrialSpec, parse_names, resolve_device
 from seqbench.errors import StorageError, UsageError
-from seqbench.plugins.factories import build_task  # re-exported: seqbench.runs.runner.build_task
 from seqbench.execute import Execution
 from seqbench.execute.local import run_trial  # re-exported: seqbench.runs.runner.run_trial
 from seqbench.plugins.registry import Registry
 from seqbench.store import CONFIG_JSON, ENVIRONMENT_JSON, RunDir
+
+
+@dataclass
+class Request:
+    """What a run is asked to do, validated: its configurations, and for a resumed run the
+    run directory it continues."""
+
+    configs: list[RunConfig]
+    description: str = ""
+    suite: Union[str, Path, None] = None
+    resume: Optional[RunDir] = None
 
 
 def run(
@@ -54,18 +65,82 @@ def run(
     (``results.csv`` column ``selected``); ``patience`` stops a trial early. Every trial's
     configuration is validated before anything trains.
 
-    With ``dry_run`` nothing trains and no run directory is made: the plan is returned, one row
-    per trial with its estimated seconds (``est_s``; ``attrs["estimate_s"]`` the total, from a few
-    timed steps of each distinct model the step-time cache does not know). ``announce`` is called
-    with that plan once it is known: before training when the cache knows every model, else after
-    the first trial (``seqbench.runs.estimate.RunEstimate``).
+    ``announce`` is called with the plan (``plan_run``'s frame) once it is known: before training
+    when the step-time cache knows every model, else after the first trial
+    (``seqbench.runs.estimate.RunEstimate``). ``dry_run=True`` is ``plan_run(...)``, kept for
+    callers of the earlier API.
 
     The DataFrame has the columns of ``results.csv``; ``frame.attrs["run_dir"]`` is the run
     directory. Raises ``UsageError`` on bad input and ``KeyboardInterrupt`` (after saving)
     on Ctrl-C.
     """
+    if dry_run:
+        return plan_run(cells, tasks, lengths, suite=suite, plugins=plugins, resume=resume, registry=registry,
+                        execution=execution, **options)
+    from seqbench.execute import start_workers
+
     execution = (execution or Execution()).check()
     registry = registry or Registry(plugins)
+    request = requested(cells, tasks, lengths, suite, resume, plugins, registry, options)
+    pool = start_workers(execution)  # they import torch while this process plans
+    try:
+        resolved = resolve_device(request.configs[0].device)
+        flushed = flush_subnormals(request.configs) if resolved == "cpu" else None  # before torch starts threads
+        trials, task_info = plan(request.configs, registry)
+        rundir = request.resume or RunDir.create(out, run_id)
+        rundir.acquire()  # one writer per run folder: a second --resume of it is refused
+        try:
+            return _run_locked(rundir, request, trials, task_info, registry=registry, device=resolved,
+                               flushed=flushed, execution=execution, progress=progress, announce=announce, pool=pool)
+        finally:
+            rundir.close()
+            _restore_interrupt()
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def plan_run(
+    cells: Union[str, Iterable[str], None] = None,
+    tasks: Union[str, Iterable[str], None] = None,
+    lengths: Union[str, Iterable[int], None] = None,
+    *,
+    suite: Union[str, Path, None] = None,
+    plugins: Iterable[str] = (),
+    resume: Union[str, Path, None] = None,
+    registry: Optional[Registry] = None,
+    execution: Optional[Execution] = None,
+    **options: Any,
+) -> Any:
+    """The plan of ``run`` with the same arguments, nothing trained and no run directory made:
+    one row per trial still to run with its estimated seconds (``est_s``; ``attrs["estimate_s"]``
+    the total, from a few timed steps of each distinct model the step-time cache does not know,
+    timed with the torch threads each trial will have)."""
+    import torch
+
+    from seqbench.runs.estimate import estimate
+
+    execution = (execution or Execution()).check()
+    registry = registry or Registry(plugins)
+    request = requested(cells, tasks, lengths, suite, resume, plugins, registry, options)
+    resolved = resolve_device(request.configs[0].device)
+    if resolved == "cpu":
+        flush_subnormals(request.configs)
+    trials, _ = plan(request.configs, registry)
+    finished = request.resume.finished_keys() if request.resume is not None else set()
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(execution.threads or before))  # timed as each trial will run
+    try:
+        return estimate([t for t in trials if t.key not in finished], registry, resolved)
+    finally:
+        torch.set_num_threads(before)
+
+
+def requested(cells: Any, tasks: Any, lengths: Any, suite: Union[str, Path, None], resume: Union[str, Path, None],
+              plugins: Iterable[str], registry: Registry, options: dict[str, Any]) -> Request:
+    """The configurations a run is asked for — named cells (groups expanded), tasks and lengths
+    over the options, a suite's parts, or a saved run's configurations (``resume``, which must
+    agree with every option given) — with every name checked before torch is imported."""
     if "budget" in options:
         options["budget_s"] = options.pop("budget")
     options = {k: v for k, v in options.items() if v is not None}
@@ -77,79 +152,53 @@ def run(
     named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(parse_names(cells, "cells"))),
                                ("tasks", parse_names(tasks)),
                                ("lengths", _lengths(lengths))) if v}
-    description = ""
     if resume is not None:
-        from seqbench.runs.resume import check_resume, saved_configs
-
-        rundir = RunDir.open(resume)
-        saved = rundir.read_config()
-        if saved.get("horizon"):
-            raise UsageError(f"{resume} is a horizon search; continue it with: seqbench horizon --resume {resume}")
-        configs = saved_configs(saved, rundir.path)
-        description = saved.get("description", "")
-        rundir.warn_torn_tail()
-
-        check_resume(configs, {**named, **options}, None if suite is None else str(suite))  # same config only
+        request = _resumed(resume, {**named, **options}, suite)
     elif suite is not None:
         from seqbench.spec.suite import load_suite
 
         description, configs = load_suite(suite, {**named, **options, "plugins": list(plugins)})
         for config in configs:
             config.cells = registry.select_cells(config.cells)  # a suite may name groups too
+        request = Request(configs, description, suite)
     else:
         if "hidden" not in options and "params" not in options:
             options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
-        configs = [RunConfig(**{"cells": registry.select_cells(None), **named, **options, "plugins": list(plugins)})]
-
+        request = Request([RunConfig(**{"cells": registry.select_cells(None), **named, **options,
+                                        "plugins": list(plugins)})])
     try:
-        check_names(configs, registry)  # before torch is imported: a typo is reported at once
+        check_names(request.configs, registry)  # before torch is imported: a typo is reported at once
     except UsageError as exc:
         if resume is None:
             raise
         raise UsageError(f"{Path(resume) / CONFIG_JSON}: {exc}") from None  # the saved run names it
-    from seqbench.execute import start_workers
-
-    pool = None if dry_run else start_workers(execution)  # they import torch while this process plans
-    try:
-        resolved = resolve_device(configs[0].device)
-        flushed = flush_subnormals(configs) if resolved == "cpu" else None  # before torch starts its threads
-        trials, task_info = plan(configs, registry)
-        if dry_run:
-            from seqbench.runs.estimate import estimate
-
-            import torch
-
-            finished = RunDir.open(resume).finished_keys() if resume is not None else set()
-            before = torch.get_num_threads()
-            torch.set_num_threads(int(execution.threads or before))  # timed as each trial will run
-            try:
-                return estimate([t for t in trials if t.key not in finished], registry, resolved)
-            finally:
-                torch.set_num_threads(before)
-        if resume is None:
-            rundir = RunDir.create(out, run_id)
-        rundir.acquire()  # one writer per run folder: a second --resume of it is refused
-        try:
-            return _run_locked(rundir, resume, configs, trials, task_info, description, suite, registry, resolved,
-                               flushed, execution, progress, announce, pool)
-        finally:
-            rundir.close()
-            _restore_interrupt()
-    finally:
-        if pool is not None:
-            pool.close()
+    return request
 
 
-def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: list[TrialSpec], task_info: dict,
-                description: str, suite: Any, registry: Registry, resolved: str, flushed: Optional[float],
-                execution: Execution, progress: bool, announce: Optional[Callable[[Any], None]] = None,
-                pool: Any = None) -> Any:
+def _resumed(resume: Union[str, Path], given: dict[str, Any], suite: Union[str, Path, None]) -> Request:
+    """A saved run's request; a UsageError when an option ``given`` (or ``suite``) differs from it."""
+    from seqbench.runs.resume import check_resume, saved_configs
+
+    rundir = RunDir.open(resume)
+    saved = rundir.read_config()
+    if saved.get("horizon"):
+        raise UsageError(f"{resume} is a horizon search; continue it with: seqbench horizon --resume {resume}")
+    configs = saved_configs(saved, rundir.path)
+    rundir.warn_torn_tail()
+    check_resume(configs, given, None if suite is None else str(suite))  # same config only
+    return Request(configs, saved.get("description", ""), suite, rundir)
+
+
+def _run_locked(rundir: RunDir, request: Request, trials: list[TrialSpec], task_info: dict, *, registry: Registry,
+                device: str, flushed: Optional[float], execution: Execution, progress: bool,
+                announce: Optional[Callable[[Any], None]] = None, pool: Any = None) -> Any:
+    configs, resume = request.configs, request.resume
     if resume is None:
         metrics = {name: entry.extra["higher_is_better"] for name, entry in registry.metrics.items()}
-        rundir.write_json(CONFIG_JSON, {"description": description, "suite": str(suite or ""),
+        rundir.write_json(CONFIG_JSON, {"description": request.description, "suite": str(request.suite or ""),
                                         "configs": [c.to_dict() for c in configs],
-                                        "tasks": task_info, "metrics": metrics, **suite_extras(suite)})
-    write_environment(rundir, registry, resolved, flushed, execution)
+                                        "tasks": task_info, "metrics": metrics, **suite_extras(request.suite)})
+    write_environment(rundir, registry, device, flushed, execution)
 
     if progress:
         from seqbench.train.progress import RichProgress
@@ -159,16 +208,16 @@ def _run_locked(rundir: RunDir, resume: Any, configs: list[RunConfig], trials: l
     done = rundir.finished_keys()
     todo = [t for t in trials if t.key not in done]
     for spec in trials:  # finished ones too: a resumed run evaluates their --eval-lengths here
-        spec.device = resolved
+        spec.device = device
         if execution.executor == "ray" and execution.gpus_per_trial > 0 and configs[0].device == "auto":
             spec.device = "cuda"  # the driver may have no GPU; Ray gives each task its share of one
-    if todo and execution.executor == "local" and resolved == "cpu":
+    if todo and execution.executor == "local" and device == "cpu":
         import threading
 
         threading.Thread(target=warn_if_busy, args=(execution,), daemon=True).start()  # its sample overlaps the run
     from seqbench.runs.estimate import RunEstimate
 
-    estimate = RunEstimate(todo, registry, todo[0].device if todo else resolved, int(execution.threads or 1),
+    estimate = RunEstimate(todo, registry, todo[0].device if todo else device, int(execution.threads or 1),
                            announce)
     registry.notify("seqbench_run_start", run_dir=str(rundir.path),
                     config={"configs": [c.to_dict() for c in configs]}, trials=todo)
@@ -370,4 +419,4 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
     return trials, task_info
 
 
-__all__ = ["run", "run_specs", "run_trial", "build_task", "plan", "check_names"]
+__all__ = ["run", "plan_run", "run_specs", "run_trial", "plan", "check_names"]

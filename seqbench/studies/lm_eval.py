@@ -36,7 +36,7 @@ def evaluate_checkpoint(checkpoint: Union[str, Path], corpus: Optional[str] = No
     from seqbench.data.corpus import DEFAULT_CORPUS, corpus_names, load_corpus
     from seqbench.studies.sampling import lm_checkpoint
     from seqbench.plugins.registry import Registry
-    from seqbench.runs.runner import build_task
+    from seqbench.plugins.factories import build_task
     from seqbench.tasks.base import TokenTask
     from seqbench.tasks.charlm import windows
     from seqbench.train.loop import EvalSet, evaluate
