@@ -65,6 +65,35 @@ def positive_int(name: str, value: Any) -> int:
     return number
 
 
+_SEED_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+
+
+def parse_seeds(value: Any) -> Union[int, str]:
+    """``--seeds``: a count (``3``: seeds 0, 1, 2) or an inclusive range (``"3-5"``: seeds 3, 4,
+    5), so that a second run can use fresh seeds. A range from 0 is kept as its count (``"0-2"``
+    → 3), so that both spellings of one run's seeds are equal (and --resume accepts either)."""
+    if isinstance(value, str):
+        match = _SEED_RANGE.match(value)
+        if match:
+            first, last = int(match.group(1)), int(match.group(2))
+            if first > last:
+                raise UsageError(f"seeds range {value!r} runs backwards: use FIRST-LAST with FIRST <= LAST, e.g. 3-5")
+            return last + 1 if first == 0 else f"{first}-{last}"
+    try:
+        return positive_int("seeds", value)
+    except UsageError:
+        raise UsageError(f"seeds must be a count (e.g. 3: seeds 0-2) or a range FIRST-LAST (e.g. 3-5), "
+                         f"got {value!r}") from None
+
+
+def seed_list(seeds: Union[int, str]) -> list[int]:
+    """The seeds of ``parse_seeds``' value: ``3`` → [0, 1, 2], ``"3-5"`` → [3, 4, 5]."""
+    if isinstance(seeds, int):
+        return list(range(seeds))
+    first, last = (int(part) for part in seeds.split("-"))
+    return list(range(first, last + 1))
+
+
 def positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
     try:
         number = float(value)
@@ -187,7 +216,7 @@ class RunConfig:
     cells: list[str]
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     lengths: list[int] = field(default_factory=lambda: list(DEFAULT_LENGTHS))
-    seeds: int = 1
+    seeds: Union[int, str] = 1  # a count (seeds 0..n-1) or a range "3-5" (parse_seeds)
     steps: Optional[int] = None
     budget_s: Optional[float] = None
     hidden: Any = 64
@@ -225,7 +254,7 @@ class RunConfig:
         self.cells = parse_names(self.cells, "cells") or []
         self.tasks = parse_names(self.tasks, "tasks") or []
         self.lengths = parse_int_list("lengths", self.lengths)
-        self.seeds = positive_int("seeds", self.seeds)
+        self.seeds = parse_seeds(self.seeds)
         if self.steps is not None:
             self.steps = positive_int("steps", self.steps)
         self.budget_s = parse_budget(self.budget_s)
@@ -300,7 +329,7 @@ class RunConfig:
             per_cell = {cell: self.configurations(cell, task) for cell in self.cells}
             swept = {cell: self.swept(cell, task) for cell in self.cells}
             for length in self.lengths:
-                for seed in range(self.seeds):
+                for seed in seed_list(self.seeds):
                     for j in range(max(len(c) for c in per_cell.values())):
                         for cell in self.cells:
                             if j < len(per_cell[cell]):

@@ -5,12 +5,22 @@ Rows are matched by cell × task × length (a speed run: cell × length), plus t
 that vary within a run (a sweep's axes: lr, hidden or params, layers, batch, dropout, clip, cell
 and task options), so that a sweep is matched configuration by configuration. Options that are
 the same within each run but differ between runs (``--lr``, ``--steps``, ...) do not split rows:
-they are what is being compared, and ``frame.attrs["differences"]`` names them. Per matched row
-and metric: each run's value, its ratio to the first run's, and a verdict — ``better``,
-``worse`` or ``not distinguishable`` — from Welch's t-test over seeds (p < 0.05) for quality
-metrics, and from non-overlapping interquartile bands for timings (a band per run spans every
-seed's median ± half its IQR). Rows found in some runs only are listed apart
-(``frame.attrs["unmatched"]``); when nothing is compared at all, ``compare`` raises UsageError.
+they are what is being compared, and ``frame.attrs["differences"]`` names them. Rows found in
+some runs only are listed apart (``frame.attrs["unmatched"]``); when nothing is compared at all,
+``compare`` raises UsageError.
+
+Per matched row and metric: each run's value, and for every later run the difference and the
+ratio to the first run's, each with its 95 % interval (``seqbench.studies.significance``).
+One metric per task is tested (the task's primary metric; a speed run's throughputs): paired
+t-test on the seed-matched differences when both runs hold the same seeds, Welch's t-test
+otherwise, Fisher's exact test for the solved rate; the p-values of the whole family of tested
+comparisons (every row × later run) are corrected by Holm's step-down (or Benjamini–Hochberg)
+and a verdict is ``better`` or ``worse`` only when the corrected p < 0.05. Other verdicts: ``not
+distinguishable``; ``no difference`` (identical samples); ``differs (no spread)`` (both samples
+constant but different: no p-value, only the difference); ``inconclusive`` (fewer than 3 seeds
+a side). Other metrics are shown with their effect sizes, not tested (verdict ""). A speed
+run's throughputs are judged by non-overlapping interquartile bands (a band per run spans every
+seed's median ± half its IQR), outside the family: they are measurements, not seed samples.
 
 (Not ``compare.py``: importing a submodule ``seqbench.compare`` would replace the function
 ``seqbench.compare``.)
@@ -26,30 +36,40 @@ from seqbench.runs.info import solved_flags
 from seqbench.tasks.base import primary_metric
 
 ALPHA = 0.05
-VERDICTS = ("better", "worse", "not distinguishable")
+VERDICTS = ("better", "worse", "not distinguishable", "no difference", "differs (no spread)", "inconclusive", "")
 RUN_TIMINGS = {"train_tok_s": ("train_iqr", True), "infer_tok_s": ("infer_iqr", True)}
 SPEED_TIMINGS = {"train_tok_s": ("train_iqr", True), "infer_tok_s": ("infer_iqr", True),
                  "gen_ms_per_tok": ("gen_iqr", False)}
 THROUGHPUT = ("train_tok_s", "infer_tok_s", "gen_ms_per_tok")
 
 
-def compare(runs: Iterable[Any]) -> Any:
+def compare(runs: Iterable[Any], correction: str = "holm", tested: Optional[str] = None) -> Any:
     """Compare run directories (the first is the baseline); one row per matched key × metric.
 
     Columns: the key (``cell``, ``task``, ``length``, then each option a run varies, e.g.
     ``lr``), ``metric``, ``higher_is_better``, ``kind`` (quality or timing), ``primary`` (the
-    task's primary metric, or a throughput), then per run label L: ``L`` (mean over seeds, or
-    median for timings), ``L_n`` (seeds); for every run after the first ``ratio_L`` (L over the
-    baseline), ``p_L`` (Welch's p; NaN for timings) and ``verdict_L``. ``attrs``: ``runs``
-    (labels), ``keys``, ``options`` (the option keys), ``differences`` (per later run: the
-    options that differ from the first run's, as ``[name, first, this]``), ``unmatched`` (label
-    and key of each row not in every run), ``kind``. UsageError when no row or no metric is in
-    every run.
+    tested metric: the task's primary metric, or ``tested`` when given, e.g. ``"solved"``; a
+    speed run's throughputs), then per run label L: ``L`` (mean over seeds, or median for
+    timings), ``L_n`` (seeds); for every run after the first: ``diff_L`` (L minus the baseline)
+    with ``diff_lo_L``/``diff_hi_L`` (its 95 % interval), ``ratio_L`` (L over the baseline) with
+    ``ratio_lo_L``/``ratio_hi_L``, ``test_L`` (``paired t``, ``Welch``, ``Fisher``, ``IQR bands``
+    or ""), ``status_L`` (``tested``, ``identical``, ``no spread``, ``too few``, ``bands apart``,
+    ``bands overlap``, ``no bands``: an IQR is missing), ``p_L`` (uncorrected, every quality
+    metric), ``p_adj_L`` (corrected over the family; tested rows only) and ``verdict_L`` (see
+    the module). ``correction``: ``holm``
+    or ``bh``. ``attrs``: ``runs`` (labels), ``keys``, ``options`` (the option keys),
+    ``differences`` (per later run: the options that differ from the first run's, as ``[name,
+    first, this]``), ``unmatched`` (label and key of each row not in every run), ``kind``,
+    ``correction``, ``family`` (the number of corrected p-values), ``alpha``. UsageError when
+    no row or no metric is in every run, or for an unknown correction.
     """
     import pandas as pd
 
     from seqbench.runs.info import load_run_info
+    from seqbench.studies.significance import CORRECTIONS
 
+    if correction not in CORRECTIONS:
+        raise UsageError(f"unknown correction '{correction}'; use {' or '.join(CORRECTIONS)}")
     paths = [str(p) for p in runs]
     if len(paths) < 2:
         raise UsageError("compare needs at least two run directories")
@@ -80,13 +100,14 @@ def compare(runs: Iterable[Any]) -> Any:
     records = []
     for key in matched:
         groups = [g[key] for g in grouped]
-        primary = "" if speed else primary_metric(infos[0].tasks, key[keys.index("task")], key[keys.index("length")])[0]
+        primary = "" if speed else tested or primary_metric(infos[0].tasks, key[keys.index("task")],
+                                                            key[keys.index("length")])[0]
         for metric, (higher, timing) in metrics.items():
             if not all(metric in g and g[metric].notna().any() for g in groups):
                 continue
             record: dict[str, Any] = dict(zip(keys, key))
             record.update(metric=metric, higher_is_better=higher, kind="timing" if timing else "quality",
-                          primary=metric == primary or metric in THROUGHPUT)
+                          primary=metric in THROUGHPUT if speed else metric == primary)
             _fill(record, groups, labels, metric, higher, timing, speed)
             records.append(record)
     if not records:
@@ -94,8 +115,10 @@ def compare(runs: Iterable[Any]) -> Any:
                else f"the {len(matched)} rows in every run share no metric")
         raise UsageError(f"nothing to compare: {why}; {'; '.join(header_lines(labels, differences))}")
     frame = pd.DataFrame(records)
+    family = _verdicts(frame, labels, correction)
     frame.attrs.update(runs=labels, unmatched=unmatched, kind="speed" if speed else "run", keys=keys,
-                       options=options, differences=differences)
+                       options=options, differences=differences, correction=correction, family=family,
+                       alpha=ALPHA)
     return frame
 
 
@@ -300,10 +323,14 @@ def _band(group: Any, metric: str, speed: bool) -> tuple[float, float, float]:
 
 def _fill(record: dict, groups: list, labels: list[str], metric: str, higher: bool, timing: bool,
           speed: bool) -> None:
-    from seqbench.stats import welch_p
+    """Each run's centre and seed count; per later run the difference, ratio, test and uncorrected
+    p (``significance.two_samples``; timings: IQR bands, speed runs only). Verdicts come later,
+    from the corrected p-values (``_verdicts``)."""
+    from seqbench.studies.significance import two_samples
 
-    base_values = _values(groups[0], metric)
+    base_values, base_seeds = _values(groups[0], metric), _seeds(groups[0], metric)
     base_band = _band(groups[0], metric, speed) if timing else None
+    base = math.nan
     for n, (label, group) in enumerate(zip(labels, groups)):
         values = _values(group, metric)
         if timing:
@@ -314,25 +341,80 @@ def _fill(record: dict, groups: list, labels: list[str], metric: str, higher: bo
         if n == 0:
             base = centre
             continue
-        record[f"ratio_{label}"] = centre / base if base else math.nan
         if timing:
-            record[f"p_{label}"] = math.nan
+            found = {"test": "IQR bands" if speed else "", "status": "bands", "p": math.nan, "diff": centre - base,
+                     "diff_lo": math.nan, "diff_hi": math.nan, "ratio": centre / base if base else math.nan,
+                     "ratio_lo": math.nan, "ratio_hi": math.nan}
             separated = high < base_band[1] or low > base_band[2]
+            unknown = any(math.isnan(v) for v in (low, high, *base_band[1:]))
+            found["status"] = ("no bands" if unknown else "bands apart" if separated and centre != base
+                               else "bands overlap")
         else:
-            p = welch_p(base_values, values)
-            record[f"p_{label}"] = p
-            separated = not math.isnan(p) and p < ALPHA
-        if not separated or centre == base:
-            record[f"verdict_{label}"] = "not distinguishable"
-        else:
-            record[f"verdict_{label}"] = "better" if (centre > base) == higher else "worse"
+            found = vars(two_samples(base_values, values, base_seeds, _seeds(group, metric), binary=metric == "solved"))
+        for name in ("diff", "diff_lo", "diff_hi", "ratio", "ratio_lo", "ratio_hi", "test", "status", "p"):
+            record[f"{name}_{label}"] = found[name]
+
+
+def _seeds(group: Any, metric: str) -> Optional[list[int]]:
+    """The seed of each value ``_values`` returns (None when the rows have no seed column)."""
+    import pandas as pd
+
+    if "seed" not in group:
+        return None
+    if metric != "solved":
+        group = group[pd.to_numeric(group[metric], errors="coerce").notna()]
+    seeds = pd.to_numeric(group["seed"], errors="coerce")
+    return None if seeds.isna().any() else [int(s) for s in seeds]
+
+
+def _verdicts(frame: Any, labels: list[str], correction: str) -> int:
+    """Set ``p_adj_L`` and ``verdict_L`` for every later run; returns the family's size. The
+    family: every tested (primary) quality comparison with a p-value, over all rows and runs."""
+    from seqbench.studies.significance import adjust
+
+    later = labels[1:]
+    tested = (frame["primary"] & (frame["kind"] == "quality")).tolist()
+    cells = [(i, label) for label in later for i in range(len(frame))
+             if tested[i] and frame.at[i, f"status_{label}"] in ("tested", "identical")]
+    adjusted = adjust([float(frame.at[i, f"p_{label}"]) for i, label in cells], correction)
+    for label in later:
+        frame[f"p_adj_{label}"] = math.nan
+        frame[f"verdict_{label}"] = ""
+    for (i, label), p in zip(cells, adjusted):
+        frame.at[i, f"p_adj_{label}"] = p
+    for label in later:
+        frame[f"verdict_{label}"] = [_verdict(frame.loc[i], label, tested[i]) for i in range(len(frame))]
+    return sum(not math.isnan(p) for p in adjusted)
+
+
+def _verdict(row: Any, label: str, tested: bool) -> str:
+    status = row[f"status_{label}"]
+    if status in ("bands apart", "bands overlap", "no bands"):
+        if not row["primary"]:
+            return ""
+        if status != "bands apart":
+            return "not distinguishable"
+        return "better" if (row[f"diff_{label}"] > 0) == bool(row["higher_is_better"]) else "worse"
+    if not tested:
+        return ""
+    if status == "too few":
+        return "inconclusive"
+    if status == "identical":
+        return "no difference"
+    if status == "no spread":
+        return "differs (no spread)"
+    p = row[f"p_adj_{label}"]
+    if not p < ALPHA or row[f"diff_{label}"] == 0:
+        return "not distinguishable"
+    return "better" if (row[f"diff_{label}"] > 0) == bool(row["higher_is_better"]) else "worse"
 
 
 def worse(frame: Any, pct: float) -> list[dict[str, Any]]:
-    """Each primary metric or throughput that is worse, significantly, by more than ``pct``
-    percent in some run compared with the first: ``where`` (the key), ``metric``, ``change`` (%),
-    ``run`` and ``baseline`` (labels), ``value`` and ``base``. UsageError when no primary metric
-    or throughput was compared (a gate that compared nothing never passes)."""
+    """Each tested metric (the task's primary metric; a speed run's throughputs) that is worse,
+    significantly after the family's correction, by more than ``pct`` percent in some run compared
+    with the first: ``where`` (the key), ``metric``, ``change`` (%), ``run`` and ``baseline``
+    (labels), ``value`` and ``base``. UsageError when no tested metric was compared (a gate that
+    compared nothing never passes)."""
     out: list[dict[str, Any]] = []
     if frame.empty or not frame["primary"].any():
         raise UsageError("nothing to check for regressions: no primary metric or throughput is in every run")
