@@ -45,11 +45,11 @@ def speed(*args: Any, **kwargs: Any) -> Any:
     return _speed(*args, **kwargs)
 
 
-def compare(runs: Any) -> Any:
+def compare(runs: Any, **kwargs: Any) -> Any:
     """Compare run directories side by side, a DataFrame; see :func:`seqbench.studies.comparison.compare`."""
     from seqbench.studies.comparison import compare as _compare
 
-    return _compare(runs)
+    return _compare(runs, **kwargs)
 
 
 def load_run(path: Any) -> Any:

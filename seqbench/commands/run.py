@@ -27,7 +27,8 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
                      "set)")
     run.add_argument("--tasks", help="comma-separated task names (default: adding)")
     run.add_argument("--lengths", help="comma-separated sequence lengths T (default: 50)")
-    run.add_argument("--seeds", help="number of seeds per configuration (default: 1)")
+    run.add_argument("--seeds", help="seeds per configuration: a count N (seeds 0..N-1) or a range FIRST-LAST such "
+                     "as 3-5 (fresh seeds for a second run to compare against) (default: 1)")
     opt.add_trial_options(run, grid=True)
     run.add_argument("--samples", help="random search: configurations drawn from the ranges (default: 1)")
     run.add_argument("--sweep-seed", dest="sweep_seed", type=_nonneg_int, help="seed of those draws (default: 0): "
