@@ -3,8 +3,9 @@
 For each task and length, a detail table: one row per cell with mean ± std over seeds, the
 95 % confidence interval of the task's primary metric (in its domain and containing the mean:
 ``seqbench.stats.interval``; "n too small" below 3 seeds) and its rank (≈: the shown intervals
-of it and the cell ranked above overlap), a mean over fewer seeds than were run marked (n=k), best value per column highlighted, the baseline (and the known
-optimum, with each cell's gap to it) shown. When a task ran at several lengths, an overview
+of it and the cell ranked above overlap), a mean over fewer seeds than were run marked (n=k),
+diverged seeds counted in the status column, best value per column highlighted, the baseline
+(and the known optimum, with each cell's gap to it) shown. When a task ran at several lengths, an overview
 table first: one row per cell, one column group per length, so the length at which each cell
 breaks is visible at a glance. A tuned run (``tuned=True``) shows each cell's configuration
 selected on validation only (``seqbench.sweep.tune``).
@@ -17,7 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from seqbench.reporting.formats import BUILTIN_METRICS, direction, header, interval, label, missing, value_spread
+from seqbench.reporting.formats import (BUILTIN_METRICS, NO_SPREAD, direction, header, interval, label, missing,
+                                       value_spread)
 from seqbench.reporting.table import NOISY, TableData, best_of, markdown_tables, print_tables
 from seqbench.runs.info import solved_flags
 from seqbench.stats import MIN_SEEDS, TOO_SMALL, interval as interval_of, mean_std_ci, method, ranks_from_intervals
@@ -162,7 +164,8 @@ def _detail_notes(group: Any, info: Mapping[str, Any], layout: _Layout) -> list[
     if layout.show_status:
         notes.append("status: seeds ok of seeds run, then the others by status; means are over the ok seeds, "
                      "and a diverged seed counts as unsolved")
-    notes.append(spread_note(int(group["seeds"].max()), layout.metric) + "; ↑/↓ higher/lower is better; best per column in bold")
+    notes.append(spread_note(int(group["seeds"].max()), layout.metric)
+                 + "; ↑/↓ higher/lower is better; best per column in bold")
     if "train_mem_mb" in group and group["train_mem_mb"].notna().any():
         notes.append("train MB (computed): parameters, gradients, Adam state and the activations kept for "
                      "backward, not measured (on CPU a measured peak is allocator noise); results.csv keeps "
@@ -202,7 +205,7 @@ def _detail_row(rec: Any, columns: list[Column], bests: Mapping[str, Any], layou
 def over(rec: Any, name: str) -> str:
     """`` (n=k)`` when the mean of column ``name`` is over fewer seeds than were run, else ``""``."""
     n = rec.get(f"{name}_n", math.nan)
-    if name == "solved" or missing(n) or missing(rec.get(name)) or int(n) >= int(rec["seeds"]):
+    if name in NO_SPREAD or missing(n) or missing(rec.get(name)) or int(n) >= int(rec["seeds"]):
         return ""
     return f" (n={int(n)})"
 
