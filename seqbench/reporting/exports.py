@@ -67,10 +67,13 @@ def render_markdown(results: Any, run: Any) -> str:
 
 
 def render_csv(results: Any, run: Any) -> str:
+    """The summary (``run_tables.summarize``): an interval's bounds are empty where there is none
+    (fewer than 3 seeds) and ``X_ci`` says why."""
     return run.summary().to_csv(index=False)
 
 
 def render_json(results: Any, run: Any) -> str:
+    """The summary as records: an interval's bounds are null where there is none and ``X_ci`` says why."""
     return records_json(run.summary())
 
 
@@ -78,5 +81,6 @@ def render_json(results: Any, run: Any) -> str:
 def seqbench_register_report_formats(register: Any) -> None:
     register("table", render_table, suffix=".txt", description="the terminal tables as plain text")
     register("markdown", render_markdown, suffix=".md", description="Markdown tables with the machine and versions")
-    register("csv", render_csv, suffix=".csv", description="the summary (mean, std, 95% CI per column) as CSV")
+    register("csv", render_csv, suffix=".csv",
+             description="the summary (per column: mean, seeds n, std, 95% CI lo/hi and its method or why none) as CSV")
     register("json", render_json, suffix=".json", description="the summary as a JSON list of records")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from seqbench.stats import TOO_SMALL
 from seqbench.tasks.metrics import DIRECTIONS
 
 MISSING = "–"
@@ -65,9 +66,12 @@ def value_spread(name: str, value: float, spread: float = math.nan, digits: int 
     return out
 
 
-def interval(name: str, lo: float, hi: float) -> str:
-    """``[lo, hi]``, or ``–`` when the interval is unknown."""
-    return MISSING if missing(lo) else f"[{number(name, lo)}, {number(name, hi)}]"
+def interval(name: str, lo: float, hi: float, note: str = "") -> str:
+    """``[lo, hi]``; when the interval is unknown, ``n too small`` if ``note`` says so (fewer
+    than 3 seeds, ``seqbench.stats.interval``), else ``–``."""
+    if missing(lo) or missing(hi):
+        return TOO_SMALL if str(note).startswith(TOO_SMALL) else MISSING
+    return f"[{number(name, lo)}, {number(name, hi)}]"
 
 
 def short(value: float) -> str:

@@ -80,9 +80,9 @@ def _bars(points: Sequence[float], lows: Sequence[float], highs: Sequence[float]
           ) -> tuple[list[float], list[list[float]], list[int]]:
     """Error bars drawn from the intervals themselves: (points, [below, above], moved) such that
     each bar spans exactly [low, high]; no bar where the interval is unknown (NaN).
-    Decided: a point is the table's mean, and where it lies outside its interval (a logit-scale
-    accuracy interval is centred on the mean of the logits, not on the arithmetic mean) it is
-    clipped to the nearest bound; ``moved`` lists those points so the caller can say so."""
+    Decided: a point is the table's mean; ``stats.interval`` always contains it, but should an
+    interval not (a caller's own), the point is clipped to the nearest bound and ``moved`` lists
+    those points so the caller can say so."""
     drawn, below, above, moved = [], [], [], []
     for i, (y, lo, hi) in enumerate(zip(points, lows, highs)):
         y, lo, hi = float(y), float(lo), float(hi)
@@ -220,10 +220,10 @@ def metric_vs_length(results: Any, task: str, metric: str = "loss", higher_is_be
                      colors: Optional[Mapping[str, str]] = None, budget: str = "",
                      baseline: Optional[Mapping[int, float]] = None, left_out: Optional[list[str]] = None) -> Any:
     """``metric`` of ``task`` against T, one line per cell: the mean over seeds and, as error
-    bars, its 95 % interval (``stats.interval95``: Student's t; bounded for accuracy) drawn from
-    its bounds (``_bars``: a mean outside its interval is drawn at the nearest bound, and said
-    so in ``left_out``). Seeds not ok or without a finite value are left out and counted."""
-    from seqbench.stats import interval95
+    bars, its 95 % interval (``stats.interval``: in the metric's domain, containing the mean; none
+    below 3 seeds) drawn from its bounds (``_bars``). Seeds not ok or without a finite value are
+    left out and counted."""
+    from seqbench.stats import MIN_SEEDS, interval95
 
     left_out = [] if left_out is None else left_out
     of_task = results[results["task"] == task]
@@ -254,7 +254,7 @@ def metric_vs_length(results: Any, task: str, metric: str = "loss", higher_is_be
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
     ax.grid(alpha=0.3, which="both")
     seeds = int(data.groupby(["cell", "length"])["seed"].nunique().max()) if "seed" in data else 1
-    bars = "95% interval" if seeds > 1 else "no interval"
+    bars = "95% interval" if seeds >= MIN_SEEDS else "no interval (n too small)" if seeds > 1 else "no interval"
     _legend(ax, title=f"mean over {seeds} seed{'s' * (seeds != 1)}, {bars}", fontsize=8)
     ax.set_title(_title(f"{metric} against length", task, None, budget))
     return fig
@@ -341,7 +341,7 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
     (bars: Wilson 95 % interval over those seeds, drawn from its bounds), the majority line at
     0.5 and each cell's horizon as a dotted vertical line. Cells are nudged apart along T so that
     equal points stay visible. A diverged seed counts as unsolved."""
-    from seqbench.stats import interval95
+    from seqbench.stats import wilson
 
     data = results[results["task"] == task]
     if data.empty:
@@ -355,7 +355,7 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
         for length, at in group.groupby("length"):
             solved = [float(str(v) in ("True", "true", "1", "1.0")) for v in at["solved"]]
             mean = sum(solved) / len(solved)
-            lo, hi = interval95(solved, "solved") if len(solved) > 1 else (mean, mean)
+            lo, hi = wilson(int(sum(solved)), len(solved)) if len(solved) > 1 else (mean, mean)
             xs.append(float(length) * 1.025 ** (i - (len(cells) - 1) / 2))
             ys.append(mean), lows.append(lo), highs.append(hi)
         ys, yerr, _ = _bars(ys, lows, highs)  # Wilson's interval always holds the rate

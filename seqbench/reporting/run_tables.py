@@ -1,9 +1,11 @@
 """The tables of a ``seqbench run`` (plain or tuned) from its rows.
 
 For each task and length, a detail table: one row per cell with mean ± std over seeds, the
-95 % confidence interval and rank of the task's primary metric (ties the intervals do not
-separate are marked), best value per column highlighted, the baseline (and the known
-optimum, with each cell's gap to it) shown. When a task ran at several lengths, an overview
+95 % confidence interval of the task's primary metric (in its domain and containing the mean:
+``seqbench.stats.interval``; "n too small" below 3 seeds) and its rank (≈: the shown intervals
+of it and the cell ranked above overlap), a mean over fewer seeds than were run marked (n=k),
+diverged seeds counted in the status column, best value per column highlighted, the baseline
+(and the known optimum, with each cell's gap to it) shown. When a task ran at several lengths, an overview
 table first: one row per cell, one column group per length, so the length at which each cell
 breaks is visible at a glance. A tuned run (``tuned=True``) shows each cell's configuration
 selected on validation only (``seqbench.sweep.tune``).
@@ -16,10 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from seqbench.reporting.formats import BUILTIN_METRICS, direction, header, interval, label, value_spread
+from seqbench.reporting.formats import (BUILTIN_METRICS, NO_SPREAD, direction, header, interval, label, missing,
+                                       value_spread)
 from seqbench.reporting.table import NOISY, TableData, best_of, markdown_tables, print_tables
 from seqbench.runs.info import solved_flags
-from seqbench.stats import interval95, mean_std_ci, ranks_with_ties
+from seqbench.stats import MIN_SEEDS, TOO_SMALL, interval as interval_of, mean_std_ci, method, ranks_from_intervals
 from seqbench.tasks.base import primary_metric
 
 KEYS = ("task", "length", "cell")
@@ -50,12 +53,14 @@ def columns_of(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> list
 
 def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
               task_info: Optional[Mapping[str, Any]] = None) -> Any:
-    """Per task × length × cell: ``X`` (mean over seeds that finished ok), ``X_std`` (sample
-    std), ``X_ci95`` (half-width of the 95 % t interval of the mean), ``X_lo`` / ``X_hi`` (the 95 %
-    interval, inside [0, 1] for accuracy and solved: ``stats.interval95``) for every column, plus
-    ``seeds``, ``baseline``, ``optimum``, ``rank`` (by the task's primary metric) and
-    ``status`` (``ok`` or the distinct other statuses). ``solved`` counts every seed: a
-    diverged seed is an unsolved one."""
+    """Per task × length × cell: ``X`` (mean over the seeds that finished ok with a value),
+    ``X_n`` (how many seeds that mean is over), ``X_std`` (sample std), ``X_lo`` / ``X_hi`` (the
+    95 % interval of the mean in X's domain, containing it: ``stats.interval``; NaN below 3 seeds)
+    and ``X_ci`` (how that interval was computed, or why there is none: "n too small …") for
+    every column, plus ``seeds`` (run), ``seeds_ok``, ``diverged``, ``baseline``, ``optimum``,
+    ``rank`` (by the task's primary metric, ≈ where the intervals overlap) and ``status``
+    (``ok`` or the distinct other statuses, counted). ``solved`` counts every seed: a diverged
+    seed is an unsolved one, never dropped."""
     import pandas as pd
 
     task_info = task_info or {}
@@ -75,7 +80,8 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
         ok = group[group["status"] == "ok"]
         record: dict[str, Any] = {"task": task, "length": int(length), "cell": cell,
                                   "config": group["config"].iloc[0], "config_label": group["config_label"].iloc[0],
-                                  "seeds": len(group)}
+                                  "seeds": len(group), "seeds_ok": len(ok),
+                                  "diverged": int((group["status"] == "diverged").sum())}
         if "n_configs" in group:
             record["n_configs"] = int(group["n_configs"].max())
         metric, _ = primary_metric(task_info, task, length)
@@ -84,9 +90,10 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
         for column in columns:
             source = group if column.name == "solved" else ok  # a diverged seed is an unsolved one
             values = numeric[column.name].loc[source.index].dropna().tolist()
-            mean, std, ci = mean_std_ci(values)
-            record[column.name], record[f"{column.name}_std"], record[f"{column.name}_ci95"] = mean, std, ci
-            record[f"{column.name}_lo"], record[f"{column.name}_hi"] = interval95(values, column.name)
+            mean, std, _ = mean_std_ci(values)
+            lo, hi, note = interval_of(values, column.name)
+            record.update({column.name: mean, f"{column.name}_n": len(values), f"{column.name}_std": std,
+                           f"{column.name}_lo": lo, f"{column.name}_hi": hi, f"{column.name}_ci": note})
         for key in ("baseline", "optimum", "train_iqr", "infer_iqr"):
             record[key] = pd.to_numeric(group[key], errors="coerce").max() if key in group else math.nan
         bad = sorted({str(s) for s in group["status"] if str(s) != "ok"})
@@ -99,18 +106,23 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
     for (task, length), group in summary.groupby(["task", "length"], sort=False):
         metric, higher = primary_metric(task_info, task, length)
         if metric in group:
-            summary.loc[group.index, "rank"] = ranks_with_ties(
-                group[metric].tolist(), group[f"{metric}_ci95"].tolist(), higher)
+            summary.loc[group.index, "rank"] = ranks_from_intervals(  # from the intervals the table shows
+                group[metric].tolist(), group[f"{metric}_lo"].tolist(), group[f"{metric}_hi"].tolist(), higher)
     return summary
 
 
-def spread_note(seeds: int) -> str:
-    """What ± and the interval mean, for a caption."""
-    if seeds > 1:
-        return (f"± is the sample std over {seeds} seeds; 95% CI of the mean (Student's t; accuracy: on the "
-                "logit scale, solved: Wilson, so both stay in [0, 1]); "
-                "≈ marks a rank the intervals do not separate from the one above")
-    return "1 seed (no spread)"
+def spread_note(seeds: int, metric: str = "", intervals: bool = True) -> str:
+    """What ± (and, with ``intervals``, the 95 % CI of ``metric`` and the ranks) mean, for a caption."""
+    if seeds < 2:
+        return "1 seed (no spread)"
+    out = f"± is the sample std over {seeds} seeds; a mean over fewer seeds (not ok or no value) says (n=k)"
+    if not intervals:
+        return out
+    if seeds < MIN_SEEDS:
+        return out + (f"; 95% CI: {TOO_SMALL} (fewer than {MIN_SEEDS} seeds); "
+                      "ranks by mean alone, ties not marked")
+    return out + (f"; 95% CI of the mean {label(metric)}: {method(metric)}; "
+                  "≈ marks a rank whose interval overlaps that of the rank above")
 
 
 @dataclass
@@ -149,7 +161,11 @@ def _detail_notes(group: Any, info: Mapping[str, Any], layout: _Layout) -> list[
         notes.append(f"optimum loss {optimum.iloc[0]:.4g} (known exactly)")
     if info.get("solved"):
         notes.append(f"solved: {info['solved']} on the test set")
-    notes.append(spread_note(int(group["seeds"].max())) + "; ↑/↓ higher/lower is better; best per column in bold")
+    if layout.show_status:
+        notes.append("status: seeds ok of seeds run, then the others by status; means are over the ok seeds, "
+                     "and a diverged seed counts as unsolved")
+    notes.append(spread_note(int(group["seeds"].max()), layout.metric)
+                 + "; ↑/↓ higher/lower is better; best per column in bold")
     if "train_mem_mb" in group and group["train_mem_mb"].notna().any():
         notes.append("train MB (computed): parameters, gradients, Adam state and the activations kept for "
                      "backward, not measured (on CPU a measured peak is allocator noise); results.csv keeps "
@@ -176,12 +192,22 @@ def _detail_row(rec: Any, columns: list[Column], bests: Mapping[str, Any], layou
     flags = [False] * len(cells)
     for c in columns:
         value = rec[c.name]
-        cells.append(value_spread(c.name, value, rec.get(f"{c.name}_std", math.nan)))
+        cells.append(value_spread(c.name, value, rec.get(f"{c.name}_std", math.nan)) + over(rec, c.name))
         flags.append(bests[c.name] is not None and not math.isnan(value) and value == bests[c.name])
     extra = ([value_spread(layout.metric, rec[layout.val])] if layout.val else []) \
-        + ([interval(layout.metric, rec[f"{layout.metric}_lo"], rec[f"{layout.metric}_hi"])] if layout.multi else []) \
-        + ([str(rec["status"])] if layout.show_status else [])
+        + ([interval(layout.metric, rec[f"{layout.metric}_lo"], rec[f"{layout.metric}_hi"], rec[f"{layout.metric}_ci"])]
+           if layout.multi else []) \
+        + ([f"{int(rec['seeds_ok'])}/{int(rec['seeds'])} ok · {rec['status']}" if rec["status"] != "ok" else "ok"]
+           if layout.show_status else [])
     return cells + extra, flags + [False] * len(extra)
+
+
+def over(rec: Any, name: str) -> str:
+    """`` (n=k)`` when the mean of column ``name`` is over fewer seeds than were run, else ``""``."""
+    n = rec.get(f"{name}_n", math.nan)
+    if name in NO_SPREAD or missing(n) or missing(rec.get(name)) or int(n) >= int(rec["seeds"]):
+        return ""
+    return f" (n={int(n)})"
 
 
 def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[str, Any]) -> list[TableData]:
@@ -224,7 +250,8 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
         name = header(metric, higher)
         headers = ["cell", "params"] + [h for T in lengths for h in (f"T={T} {name}", f"T={T} solved")]
         seeds = int(group["seeds"].max())
-        table = TableData(f"{task} · by length", f"{spread_note(seeds)}; best per column in bold", headers)
+        table = TableData(f"{task} · by length", f"{spread_note(seeds, metric, intervals=False)}; "
+                          "solved counts a diverged seed as unsolved; best per column in bold", headers)
         cells_order = list(dict.fromkeys(zip(group["cell"], group["config_label"])))
         bests = {}
         for T in lengths:
@@ -242,7 +269,8 @@ def overview_tables(summary: Any, task_info: Mapping[str, Any]) -> list[TableDat
                     flags += [False, False]
                     continue
                 rec = rec.iloc[0]
-                cells += [value_spread(metric, rec[metric], rec[f"{metric}_std"]), value_spread("solved", rec["solved"])]
+                cells += [value_spread(metric, rec[metric], rec[f"{metric}_std"]) + over(rec, metric),
+                          value_spread("solved", rec["solved"])]
                 flags += [bests[T][0] is not None and rec[metric] == bests[T][0],
                           bests[T][1] is not None and rec["solved"] == bests[T][1] and rec["solved"] > 0]
             table.add(cells, flags)
