@@ -214,13 +214,13 @@ def test_a_selection_on_the_edge_of_its_grid_is_marked_and_warned_about(capsys):
     assert set(select(_grid(1e-3))["edge"]) == {"lr ↓"}
     assert set(select(_grid(3e-3))["edge"]) == {""}  # inside the grid: converged
     (where, edge), = edges(_grid(1e-2))
-    assert where == "lstm adding T=5" and edge.high and (edge.next_low, edge.next_high) == pytest.approx((1e-2, 1e-1))
+    assert where == "lstm adding T=5" and edge.high and (edge.next_low, edge.next_high) == pytest.approx((1e-2, 1e-2 / 0.09))
     assert edges(_grid(3e-3, dropout=(0.0, 0.2))) == []  # dropout 0 is its floor, not an edge
     (_, low), = edges(_grid(1e-3, lrs=(1e-3, 1e-2)))
-    assert not low.high and (low.next_low, low.next_high) == pytest.approx((1e-4, 1e-3))
+    assert not low.high and (low.next_low, low.next_high) == pytest.approx((1e-5, 1e-3))  # two steps of 10
     line = warn_edges(_grid(1e-2))
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "lr=0.01 is the highest value tried: try 0.01..0.1" in err and line in err
+    assert err.count("\n") == 1 and "lr=0.01 is the highest value tried: try 0.01..0.111" in err and line in err
     assert warn_edges(_grid(3e-3)) is None and capsys.readouterr().err == ""
 
 

@@ -160,11 +160,13 @@ def _edges_of(rows: Any, config: Any, best: str) -> list[Edge]:
         if len(tried) < 2 or chosen.empty:
             continue
         value, low, high = float(chosen.iloc[0]), float(tried[0]), float(tried[-1])
-        if value == high:
-            nxt = (high, high * high / low) if log else (high, high + (high - low))
+        if value == high:  # next: two of the grid's outermost steps beyond the edge
+            step = float(tried[-2])
+            nxt = (high, high * (high / step) ** 2) if log else (high, high + 2 * (high - step))
             out.append(Edge(option, value, True, *nxt))
         elif value == low and (floor is None or low > floor):
-            nxt = (low * low / high, low) if log else (max(low - (high - low), floor or 0.0), low)
+            step = float(tried[1])
+            nxt = (low * (low / step) ** 2, low) if log else (max(low - 2 * (step - low), floor or 0.0), low)
             out.append(Edge(option, value, False, *nxt))
     return out
 
@@ -199,4 +201,4 @@ def warn_edges(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Opt
 
 
 def _short(value: float) -> str:
-    return f"{value:g}"
+    return f"{value:.3g}"
