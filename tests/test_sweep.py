@@ -167,6 +167,89 @@ def test_tuned_tables_show_the_choice_and_report_all_shows_every_configuration(t
     assert len(every) == 4 and set(every["config_label"]) == {"lr=0.001", "lr=0.03"}
 
 
+def test_tune_reports_test_numbers_from_fresh_seeds_selection_never_saw(tmp_path):
+    from seqbench.sweep.tune import tuned
+
+    frame = seqbench.run("gru", "adding", [5], lr=[1e-3, 3e-2], seeds=2, tune=True, out=tmp_path, **TINY)
+    search, final = frame[frame["phase"] == "search"], frame[frame["phase"] == "final"]
+    assert len(search) == 4 and sorted(search["seed"]) == [0, 0, 1, 1] and len(final) == 2
+    chosen = set(search.loc[search["selected"], "config"])
+    assert len(chosen) == 1 and set(final["config"]) == chosen  # the selected configuration, retrained
+    assert sorted(final["seed"]) == [2, 3]  # fresh seeds: never trained in the search
+    assert not set(final["trial"]) & set(search["trial"])
+    reported = tuned(frame)
+    assert sorted(reported["seed"]) == [2, 3] and (reported["phase"] == "final").all()
+    assert set(reported["loss"]) == set(final["loss"])
+    again = search[search["config"].isin(chosen)]
+    assert not set(reported["loss"]) & set(again["loss"])  # other seeds, other numbers
+    on_disk = pd.read_csv(f"{frame.attrs['run_dir']}/results.csv")
+    assert set(on_disk["phase"]) == {"search", "final"} and on_disk["trial"].is_unique
+
+
+def test_a_tuned_run_stopped_in_its_final_phase_resumes_it(tmp_path):
+    from seqbench.store import RunDir
+
+    frame = seqbench.run("gru", "adding", [5], lr=[1e-3, 3e-2], seeds=2, tune=True, out=tmp_path, **TINY)
+    rundir = RunDir.open(frame.attrs["run_dir"])
+    rows = list(rundir.rows)
+    rundir.replace_rows([r for r in rows if not (r["phase"] == "final" and int(r["seed"]) == 3)])  # one lost
+    rundir.close()
+    again = seqbench.run(resume=frame.attrs["run_dir"])
+    assert list(again.query("phase == 'search'")["wall_s"]) == list(frame.query("phase == 'search'")["wall_s"])
+    assert sorted(again.query("phase == 'final'")["seed"]) == [2, 3]
+    kept = frame.query("phase == 'final' and seed == 2")["wall_s"].iloc[0]
+    assert again.query("phase == 'final' and seed == 2")["wall_s"].iloc[0] == kept  # not trained again
+
+
+def _grid(best_lr, lrs=(1e-3, 3e-3, 1e-2), dropout=(0.0,)):
+    rows = [dict(config=f"{lr}-{d}", seed=s, lr=lr, dropout=d, val_loss=abs(lr - best_lr) + d + 0.01 * s)
+            for lr in lrs for d in dropout for s in range(2)]
+    return _frame(rows)
+
+
+def test_a_selection_on_the_edge_of_its_grid_is_marked_and_warned_about(capsys):
+    from seqbench.sweep.tune import edges, warn_edges
+
+    assert set(select(_grid(1e-2))["edge"]) == {"lr ↑"}
+    assert set(select(_grid(1e-3))["edge"]) == {"lr ↓"}
+    assert set(select(_grid(3e-3))["edge"]) == {""}  # inside the grid: converged
+    (where, edge), = edges(_grid(1e-2))
+    assert where == "lstm adding T=5" and edge.high and (edge.next_low, edge.next_high) == pytest.approx((1e-2, 1e-2 / 0.09))
+    assert edges(_grid(3e-3, dropout=(0.0, 0.2))) == []  # dropout 0 is its floor, not an edge
+    (_, low), = edges(_grid(1e-3, lrs=(1e-3, 1e-2)))
+    assert not low.high and (low.next_low, low.next_high) == pytest.approx((1e-5, 1e-3))  # two steps of 10
+    line = warn_edges(_grid(1e-2))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lr=0.01 is the highest value tried: try 0.01..0.111" in err and line in err
+    assert warn_edges(_grid(3e-3)) is None and capsys.readouterr().err == ""
+
+
+def test_the_tuned_table_marks_an_edge(tmp_path, capsys):
+    args = ["run", "--cells", "gru", "--tasks", "adding", "--lengths", "5", "--lr", "1e-3,3e-2", "--tune",
+            "--seeds", "2", "--out", str(tmp_path), "-q", *TINY_ARGS]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "(of 2) ⚠ lr" in out and "has not converged" in " ".join(out.split())
+    assert "tuning has not converged" in err and "gru adding T=5: lr=" in err
+
+
+def test_the_tuned_suite_gives_every_cell_the_same_number_of_configurations():
+    from seqbench.spec.suite import load_suite
+
+    _, configs = load_suite("tuned")
+    counts = {(task, cell): len(config.configurations(cell, task))
+              for config in configs for task in config.tasks for cell in config.cells}
+    assert {cell for _, cell in counts} == {"rnn", "lstm", "gru", "transformer"}
+    assert len(set(counts.values())) == 1, counts
+    lrs = {task: set() for task, _ in counts}
+    for config in configs:
+        for task in config.tasks:
+            for cell in config.cells:
+                lrs[task] |= {c["lr"] for c in config.configurations(cell, task)}
+    assert all(min(v) == 3e-4 and max(v) == 3e-2 for v in lrs.values())  # one range for every cell
+    assert all(config.tune and config.steps for config in configs)  # step budgets, tuned
+
+
 # --------------------------------------------------------------------------- early stopping
 
 

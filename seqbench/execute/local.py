@@ -82,6 +82,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
                 value = metric.obj(values)
                 row[prefix + name] = None if value is None else float(value)
         diverged = outcome.status == "diverged" or not all(math.isfinite(v) for v in stats.values())
+        row["val_solved"] = not diverged and bool(task.solved(val_stats))  # what a horizon search decides on
         row["status"] = "diverged" if diverged else "ok"
         row["solved"] = not diverged and bool(task.solved(stats))
         if row["solved"] and row["steps_to_solve"] is None:

@@ -84,6 +84,7 @@ def summarize(frame: Any, metrics: Optional[Mapping[str, bool]] = None,
                                   "diverged": int((group["status"] == "diverged").sum())}
         if "n_configs" in group:
             record["n_configs"] = int(group["n_configs"].max())
+            record["edge"] = str(group["edge"].fillna("").iloc[0]) if "edge" in group else ""
         metric, _ = primary_metric(task_info, task, length)
         if f"val_{metric}" in ok:
             record[f"val_{metric}"] = pd.to_numeric(ok[f"val_{metric}"], errors="coerce").mean()
@@ -176,8 +177,11 @@ def _detail_notes(group: Any, info: Mapping[str, Any], layout: _Layout) -> list[
         notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}: "
                      "the timed steps varied (a busy machine, or a cell whose step time varies); speed figures are uncertain")
     if layout.tuned:
+        edge = ("; ⚠ ↑/↓: the chosen value is the highest/lowest tried, the search has not converged "
+                "(the run's warning names the range to try next)" if (group.get("edge", "") != "").any() else "")
         notes.insert(0, f"tuned: per cell, the configuration with the best mean validation {label(layout.metric)} "
-                     f"over its seeds (chosen, of n configurations); every other column on the test split")
+                     f"over its search seeds (chosen, of n configurations), then trained again on fresh seeds: "
+                     f"every number shown is from those seeds, on the test split{edge}")
     elif layout.show_config:
         notes.insert(0, "every configuration of the sweep (seqbench report --tuned for the selected ones); "
                      "numbers on the test split")
@@ -188,7 +192,8 @@ def _detail_row(rec: Any, columns: list[Column], bests: Mapping[str, Any], layou
     cells = ([str(rec["rank"])] if layout.multi else []) + [str(rec["cell"])]
     if layout.show_config:
         name = rec["config_label"] or "–"
-        cells.append(f"{name} (of {int(rec['n_configs'])})" if layout.tuned else name)
+        edge = f" ⚠ {rec['edge']}" if layout.tuned and rec.get("edge") else ""
+        cells.append(f"{name} (of {int(rec['n_configs'])}){edge}" if layout.tuned else name)
     flags = [False] * len(cells)
     for c in columns:
         value = rec[c.name]

@@ -61,8 +61,10 @@ def run(
 
     Sweeps: ``lr``, ``hidden``, ``params``, ``layers``, ``batch``, ``dropout``, ``clip`` and each
     task or cell option take a list (a grid) or a ``"LOW..HIGH"`` range (``samples`` seeded draws,
-    ``sweep_seed``); ``tune=True`` selects each cell's best configuration on validation
-    (``results.csv`` column ``selected``); ``patience`` stops a trial early. Every trial's
+    ``sweep_seed``); ``tune=True`` selects each cell's best configuration on validation with the
+    search seeds, then trains it again on as many fresh seeds, whose test numbers the tuned tables
+    report (``seqbench.sweep.tune``; ``results.csv`` columns ``phase``, ``selected``, ``edge``);
+    ``patience`` stops a trial early. Every trial's
     configuration is validated before anything trains.
 
     ``announce`` is called with the plan (``plan_run``'s frame) once it is known: before training
@@ -225,12 +227,18 @@ def _run_locked(rundir: RunDir, request: Request, trials: list[TrialSpec], task_
         from seqbench.studies.generalization import GeneralizationLog
 
         GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
+    tune = any(c.tune for c in configs)
     interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins, pool=pool,
-                            finished=estimate.finished)
-    if any(c.tune for c in configs) and not interrupted:
-        from seqbench.sweep.tune import select
+                            finished=estimate.finished, phase="search" if tune else None)
+    if tune and not interrupted:  # select on validation, then train the selection on fresh seeds
+        from seqbench.sweep.tune import final_specs, select, warn_edges
 
-        rundir.replace_rows(select(rundir.frame(), task_info).to_dict("records"))
+        finals = final_specs(rundir.frame(), trials, task_info)
+        interrupted = run_specs([t for t in finals if t.key not in rundir.finished_keys()], rundir, registry,
+                                execution, plugins=configs[0].plugins, pool=pool, phase="final")
+        if not interrupted:
+            rundir.replace_rows(select(rundir.frame(), task_info).to_dict("records"))
+            warn_edges(rundir.frame(), task_info)
     frame = rundir.frame()
     frame.attrs["run_dir"] = str(rundir.path)
     registry.notify("seqbench_run_end", run_dir=str(rundir.path), results=frame, interrupted=interrupted)
@@ -259,10 +267,11 @@ def write_environment(rundir: RunDir, registry: Registry, device: str, flushed: 
 
 def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
               execution: Optional[Execution] = None, plugins: Iterable[str] = (), pool: Any = None,
-              finished: Optional[Callable[[TrialSpec, dict], None]] = None) -> bool:
+              finished: Optional[Callable[[TrialSpec, dict], None]] = None, phase: Optional[str] = None) -> bool:
     """Run ``specs`` (devices resolved) with the executor ``execution`` names (in ``pool``'s
     workers, from ``execute.start_workers``, when given), appending each row to ``rundir`` as its
-    trial finishes, notifying ``seqbench_trial_end`` and calling ``finished(spec, row)``. Returns
+    trial finishes (with ``phase`` in its column ``phase`` when given: a tuned run's ``search`` or
+    ``final``), notifying ``seqbench_trial_end`` and calling ``finished(spec, row)``. Returns
     True when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
     from seqbench.execute import make_executor
 
@@ -275,6 +284,8 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
     rows = executor.run(specs, registry.notify)
     try:
         for spec, row in rows:
+            if phase is not None:
+                row["phase"] = phase
             rundir.append(row)
             if lengths is not None:
                 lengths.evaluate(spec, row)  # --eval-lengths: the saved model at the other lengths
