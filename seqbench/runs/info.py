@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 KINDS = ("speed", "horizon", "tuned", "plain")
-SELECTION_COLUMNS = ["selected", "n_configs", "phase", "edge"]
+SELECTION_COLUMNS = ["selected", "n_configs"]
 
 
 @dataclass(frozen=True)
