@@ -92,6 +92,7 @@ def command(args: Any, registry: Any) -> int:
     if args.dry_run:
         from seqbench.reporting.plan_tables import plan_table
 
+        options.pop("out", None)  # a plan writes nothing
         planned = plan_run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
                            **options)
         print_tables([plan_table(planned)], stdout())
