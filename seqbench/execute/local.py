@@ -84,7 +84,9 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         diverged = outcome.status == "diverged" or not all(math.isfinite(v) for v in stats.values())
         row["status"] = "diverged" if diverged else "ok"
         row["solved"] = not diverged and bool(task.solved(stats))
-        if row["solved"] and row["steps_to_solve"] is None:
+        if not row["solved"]:  # solved on validation during training, not on test: not a solve
+            row["steps_to_solve"] = None
+        elif row["steps_to_solve"] is None:
             row["steps_to_solve"] = outcome.steps
 
         x = eval_set.batches[0][0]
