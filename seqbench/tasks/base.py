@@ -202,11 +202,13 @@ def measured_baseline(task: Task, examples: Optional[int] = None, split: str = "
 
 def reference_rows(info: Mapping[str, Any]) -> list[tuple[str, float]]:
     """The rows a run table shows beside its analytic baseline, from a task's description
-    (``Task.describe``, a run's config.json): the baseline measured on the test set, then the
-    further known references (``Task.references``)."""
+    (``Task.describe``, a run's config.json): the baseline measured on the test set (unless it
+    equals the analytic one to 5 digits, as a uniform guess does), then the further known
+    references (``Task.references``)."""
     rows = []
-    if info.get("baseline_measured") is not None:
-        rows.append(("(baseline, measured on test)", float(info["baseline_measured"])))
+    measured, analytic = info.get("baseline_measured"), info.get("baseline")
+    if measured is not None and not (analytic is not None and math.isclose(measured, analytic, rel_tol=1e-5)):
+        rows.append(("(baseline on test)", float(measured)))
     rows += [(f"({name})", float(value)) for name, value in (info.get("references") or {}).items()]
     return rows
 
