@@ -274,3 +274,15 @@ def test_adding_markers_reach_every_allowed_position(length):
     assert set(markers[:, :half].argmax(1).tolist()) == set(range(half))
     assert set((half + markers[:, half:].argmax(1)).tolist()) == set(range(half, length))
     assert torch.allclose(y, (x[..., 0] * markers).sum(1))
+
+
+def test_inference_is_timed_at_the_training_batch_not_the_evaluation_slice(tmp_path, monkeypatch):
+    from seqbench.train import measure
+
+    def one_second(fn, device):  # runs the timed call once and says it took a second
+        fn()
+        return 1.0, 0.0
+
+    monkeypatch.setattr(measure, "median_seconds", one_second)
+    frame = seqbench.run("gru", "adding", [10], steps=2, hidden=4, batch=8, eval_examples=500, out=tmp_path)
+    assert frame["infer_tok_s"].iloc[0] == pytest.approx(8 * 10)  # 8 examples × 10 steps per (fake) second

@@ -89,7 +89,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         elif row["steps_to_solve"] is None:
             row["steps_to_solve"] = outcome.steps
 
-        x = eval_set.batches[0][0]
+        x = eval_set.batches[0][0][:spec.batch]  # inference timed at the training batch, not the eval slice
 
         def infer() -> None:
             with torch.inference_mode():
