@@ -23,6 +23,9 @@ TRIAL_OPTIONS = (
     ("--clip", "gradient-norm clipping threshold (default: 1.0)(grid)"),
     ("--device", "auto, cpu or cuda (default: auto)"),
     ("--eval-every", "steps between evaluations (default: 100); a trial stopping once solved stops at one"),
+    ("--quick-eval", "periodic evaluations (early stopping, --stop-when-solved, steps to solve) on the first N "
+                     "validation examples instead of the whole validation set; the final validation and test "
+                     "numbers always use the whole sets"),
 )
 TRIAL_NAMES = tuple(flag[2:].replace("-", "_") for flag, _ in TRIAL_OPTIONS) + ("flush_denormal",)
 # --cells takes group names beside cell names (registry.Registry.select_cells)

@@ -85,10 +85,12 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         row["val_solved"] = not diverged and bool(task.solved(val_stats))  # what a horizon search decides on
         row["status"] = "diverged" if diverged else "ok"
         row["solved"] = not diverged and bool(task.solved(stats))
-        if row["solved"] and row["steps_to_solve"] is None:
+        if not row["solved"]:  # solved on validation during training, not on test: not a solve
+            row["steps_to_solve"] = None
+        elif row["steps_to_solve"] is None:
             row["steps_to_solve"] = outcome.steps
 
-        x = eval_set.batches[0][0]
+        x = eval_set.batches[0][0][:spec.batch]  # inference timed at the training batch, not the eval slice
 
         def infer() -> None:
             with torch.inference_mode():

@@ -23,7 +23,7 @@ from seqbench.reporting.formats import (BUILTIN_METRICS, NO_SPREAD, direction, h
 from seqbench.reporting.table import NOISY, TableData, best_of, markdown_tables, print_tables
 from seqbench.runs.info import solved_flags
 from seqbench.stats import MIN_SEEDS, TOO_SMALL, interval as interval_of, mean_std_ci, method, ranks_from_intervals
-from seqbench.tasks.base import primary_metric
+from seqbench.tasks.base import primary_metric, reference_rows
 
 KEYS = ("task", "length", "cell")
 
@@ -229,9 +229,11 @@ def detail_tables(summary: Any, all_columns: list[Column], task_info: Mapping[st
             table.add(*_detail_row(rec, columns, bests, layout))
         before = (1 if layout.multi else 0) + (1 if layout.show_config else 0)  # blank cells around the label
         after = sum((bool(layout.val), layout.multi, layout.show_status))
-        for name, values in (("(baseline)", group["baseline"].dropna()), ("(optimum)", group["optimum"].dropna())):
-            if not values.empty and any(c.name == "loss" for c in columns):
-                ref = [value_spread("loss", values.iloc[0]) if c.name == "loss" else "" for c in columns]
+        measured = [(name, [value]) for name, value in reference_rows(task_info.get(f"{task}|{length}", {}))]
+        for name, values in (("(baseline)", group["baseline"].dropna()), *measured,
+                             ("(optimum)", group["optimum"].dropna())):
+            if len(values) and any(c.name == "loss" for c in columns):
+                ref = [value_spread("loss", list(values)[0]) if c.name == "loss" else "" for c in columns]
                 lead = [""] if layout.multi else []
                 table.add(lead + [name] + [""] * (before - len(lead)) + ref + [""] * after, dim=True)
         out.append(table)

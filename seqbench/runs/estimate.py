@@ -26,7 +26,7 @@ from seqbench.spec.config import TrialSpec
 from seqbench.plugins.factories import build_task
 from seqbench.plugins.registry import Registry
 
-QUICK_EVAL = 256  # examples of each periodic evaluation (train.train)
+QUICK_EVAL = None  # examples of each periodic evaluation by default (train.train): None, the whole validation set
 CACHE_FILE = "step_times.json"
 CACHE_ENTRIES = 5000  # the oldest are dropped beyond this
 
@@ -146,10 +146,11 @@ def estimate(trials: list[TrialSpec], registry: Registry, device: str, threads: 
     write_cache({k: v for k, v in fresh.items() if math.isfinite(v)}, specs, device, threads)
     first = {_model_key(s): s for s in reversed(trials)}
     guessed = _scaled({m: first[m] for m in keys if m not in known}, {m: first[m] for m in known}, known, registry)
+    held_out: dict[str, Optional[int]] = {}
     rows = [{"trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length, "seed": spec.seed,
              "config_label": spec.config_label, "hidden": spec.hidden,
              "step_s": (step_s := known.get(_model_key(spec), guessed.get(_model_key(spec), math.nan))),
-             "est_s": trial_seconds(spec, step_s)} for spec in trials]
+             "est_s": trial_seconds(spec, step_s, _held_out(spec, registry, held_out))} for spec in trials]
     frame = pd.DataFrame(rows)
     frame.attrs.update(models=len(keys), timed=len(fresh), cached=len(known) - len(fresh),
                        guessed=sum(math.isfinite(v) for v in guessed.values()))
@@ -157,15 +158,30 @@ def estimate(trials: list[TrialSpec], registry: Registry, device: str, threads: 
     return frame
 
 
-def trial_seconds(spec: TrialSpec, step_s: float) -> float:
-    """Training (steps or budget) plus evaluations of one trial whose step takes ``step_s``."""
+def _held_out(spec: TrialSpec, registry: Registry, cache: dict) -> Optional[int]:
+    """The examples of ``spec``'s validation set (its ``eval_examples`` or the task's default)."""
+    key = json.dumps([spec.task, spec.length, spec.task_params, spec.eval_examples], sort_keys=True, default=str)
+    if key not in cache:
+        try:
+            task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
+            cache[key] = task.held_out_size(spec.eval_examples)
+        except Exception:  # noqa: BLE001 - an estimate; the run reports a bad task itself
+            cache[key] = spec.eval_examples
+    return cache[key]
+
+
+def trial_seconds(spec: TrialSpec, step_s: float, examples: Optional[int] = None) -> float:
+    """Training (steps or budget) plus evaluations of one trial whose step takes ``step_s``; its
+    held-out sets hold ``examples`` examples each (default: ``spec.eval_examples``, else 1024)."""
     if not math.isfinite(step_s):
         return math.nan
     steps = spec.steps if spec.steps is not None else (spec.budget_s / step_s if step_s > 0 else 0)
     train_s = spec.budget_s if spec.steps is None else spec.steps * step_s
     if spec.steps is not None and spec.budget_s is not None:
         train_s = min(train_s, spec.budget_s)
-    evals = int(steps // spec.eval_every) * min(QUICK_EVAL, spec.eval_examples) + 2 * spec.eval_examples
+    examples = examples or spec.eval_examples or 1024
+    quick = getattr(spec, "quick_eval", None) or QUICK_EVAL or examples
+    evals = int(steps // spec.eval_every) * min(quick, examples) + 2 * examples
     return train_s + evals / spec.batch * step_s / 3
 
 

@@ -148,7 +148,8 @@ class TrialSpec:
     clip: float = 1.0
     device: str = "cpu"
     eval_every: int = 100
-    eval_examples: int = 1024
+    eval_examples: Optional[int] = None  # held-out examples per split; None: the task's default
+    quick_eval: Optional[int] = None  # periodic evaluations on this many validation examples; None: all
     log_every: int = 20
     task_params: dict = field(default_factory=dict)
     cell_params: dict = field(default_factory=dict)
@@ -228,7 +229,9 @@ class RunConfig:
     clip: Any = 1.0
     device: str = "auto"
     eval_every: int = 100
-    eval_examples: int = 1024
+    # held-out examples of the validation and of the test set; None: the task's default (Task.held_out_examples)
+    eval_examples: Optional[int] = None
+    quick_eval: Optional[int] = None  # periodic evaluations on the first this many validation examples; None: all
     task_params: dict = field(default_factory=dict)  # task name → {parameter: value} (or a list of option sets)
     cell_params: dict = field(default_factory=dict)  # cell name → {parameter: value} (or a list of option sets)
     plugins: list[str] = field(default_factory=list)
@@ -263,8 +266,11 @@ class RunConfig:
         for name, (check, integer, log) in SWEPT.items():
             if getattr(self, name) is not None:
                 setattr(self, name, parse_value(name, getattr(self, name), check, integer, log))
-        for name in ("eval_every", "eval_examples", "samples"):
+        for name in ("eval_every", "samples"):
             setattr(self, name, positive_int(name, getattr(self, name)))
+        for name in ("eval_examples", "quick_eval"):
+            if getattr(self, name) is not None:
+                setattr(self, name, positive_int(name, getattr(self, name)))
         if isinstance(self.sweep_seed, bool) or not isinstance(self.sweep_seed, int) or self.sweep_seed < 0:
             raise UsageError(f"sweep_seed must be an integer >= 0, got {self.sweep_seed!r}")
         if self.patience is not None:
@@ -347,6 +353,8 @@ class RunConfig:
                     "eval_every": self.eval_every, "eval_examples": self.eval_examples, "patience": self.patience}
         if self.stop_when_solved:  # only when set, so the hashes of runs made before the option stay
             identity["stop_when_solved"] = True
+        if self.quick_eval is not None:  # likewise
+            identity["quick_eval"] = self.quick_eval
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         shown = label({k.split(".", 1)[-1] if k.startswith((TASK_PREFIX, CELL_PREFIX)) else k: v
                        for k, v in config.items()}, [s.split(".", 1)[-1] if s.startswith((TASK_PREFIX, CELL_PREFIX))
@@ -354,7 +362,7 @@ class RunConfig:
         return TrialSpec(cell=cell, task=task, length=length, seed=seed, steps=self.steps, budget_s=self.budget_s,
                          hidden=hidden, layers=config["layers"], batch=config["batch"], lr=config["lr"],
                          dropout=config["dropout"], clip=config["clip"], device=device,
-                         eval_every=self.eval_every, eval_examples=self.eval_examples,
+                         eval_every=self.eval_every, eval_examples=self.eval_examples, quick_eval=self.quick_eval,
                          task_params=task_params, cell_params=cell_params, save=self.save or bool(self.eval_lengths),
                          flush_denormal=self.flush_denormal, params_budget=budget, patience=self.patience,
                          config=digest, config_label=shown, stop_when_solved=self.stop_when_solved,

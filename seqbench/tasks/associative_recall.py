@@ -84,6 +84,11 @@ class AssociativeRecallTask(TokenTask):
     def baseline(self) -> float:
         return math.log(self.value_vocab)
 
+    def baseline_output(self, x: Any) -> Any:
+        from seqbench.tasks.base import uniform_logits
+
+        return uniform_logits((x.shape[0], self.length), slice(1 + self.key_vocab, None), self.output_size)
+
     @property
     def optimum(self) -> Optional[float]:
         return 0.0

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 EVAL_SEED = 1_000_003  # the validation set is drawn from this seed, never from a training seed
 TEST_SEED = 2_000_003  # the test set: another fixed seed, so validation and test never overlap in draws
+DRAW_CHUNK = 1024  # held-out sets are drawn this many examples at a time, whatever the batch size
+Batches = list[tuple["torch.Tensor", "torch.Tensor"]]  # a held-out set, sliced
 IGNORE = -100  # target of steps that are not scored (F.cross_entropy's ignore_index)
 
 
@@ -64,27 +66,49 @@ class Task:
         """A batch ``(x, y)`` drawn with ``generator`` on ``device``."""
         raise NotImplementedError
 
-    def eval_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+    # Default size of the validation and of the test set (``eval_examples`` unset): large enough that
+    # the standard error of the baseline's loss is at most 1 % of it, or, where the baseline's loss is
+    # the same on every example (a uniform guess), that of a 0.99 accuracy is about 0.001. None: the
+    # whole fixed split (e.g. a corpus).
+    held_out_examples: ClassVar[Optional[int]] = 1024
+
+    def held_out_size(self, examples: Optional[int] = None) -> Optional[int]:
+        """The number of held-out examples asked for: ``examples``, or the task's default."""
+        return self.held_out_examples if examples is None else examples
+
+    def eval_batches(self, examples: Optional[int], batch_size: int, device: Any) -> Batches:
         """The validation set as a list of batches: evaluated during training, read by early
         stopping and tuning.
 
-        By default ``examples`` examples drawn with ``sample`` from the fixed ``EVAL_SEED``
-        (never a training seed). Tasks with a fixed held-out split (e.g. a corpus) override it
-        and ``test_batches``.
+        By default ``examples`` examples (None: ``held_out_examples``) drawn with ``sample`` from the
+        fixed ``EVAL_SEED`` (never a training seed), on the CPU, then moved to ``device`` and cut into
+        batches of ``batch_size``: the same examples whatever the batch size and the device. Tasks with
+        a fixed held-out split (e.g. a corpus) override it and ``test_batches``.
         """
         return self._drawn(EVAL_SEED, examples, batch_size, device)
 
-    def test_batches(self, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+    def test_batches(self, examples: Optional[int], batch_size: int, device: Any) -> Batches:
         """The test set, scored once after training for the reported numbers; never read by
         selection. By default drawn like ``eval_batches`` from another fixed seed, ``TEST_SEED``."""
         return self._drawn(TEST_SEED, examples, batch_size, device)
 
-    def _drawn(self, seed: int, examples: int, batch_size: int, device: Any) -> list[tuple["torch.Tensor", "torch.Tensor"]]:
+    def held_out(self, seed: int, examples: Optional[int] = None) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """The whole held-out set ``(x, y)`` drawn from ``seed`` on the CPU, in chunks of ``DRAW_CHUNK``
+        examples (so neither the batch size nor the device changes a single draw)."""
         import torch
 
-        generator = torch.Generator(device=device).manual_seed(seed)
-        sizes = [batch_size] * (examples // batch_size) + ([examples % batch_size] if examples % batch_size else [])
-        return [self.sample(size, generator, device) for size in sizes]
+        count = self.held_out_size(examples)
+        if count is None or count < 1:
+            raise ValueError(f"held-out examples must be a positive integer, got {count!r}")
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        chunks = [self.sample(min(DRAW_CHUNK, count - start), generator, "cpu")
+                  for start in range(0, count, DRAW_CHUNK)]
+        return torch.cat([x for x, _ in chunks]), torch.cat([y for _, y in chunks])
+
+    def _drawn(self, seed: int, examples: Optional[int], batch_size: int, device: Any) -> Batches:
+        x, y = self.held_out(seed, examples)
+        x, y = x.to(device), y.to(device)
+        return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
 
     # -- objective ----------------------------------------------------------------------
 
@@ -108,6 +132,17 @@ class Task:
         raise NotImplementedError
 
     baseline_description: ClassVar[str] = ""
+
+    def baseline_output(self, x: "torch.Tensor") -> Optional["torch.Tensor"]:
+        """What the trivial baseline outputs for inputs ``x`` (shape (batch, seq_len, output_size)),
+        so that its loss can be measured on the held-out sets (``measured_baseline``); None where
+        the task gives none."""
+        return None
+
+    @property
+    def references(self) -> dict[str, float]:
+        """Further known reference losses between the baseline and the optimum, by description."""
+        return {}
 
     @property
     def optimum(self) -> Optional[float]:
@@ -137,11 +172,55 @@ class Task:
             "output_size": self.output_size,
             "baseline": self.baseline,
             "baseline_description": self.baseline_description,
+            "baseline_measured": measured_baseline(self),  # on the default test set
+            "held_out_examples": self.held_out_size(),
+            "references": self.references,
             "optimum": self.optimum,
             "solved": self.solved_description,
             "metric": self.solved_metric,
             "metric_higher_is_better": self.solved_higher_is_better,
         }
+
+
+def measured_baseline(task: Task, examples: Optional[int] = None, split: str = "test") -> Optional[float]:
+    """The trivial baseline's loss measured on the task's ``split`` ("test" or "val") set of
+    ``examples`` (None: the task's default size), beside its analytic ``baseline``; None when the
+    task gives no ``baseline_output``. Evaluated on the CPU in slices of at most 2^22 output floats."""
+    import torch
+
+    batches = task.test_batches if split == "test" else task.eval_batches
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for x, y in batches(examples, max(1, 2 ** 22 // (task.seq_len * task.output_size)), "cpu"):
+            out = task.baseline_output(x)
+            if out is None:
+                return None
+            s, n = task.eval_sums(out, y)["loss"]
+            total, count = total + s, count + n
+    return total / count if count else None
+
+
+def reference_rows(info: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The rows a run table shows beside its analytic baseline, from a task's description
+    (``Task.describe``, a run's config.json): the baseline measured on the test set (unless it
+    equals the analytic one to 5 digits, as a uniform guess does), then the further known
+    references (``Task.references``)."""
+    rows = []
+    measured, analytic = info.get("baseline_measured"), info.get("baseline")
+    if measured is not None and not (analytic is not None and math.isclose(measured, analytic, rel_tol=1e-5)):
+        rows.append(("(baseline on test)", float(measured)))
+    rows += [(f"({name})", float(value)) for name, value in (info.get("references") or {}).items()]
+    return rows
+
+
+def uniform_logits(shape: tuple[int, ...], among: Any, size: int) -> "torch.Tensor":
+    """Logits of a uniform guess over the classes ``among`` (a slice or index list) of ``size``:
+    0 there, -1e4 elsewhere (a probability of e^-1e4, zero in float32)."""
+    import torch
+
+    logits = torch.full((*shape, size), -1e4)
+    logits[..., among] = 0.0
+    return logits
 
 
 class TokenTask(Task):

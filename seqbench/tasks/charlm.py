@@ -19,6 +19,10 @@ next-character accuracy. Baseline: the unigram model, character frequencies of t
 split with add-one smoothing (so characters unseen in train keep a probability), scored on
 every character of the validation split.
 
+Held-out sets: by default the whole validation and test splits (``held_out_examples = None``);
+``eval_examples`` takes that many windows, evenly spaced. The baseline is also measured on the
+test windows (``describe``'s ``baseline_measured``).
+
 Solved: a language model has no natural "solved"; here it means "bits per char below 2"
 (``solved_bpc``), a quality target whose ``steps_to_solve`` compares how fast cells learn.
 On the default corpus (Python 3.11) the unigram baseline is 4.70 bits per char and count-based
@@ -97,6 +101,7 @@ class CharLMTask(TokenTask):
     solved_higher_is_better = False
     baseline_description = ("unigram model: add-one smoothed train-split character frequencies, "
                             "on the validation split")
+    held_out_examples = None  # the whole split
 
     def __init__(self, length: int, corpus: str = DEFAULT_CORPUS, val_fraction: float = 0.05,
                  test_fraction: float = 0.05, solved_bpc: float = SOLVED_BPC) -> None:
@@ -128,6 +133,11 @@ class CharLMTask(TokenTask):
                                  f"use a length below {hi - lo} or a larger corpus or fraction")
         self._on_device: dict[str, Any] = {}
         self._baseline: Optional[float] = None
+
+    def held_out_size(self, examples: Optional[int] = None) -> Optional[int]:
+        """Windows of the validation split evaluated for ``examples`` (None: all of them)."""
+        available = self.held_out_sizes()["val"][1]
+        return available if examples is None else min(max(examples, 0), available)
 
     def held_out_sizes(self) -> dict[str, tuple[int, int]]:
         """(characters, non-overlapping windows of T + 1) of the validation and test splits:
@@ -194,14 +204,21 @@ class CharLMTask(TokenTask):
     def baseline(self) -> float:
         """Unigram cross-entropy (nats per char) of the validation split."""
         if self._baseline is None:
-            import torch
-
-            V = len(self.vocab)
-            (t0, t1), (v0, v1) = self.splits["train"], self.splits["val"]
-            counts = torch.bincount(self.data[t0:t1], minlength=V).double()
-            log_p = torch.log((counts + 1.0) / (counts.sum() + V))
+            v0, v1 = self.splits["val"]
+            log_p = self.unigram_log_probs()
             self._baseline = float(-log_p[self.data[v0:v1]].mean())
         return self._baseline
+
+    def unigram_log_probs(self) -> Any:
+        """Log-probabilities of the unigram baseline: add-one smoothed train-split frequencies."""
+        import torch
+
+        (t0, t1), V = self.splits["train"], len(self.vocab)
+        counts = torch.bincount(self.data[t0:t1], minlength=V).double()
+        return torch.log((counts + 1.0) / (counts.sum() + V))
+
+    def baseline_output(self, x: Any) -> Any:
+        return self.unigram_log_probs().float().expand(x.shape[0], x.shape[1], -1)
 
     @property
     def solved_description(self) -> str:

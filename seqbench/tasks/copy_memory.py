@@ -57,6 +57,13 @@ class CopyTask(TokenTask):
     def baseline(self) -> float:
         return self.n_symbols * math.log(self.alphabet) / self.seq_len
 
+    def baseline_output(self, x: Any) -> Any:
+        from seqbench.tasks.base import uniform_logits
+
+        out = uniform_logits((x.shape[0], self.seq_len), [0], self.output_size)  # blanks
+        out[:, -self.n_symbols:] = uniform_logits((x.shape[0], self.n_symbols), slice(1, None), self.output_size)
+        return out
+
 
 @hookimpl
 def seqbench_register_tasks(register):

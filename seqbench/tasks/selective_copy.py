@@ -67,6 +67,11 @@ class SelectiveCopyTask(TokenTask):
     def baseline(self) -> float:
         return math.log(self.alphabet)
 
+    def baseline_output(self, x: Any) -> Any:
+        from seqbench.tasks.base import uniform_logits
+
+        return uniform_logits((x.shape[0], self.seq_len), slice(1, self.alphabet + 1), self.output_size)
+
     @property
     def optimum(self) -> Optional[float]:
         return 0.0

@@ -23,26 +23,44 @@ from seqbench.train.measure import StepTimer, synchronize
 LogFn = Callable[[int, dict], None]
 
 
+EVAL_TOKENS = 2 ** 16  # evaluation slices hold at least this many tokens (or one training batch)
+
+
+def eval_slice(task: Any, batch: int) -> int:
+    """Examples per evaluation forward pass: the training batch, or more when short sequences let
+    a slice of ``EVAL_TOKENS`` tokens hold more (no gradients are kept, so memory stays bounded)."""
+    return max(batch, EVAL_TOKENS // max(task.seq_len, 1))
+
+
 @dataclass
 class EvalSet:
     """Held-out examples of a trial, drawn once: the validation split (``Task.eval_batches``) or
-    the test split (``Task.test_batches``)."""
+    the test split (``Task.test_batches``), whose examples depend on neither the batch size nor
+    the device (only the slicing does)."""
 
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def draw(cls, task: Any, examples: int, batch: int, device: torch.device, split: str = "val") -> "EvalSet":
+    def draw(cls, task: Any, examples: Optional[int], batch: int, device: torch.device,
+             split: str = "val") -> "EvalSet":
+        """``examples`` held-out examples (None: the task's default, ``Task.held_out_examples``)
+        in slices of ``eval_slice(task, batch)``."""
         batches = task.test_batches if split == "test" else task.eval_batches
-        return cls(batches(examples, batch, device))
+        return cls(batches(examples, eval_slice(task, batch), device))
+
+    @property
+    def examples(self) -> int:
+        return sum(x.shape[0] for x, _ in self.batches)
 
     def head(self, examples: int) -> "EvalSet":
-        """The first batches holding at least ``examples`` examples (for quick periodic evals)."""
+        """The first ``examples`` examples (for quick periodic evaluations, ``quick_eval``)."""
         taken, out = 0, []
         for x, y in self.batches:
             if taken >= examples:
                 break
-            out.append((x, y))
-            taken += x.shape[0]
+            keep = min(x.shape[0], examples - taken)
+            out.append((x[:keep], y[:keep]))
+            taken += keep
         return EvalSet(out)
 
 
@@ -80,12 +98,16 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     divergence). With ``spec.patience``, training stops after that many evaluations without a
     better validation value of the task's metric, and the model is restored to its best one.
     With ``spec.stop_when_solved``, training stops (``stopped_early``) at the first evaluation
-    whose quick validation subset and then whole validation set meet ``task.solved``."""
+    whose validation set meets ``task.solved``. Periodic evaluations use the whole validation set,
+    or its first ``spec.quick_eval`` examples when set (stopping once solved then confirms on the
+    whole set; ``steps_to_solve`` stays the validation step, and the caller clears it when the
+    test set is not solved)."""
     log = log or (lambda step, metrics: None)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = Adam(params, lr=spec.lr)
-    quick_eval = eval_set.head(256)
+    quick = getattr(spec, "quick_eval", None)
+    quick_eval = eval_set.head(quick) if quick else eval_set
     timer = StepTimer(device)
     outcome = TrainOutcome()
     tokens_per_step = spec.batch * task.seq_len
@@ -134,7 +156,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
                                 "tokens": tokens_per_step * outcome.steps})
             stop = stopper is not None and stopper.update(outcome.steps, stats, model)
             if getattr(spec, "stop_when_solved", False) and task.solved(stats):
-                stop = stop or task.solved(evaluate(model, task, eval_set))  # the whole set confirms
+                stop = stop or quick_eval is eval_set or task.solved(evaluate(model, task, eval_set))
             eval_seconds += time.perf_counter() - started
             window_start = time.perf_counter()
             if stop:
