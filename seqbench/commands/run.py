@@ -8,7 +8,7 @@ from seqbench.commands import options as opt
 from seqbench.hookspecs import hookimpl
 
 RUN_OPTIONS = ("cells", "tasks", "lengths", "seeds", "out", "save", "samples", "sweep_seed", "tune", "patience",
-               "eval_lengths", "stop_when_solved") + opt.TRIAL_NAMES
+               "eval_lengths", "stop_when_solved", "deterministic") + opt.TRIAL_NAMES
 
 
 def _nonneg_int(text: str) -> int:
@@ -57,6 +57,10 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--eval-lengths", dest="eval_lengths", metavar="LENGTHS", help="also evaluate each trained "
                      "model, without further training, on the test set at these lengths: multiples of its T (2x,4x) "
                      "or lengths (1000); rows in RUN_DIR/generalization.csv (implies --save)")
+    run.add_argument("--deterministic", action="store_true", default=None, help="torch's deterministic "
+                     "algorithms in every trial: same seed, same numbers on a GPU too, at some speed there (an "
+                     "operation without a deterministic kernel gives its trial an error row); CPU runs are "
+                     "deterministic already")
     run.add_argument("--stop-when-solved", dest="stop_when_solved", action="store_true", default=None,
                      help="stop a trial at the first evaluation that meets the task's solved criterion (default: "
                      "train the whole budget)")

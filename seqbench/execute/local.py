@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, Optional
 from seqbench.spec.config import TrialSpec
 from seqbench.plugins.factories import build_task
 from seqbench.plugins.registry import Registry
+from seqbench.train.determinism import seed_trial
 
 
 def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
     ``registry.notify``; a worker process forwards them to the driver instead)."""
     import torch
 
-    from seqbench.train.measure import PeakMemory, median_after_warmup, median_seconds
+    from seqbench.train.measure import PeakMemory, median_after_warmup
     from seqbench.models.model import build_model, count_params
     from seqbench.train.loop import EvalSet, evaluate, train
 
@@ -57,7 +58,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
             torch.set_flush_denormal(spec.flush_denormal)  # this thread; see run() for the others
         task = build_task(registry.get("task", spec.task), spec.length, spec.task_params)
         row["baseline"], row["optimum"] = task.baseline, task.optimum
-        torch.manual_seed(spec.seed)
+        seed_trial(spec)
         model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers,
                             spec.dropout, spec.cell_params).to(device)
         row["params"] = count_params(model)
@@ -90,15 +91,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         elif row["steps_to_solve"] is None:
             row["steps_to_solve"] = outcome.steps
 
-        x = eval_set.batches[0][0][:spec.batch]  # inference timed at the training batch, not the eval slice
-
-        def infer() -> None:
-            with torch.inference_mode():
-                model(x)
-
-        model.eval()
-        infer_s, row["infer_iqr"] = median_seconds(infer, device)
-        row["infer_tok_s"] = x.shape[0] * task.seq_len / infer_s
+        row["infer_tok_s"], row["infer_iqr"] = inference_speed(model, task, eval_set, spec.batch, device)
         if spec.save and checkpoint_dir is not None:
             from seqbench.models.checkpoint import checkpoint_name, save_checkpoint
 
@@ -115,6 +108,24 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
             torch.cuda.empty_cache()
     row["wall_s"] = time.perf_counter() - started
     return row
+
+
+def inference_speed(model: Any, task: Any, eval_set: Any, batch: int, device: Any) -> tuple[float, float]:
+    """Tokens per second of the model's forward pass in inference mode (median of timed repeats)
+    and the repeats' relative IQR, timed at the training batch size (not the evaluation slice)."""
+    import torch
+
+    from seqbench.train.measure import median_seconds
+
+    x = eval_set.batches[0][0][:batch]
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    model.eval()
+    seconds, iqr = median_seconds(infer, device)
+    return x.shape[0] * task.seq_len / seconds, iqr
 
 
 def _options_json(options: dict) -> str:

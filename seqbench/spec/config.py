@@ -161,6 +161,7 @@ class TrialSpec:
     config_label: str = ""  # the swept options' values, e.g. "lr=0.003, forget_bias=1" ("" if none)
     stop_when_solved: bool = False  # stop training at the first evaluation that meets the task's criterion
     eval_lengths: list = field(default_factory=list)  # other lengths the trained model is evaluated at (test set)
+    deterministic: bool = False  # torch's deterministic algorithms (train.determinism.seed_trial)
 
     @property
     def key(self) -> str:
@@ -250,6 +251,8 @@ class RunConfig:
     stop_when_solved: bool = False
     # lengths each trained model is also evaluated at, on the test set: "2x" (times the trained T) or T
     eval_lengths: list = field(default_factory=list)
+    # torch's deterministic algorithms in every trial (GPU runs: same seed, same numbers, at a cost)
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         from seqbench.spec.space import has_ranges, owner_dimensions, parse_option_value, parse_value
@@ -284,7 +287,7 @@ class RunConfig:
         from seqbench.spec.eval_lengths import parse_eval_lengths
 
         self.eval_lengths = parse_eval_lengths(self.eval_lengths)
-        for name in ("save", "flush_denormal", "tune", "stop_when_solved"):
+        for name in ("save", "flush_denormal", "tune", "stop_when_solved", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 0:
@@ -355,6 +358,8 @@ class RunConfig:
             identity["stop_when_solved"] = True
         if self.quick_eval is not None:  # likewise
             identity["quick_eval"] = self.quick_eval
+        if self.deterministic:  # likewise
+            identity["deterministic"] = True
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:8]
         shown = label({k.split(".", 1)[-1] if k.startswith((TASK_PREFIX, CELL_PREFIX)) else k: v
                        for k, v in config.items()}, [s.split(".", 1)[-1] if s.startswith((TASK_PREFIX, CELL_PREFIX))
@@ -366,7 +371,8 @@ class RunConfig:
                          task_params=task_params, cell_params=cell_params, save=self.save or bool(self.eval_lengths),
                          flush_denormal=self.flush_denormal, params_budget=budget, patience=self.patience,
                          config=digest, config_label=shown, stop_when_solved=self.stop_when_solved,
-                         eval_lengths=resolve_eval_lengths(self.eval_lengths, length))
+                         eval_lengths=resolve_eval_lengths(self.eval_lengths, length),
+                         deterministic=self.deterministic)
 
     def to_dict(self) -> dict[str, Any]:
         from seqbench.spec.space import to_plain
