@@ -183,8 +183,10 @@ def test_identical_constant_and_too_few(tmp_path, capsys):
     assert loss["verdict_t2"] == "inconclusive" and math.isnan(loss["p_adj_t2"]) and math.isnan(loss["diff_lo_t2"])
     assert loss["diff_t2"] == pytest.approx(0.805) and regressions(frame, 5) == []
     assert "n too small" in export(frame, "markdown")
-    assert main(["compare", t1, t2, "--fail-on-regression", "5"]) == 0
-    capsys.readouterr()
+    assert main(["compare", t1, t2, "--fail-on-regression", "5"]) == 2  # a gate that decided nothing
+    assert "every tested comparison is inconclusive: fewer than 3 seeds" in capsys.readouterr().err
+    assert main(["compare", c1, c2, "--fail-on-regression", "5"]) == 2  # no spread: nothing decided either
+    assert "could be decided" in capsys.readouterr().err
     # three seeds a side is enough
     t3 = store_run(tmp_path, "t3", table_of(rnn={0: 0.1, 1: 0.11, 2: 0.12}), seeds=3)
     assert one(compare([t3, t2]))["verdict_t2"] == "worse"

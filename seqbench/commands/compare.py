@@ -29,7 +29,8 @@ def command(args: Any, registry: Any) -> int:
     from seqbench.commands.output import stdout, write
     from seqbench.reporting.table import print_tables
     from seqbench.reporting.compare_tables import export, regressions, tables
-    from seqbench.studies.comparison import check_pct, compare
+    from seqbench.errors import UsageError
+    from seqbench.studies.comparison import check_pct, compare, undecided
 
     pct = check_pct(args.fail_on_regression)
     frame = compare(args.runs, correction=args.correction, tested=args.tested)
@@ -41,6 +42,9 @@ def command(args: Any, registry: Any) -> int:
     if pct is None:
         return 0
     found = regressions(frame, pct)
+    reason = undecided(frame)
+    if reason and not found:  # a gate that decided nothing never passes
+        raise UsageError(f"--fail-on-regression: {reason}")
     for line in found:
         print(f"seqbench: regression: {line}", file=sys.stderr)
     return 1 if found else 0

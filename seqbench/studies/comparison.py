@@ -433,6 +433,24 @@ def worse(frame: Any, pct: float) -> list[dict[str, Any]]:
     return out
 
 
+UNDECIDED = ("inconclusive", "differs (no spread)")  # verdicts no test could decide
+
+
+def undecided(frame: Any) -> Optional[str]:
+    """Why no tested comparison of ``frame`` could be decided (each one inconclusive, under 3 seeds
+    a side, or constant samples with no spread), or None when at least one was: a regression gate
+    that could decide nothing must not pass."""
+    labels = frame.attrs.get("runs", [])[1:]
+    if frame.empty or not frame["primary"].any() or not labels:
+        return None
+    verdicts = [v for label in labels for v in frame.loc[frame["primary"], f"verdict_{label}"] if v]
+    if not verdicts or any(v not in UNDECIDED for v in verdicts):
+        return None
+    if all(v == "inconclusive" for v in verdicts):
+        return "every tested comparison is inconclusive: fewer than 3 seeds a side (rerun with --seeds 3 or more)"
+    return "no tested comparison could be decided: fewer than 3 seeds a side, or samples with no spread"
+
+
 def check_pct(value: Optional[str]) -> Optional[float]:
     """``--fail-on-regression PCT`` as a number (a trailing % allowed); UsageError otherwise."""
     if value is None:
