@@ -10,7 +10,7 @@ Prints medians over the repeats of:
   wall - trials - import torch (goal ≤ 1.5 s on 2 idle cores);
 - ``--jobs 2`` wall / serial wall (goal ≤ 0.7).
 
-    python benchmarks/fixed_cost.py [--steps 150] [--repeats 3]
+    python benchmarks/fixed_cost.py [--steps 150] [--repeats 3] [--run-args '--quick-eval 256']
 
 On a machine that is not idle the trials slow down and the ratios move: it says so.
 """
@@ -40,7 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--run-args", default="", help="more seqbench run options for both runs, e.g. "
+                        "'--quick-eval 256' (periodic evaluation on part of the validation set)")
     args = parser.parse_args()
+    more = args.run_args.split()
     from seqbench.execute.cores import available_cores, busy_cores
 
     busy = busy_cores(1.0)
@@ -52,11 +55,11 @@ def main() -> None:
         for repeat in range(args.repeats):
             started = time.perf_counter()
             imports.append(torch_import_s())
-            wall, rows = timed_run(root / f"serial{repeat}", [], args.steps, CELLS,
+            wall, rows = timed_run(root / f"serial{repeat}", more, args.steps, CELLS,
                                    {"SEQBENCH_CACHE": str(root / f"cache-s{repeat}")})
             serial.append(wall)
             trials.append(float(rows["wall_s"].sum()))
-            wall, _ = timed_run(root / f"jobs{repeat}", ["--jobs", "2"], args.steps, CELLS,
+            wall, _ = timed_run(root / f"jobs{repeat}", ["--jobs", "2", *more], args.steps, CELLS,
                                 {"SEQBENCH_CACHE": str(root / f"cache-j{repeat}")})
             jobs.append(wall)
             print(f"  repeat {repeat + 1}: serial {serial[-1]:.2f} s (trials {trials[-1]:.2f} s), import torch "

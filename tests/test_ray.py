@@ -147,7 +147,7 @@ def _session_pids(sid: int) -> list[int]:
 
 def _stop_session(proc: subprocess.Popen) -> None:
     """SIGTERM, then SIGKILL, every process of ``proc``'s session; reap ``proc``."""
-    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+    for sig, grace in ((signal.SIGTERM, 3), (signal.SIGKILL, 10)):  # throwaway nodes: no long wind-down
         for pid in _session_pids(proc.pid):
             try:
                 os.kill(pid, sig)
