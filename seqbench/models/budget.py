@@ -2,7 +2,6 @@
 cell, head) lands within ±3 % of a parameter budget (``--params 50k``)."""
 from __future__ import annotations
 
-import re
 from typing import Any, Callable, Optional
 
 from seqbench.errors import UsageError

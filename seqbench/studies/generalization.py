@@ -13,7 +13,6 @@ being measured.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Union
 
