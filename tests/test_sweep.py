@@ -172,13 +172,13 @@ def test_tune_reports_test_numbers_from_fresh_seeds_selection_never_saw(tmp_path
 
     frame = seqbench.run("gru", "adding", [5], lr=[1e-3, 3e-2], seeds=2, tune=True, out=tmp_path, **TINY)
     search, final = frame[frame["phase"] == "search"], frame[frame["phase"] == "final"]
-    assert len(search) == 4 and sorted(search["seed"]) == [0, 0, 1, 1] and len(final) == 2
+    assert len(search) == 4 and sorted(search["seed"]) == [0, 0, 1, 1] and len(final) == 3
     chosen = set(search.loc[search["selected"], "config"])
     assert len(chosen) == 1 and set(final["config"]) == chosen  # the selected configuration, retrained
-    assert sorted(final["seed"]) == [2, 3]  # fresh seeds: never trained in the search
+    assert sorted(final["seed"]) == [2, 3, 4]  # fresh seeds, at least 3: never trained in the search
     assert not set(final["trial"]) & set(search["trial"])
     reported = tuned(frame)
-    assert sorted(reported["seed"]) == [2, 3] and (reported["phase"] == "final").all()
+    assert sorted(reported["seed"]) == [2, 3, 4] and (reported["phase"] == "final").all()
     assert set(reported["loss"]) == set(final["loss"])
     again = search[search["config"].isin(chosen)]
     assert not set(reported["loss"]) & set(again["loss"])  # other seeds, other numbers
@@ -196,9 +196,16 @@ def test_a_tuned_run_stopped_in_its_final_phase_resumes_it(tmp_path):
     rundir.close()
     again = seqbench.run(resume=frame.attrs["run_dir"])
     assert list(again.query("phase == 'search'")["wall_s"]) == list(frame.query("phase == 'search'")["wall_s"])
-    assert sorted(again.query("phase == 'final'")["seed"]) == [2, 3]
+    assert sorted(again.query("phase == 'final'")["seed"]) == [2, 3, 4]
     kept = frame.query("phase == 'final' and seed == 2")["wall_s"].iloc[0]
     assert again.query("phase == 'final' and seed == 2")["wall_s"].iloc[0] == kept  # not trained again
+
+
+@pytest.mark.parametrize("search, fresh", [([0, 1], [2, 3, 4]), ([3, 4, 5], [6, 7, 8]), ([5, 6, 7, 8], [9, 10, 11, 12])])
+def test_final_seeds_are_above_the_search_seeds_and_at_least_three(search, fresh):
+    from seqbench.sweep.tune import final_seeds
+
+    assert list(final_seeds(search)) == fresh
 
 
 def _grid(best_lr, lrs=(1e-3, 3e-3, 1e-2), dropout=(0.0,)):

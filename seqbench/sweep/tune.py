@@ -6,7 +6,8 @@ selected (``select``). Selection reads the ``val_<metric>`` columns of search ro
 test column and never a final row. A configuration with a seed that diverged or failed ranks
 after every configuration whose seeds all finished ``ok``; ties go to the one first in the sweep.
 
-``final``: the selected configuration is trained again on fresh seeds n … 2n−1, which selection
+``final``: the selected configuration is trained again on fresh seeds after the search's (as many as
+the search had, at least 3 so that the reported numbers have an interval), which selection
 never saw (``final_specs``); the tuned tables report those rows on test. ``results.csv`` marks each
 row's ``phase`` (``search`` or ``final``).
 
@@ -19,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from seqbench.stats import MIN_SEEDS
 from seqbench.tasks.base import primary_metric
 
 KEYS = ["task", "length", "cell"]
@@ -102,14 +104,16 @@ def tuned(frame: Any, task_info: Optional[Mapping[str, Any]] = None) -> Any:
 # --------------------------------------------------------------------------- the final phase
 
 
-def final_seeds(search_seeds: int) -> range:
-    """The fresh seeds of the final phase: the ``search_seeds`` seeds after the search's."""
-    return range(search_seeds, 2 * search_seeds)
+def final_seeds(search_seeds: Iterable[int]) -> range:
+    """The fresh seeds of the final phase: as many as the search's (at least ``MIN_SEEDS``, so the
+    reported numbers get an interval), all above the highest search seed."""
+    seeds = list(search_seeds)
+    return range(max(seeds) + 1, max(seeds) + 1 + max(len(seeds), MIN_SEEDS))
 
 
 def final_specs(frame: Any, trials: Iterable[Any], task_info: Optional[Mapping[str, Any]] = None) -> list:
     """The final phase's trial specs: per cell × task × length, the selected configuration's
-    search spec copied onto each fresh seed (``final_seeds`` of the search's seed count)."""
+    search spec copied onto each fresh seed (``final_seeds`` of the search's seeds)."""
     import dataclasses
 
     chosen = select(frame[phases(frame) == SEARCH], task_info)
@@ -122,7 +126,7 @@ def final_specs(frame: Any, trials: Iterable[Any], task_info: Optional[Mapping[s
     for key, specs in by_config.items():
         if key in picked:
             first = min(specs, key=lambda s: s.seed)
-            out += [dataclasses.replace(first, seed=seed) for seed in final_seeds(len(specs))]
+            out += [dataclasses.replace(first, seed=seed) for seed in final_seeds(s.seed for s in specs)]
     return out
 
 
