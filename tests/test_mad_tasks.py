@@ -153,9 +153,13 @@ def test_noise_share_is_the_share_of_noise_tokens(share):
     assert not (x[scored] >= 16).any()  # noise is never scored
 
 
-def test_first_occurrence_marks_the_first_of_equal_codes():
+@pytest.mark.parametrize("code_count", [6, 1000])  # a table of first positions; a sort
+def test_first_occurrence_marks_the_first_of_equal_codes(code_count):
     codes = torch.tensor([[3, 1, 3, 3, 1, 0], [5, 5, 5, 5, 5, 5]])
-    assert first_occurrence(codes).tolist() == [[0, 1, 0, 0, 1, 5], [0, 0, 0, 0, 0, 0]]
+    assert first_occurrence(codes, code_count).tolist() == [[0, 1, 0, 0, 1, 5], [0, 0, 0, 0, 0, 0]]
+    many = torch.randint(0, 6, (50, 40), generator=gen())
+    expected = [[row.index(c) for c in row] for row in many.tolist()]
+    assert first_occurrence(many, code_count).tolist() == expected
 
 
 # --------------------------------------------------------------------------- fuzzy recall

@@ -119,7 +119,7 @@ class FuzzyRecallTask(NextTokenRecallTask):
         values = self.key_count + distinct_tokens((B, P), V, self.value_count, generator, device)
         digits = torch.where(torch.arange(K, device=device) < k_len[..., None], keys + 1, 0)
         codes = (digits * (self.key_count + 1) ** torch.arange(K, device=device)).sum(-1)
-        first = first_occurrence(codes)  # a repeated key takes its first value, length included
+        first = first_occurrence(codes, (self.key_count + 1) ** K)  # a repeated key: its first value
         v_len = v_len.gather(1, first)
         values = values.gather(1, first[..., None].expand(-1, -1, V))
         offsets = torch.arange(K + V, device=device)

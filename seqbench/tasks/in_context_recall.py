@@ -45,21 +45,29 @@ from seqbench.tasks.base import IGNORE, TokenTask, int_param
 TRAIN_ON = ("all", "scored")
 
 
-def first_occurrence(codes: Any) -> Any:
-    """For every entry of ``codes`` (batch, n) the index along dim 1 of the first entry in its row
-    with the same code (so ``result == arange(n)`` marks first occurrences)."""
+def first_occurrence(codes: Any, code_count: int) -> Any:
+    """For every entry of ``codes`` (batch, n), ids in ``range(code_count)``, the index along dim 1
+    of the first entry in its row with the same code (``result == arange(n)`` marks first
+    occurrences). A (batch, code_count) table of first positions where codes are few; else one
+    sort of the flattened (row, code, position) keys (a sort along dim 1 is several times slower
+    on CPU)."""
     import torch
 
-    order = torch.sort(codes, dim=1, stable=True).indices  # equal codes keep their order
-    ordered = codes.gather(1, order)
-    n = codes.shape[1]
-    starts = torch.ones_like(ordered, dtype=torch.bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    steps = torch.arange(n, device=codes.device).expand_as(order)
-    group_start = torch.where(starts, steps, torch.zeros_like(steps)).cummax(dim=1).values
-    first = torch.empty_like(order)
-    first.scatter_(1, order, order.gather(1, group_start))
-    return first
+    B, n = codes.shape
+    steps = torch.arange(n, device=codes.device).expand(B, n)
+    if code_count <= 4 * n:
+        table = torch.full((B, code_count), n, dtype=torch.long, device=codes.device)
+        return table.scatter_reduce_(1, codes, steps, "amin").gather(1, codes)
+    rows = torch.arange(B, device=codes.device)[:, None]
+    keys, order = ((rows * code_count + codes) * n + steps).view(-1).sort()  # distinct keys
+    group = keys // n
+    starts = torch.ones_like(group, dtype=torch.bool)
+    starts[1:] = group[1:] != group[:-1]
+    flat = torch.arange(B * n, device=codes.device)
+    start_of = torch.where(starts, flat, torch.zeros_like(flat)).cummax(0).values
+    first = torch.empty_like(keys)
+    first[order] = (keys % n)[start_of]
+    return first.view(B, n)
 
 
 def noise_param(task: str, value: Any) -> float:
@@ -147,7 +155,7 @@ class InContextRecallTask(NextTokenRecallTask):
         table = torch.randint(K, K + self.value_count, (B, K), generator=generator, device=device)
         noise = self._noise_pairs(B, P, generator, device)
         codes = torch.where(noise, torch.full_like(keys, K), keys)[:, :-1]  # noise pairs share one code
-        first = first_occurrence(codes) == torch.arange(P - 1, device=device)
+        first = first_occurrence(codes, K + 1) == torch.arange(P - 1, device=device)
         presented = first & ~noise[:, :-1]  # the first occurrence of each key in the context
         score = torch.rand(B, P - 1, generator=generator, device=device).masked_fill(~presented, -1.0)
         keys[:, -1] = keys.gather(1, score.argmax(1, keepdim=True)).squeeze(1)  # the final query
