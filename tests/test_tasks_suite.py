@@ -15,10 +15,17 @@ from seqbench.errors import UsageError
 from seqbench.plugins.registry import Registry
 from seqbench.plugins.factories import build_task
 from seqbench.tasks.associative_recall import IGNORE, AssociativeRecallTask
+from seqbench.tasks.compression import CompressionTask
+from seqbench.tasks.fuzzy_recall import FuzzyRecallTask
+from seqbench.tasks.in_context_recall import InContextRecallTask
 from seqbench.tasks.markov import MarkovTask
+from seqbench.tasks.memorization import MemorizationTask
+from seqbench.tasks.noisy_recall import NoisyRecallTask
 from seqbench.tasks.selective_copy import SelectiveCopyTask
 
-MODULES = ["seqbench.tasks.selective_copy", "seqbench.tasks.associative_recall", "seqbench.tasks.markov"]
+MODULES = ["seqbench.tasks.selective_copy", "seqbench.tasks.associative_recall", "seqbench.tasks.markov",
+           "seqbench.tasks.in_context_recall", "seqbench.tasks.fuzzy_recall", "seqbench.tasks.noisy_recall",
+           "seqbench.tasks.compression", "seqbench.tasks.memorization"]
 
 
 def gen(seed=0):
@@ -223,17 +230,25 @@ def test_markov_lag_one_and_long_sequences_sample_quickly():
     assert agree == pytest.approx(0.9 + 0.1 / 4, abs=0.02)
 
 
-# --------------------------------------------------------------------------- all three
+# --------------------------------------------------------------------------- all of them
 
 
 ALL = [
     lambda: SelectiveCopyTask(20, n_tokens=4),
     lambda: AssociativeRecallTask(30, pairs=4),
     lambda: MarkovTask(20, lag=4),
+    lambda: SelectiveCopyTask(40, n_tokens=4, vocab_size=10, layout="mad"),
+    lambda: InContextRecallTask(32),
+    lambda: FuzzyRecallTask(40),
+    lambda: NoisyRecallTask(32),
+    lambda: CompressionTask(8),
+    lambda: MemorizationTask(16),
 ]
+IDS = ["selective-copy", "associative-recall", "markov", "selective-copy-mad", "in-context-recall", "fuzzy-recall",
+       "noisy-recall", "compression", "memorization"]
 
 
-@pytest.mark.parametrize("make", ALL, ids=["selective-copy", "associative-recall", "markov"])
+@pytest.mark.parametrize("make", ALL, ids=IDS)
 def test_sampling_is_seeded(make):
     task = make()
     a = task.sample(32, gen(7), "cpu")
@@ -246,9 +261,11 @@ def test_sampling_is_seeded(make):
     assert all(torch.equal(u[0], v[0]) for u, v in zip(eval_a, eval_b))
 
 
-@pytest.mark.parametrize("make", ALL, ids=["selective-copy", "associative-recall", "markov"])
+@pytest.mark.parametrize("make", ALL, ids=IDS)
 def test_loss_and_eval_sums_agree_and_describe(make):
     task = make()
+    if getattr(task, "train_on", None) == "all":  # trained as a language model (MAD's recall tasks)
+        task.train_on = "scored"  # then its training loss is the evaluation loss
     x, y = task.sample(16, gen(), "cpu")
     out = torch.randn(16, task.seq_len, task.output_size, generator=gen(1))
     sums = task.eval_sums(out, y)
@@ -279,6 +296,26 @@ def test_loss_and_eval_sums_agree_and_describe(make):
     (lambda: MarkovTask(20, noise="lots"), "noise"),
     (lambda: MarkovTask(20, transition_seed=-1), "transition_seed"),
     (lambda: MarkovTask(0), "sequence length"),
+    (lambda: SelectiveCopyTask(33, n_tokens=16, layout="mad"), r"must exceed 2 \* n_tokens \+ 1 = 33"),
+    (lambda: SelectiveCopyTask(40, layout="MAD"), "layout must be one of uniform, mad"),
+    (lambda: SelectiveCopyTask(40, alphabet=8, vocab_size=16), "not both"),
+    (lambda: SelectiveCopyTask(40, vocab_size=3), "vocab_size must be an integer >= 4"),
+    (lambda: InContextRecallTask(31), "must be even and >= 4"),
+    (lambda: InContextRecallTask(2), "must be even and >= 4"),
+    (lambda: InContextRecallTask(32, vocab_size=3), "needs at least 4"),
+    (lambda: InContextRecallTask(32, train_on="keys"), "train_on must be one of all, scored"),
+    (lambda: NoisyRecallTask(32, noise_share=1.0), r"noise_share must be a number in \[0, 1\)"),
+    (lambda: NoisyRecallTask(32, noise_share="0.2"), "noise_share"),
+    (lambda: NoisyRecallTask(32, vocab_size=19), "leaves 3 ids"),
+    (lambda: NoisyRecallTask(32, noise_vocab_size=0), "noise_vocab_size"),
+    (lambda: FuzzyRecallTask(12), r"must exceed 2 \* \(k_motif_size \+ v_motif_size\) = 12"),
+    (lambda: FuzzyRecallTask(40, vocab_size=6), "need more"),
+    (lambda: FuzzyRecallTask(40, k_motif_size=0), "k_motif_size"),
+    (lambda: CompressionTask(1), "sequence length|>= 2"),
+    (lambda: CompressionTask(8, vocab_size=2), "vocab_size must be an integer >= 3"),
+    (lambda: MemorizationTask(15), "must be even"),
+    (lambda: MemorizationTask(16, vocab_size=4), "vocab_size"),
+    (lambda: MemorizationTask(16, map_seed=-1), "map_seed"),
 ])
 def test_bad_parameters_raise_value_error(make, message):
     with pytest.raises(ValueError, match=message):
@@ -297,7 +334,10 @@ def suite_registry():
 
 
 def test_tasks_register_and_build_with_user_parameters(suite_registry):
-    assert {"selective-copy", "associative-recall", "markov"} <= set(suite_registry.tasks)
+    assert {"selective-copy", "associative-recall", "markov", "in-context-recall", "fuzzy-recall", "noisy-recall",
+            "compression", "memorization"} <= set(suite_registry.tasks)
+    noisy = build_task(suite_registry.get("task", "noisy-recall"), 64, {"vocab_size": 48, "noise_share": 0.4})
+    assert (noisy.vocab_size, noisy.noise_share, noisy.key_count) == (48, 0.4, 16)
     entry = suite_registry.get("task", "markov")
     assert build_task(entry, 40, {"lag": 8, "noise": 0}).lag == 8
     with pytest.raises(UsageError, match="task 'markov' at length 40: markov: lag"):
@@ -308,7 +348,9 @@ def test_tasks_register_and_build_with_user_parameters(suite_registry):
     assert task.queries == 2
 
 
-@pytest.mark.parametrize("name, length", [("selective-copy", 20), ("associative-recall", 24), ("markov", 20)])
+@pytest.mark.parametrize("name, length", [("selective-copy", 20), ("associative-recall", 24), ("markov", 20),
+                                          ("in-context-recall", 16), ("fuzzy-recall", 20), ("noisy-recall", 16),
+                                          ("compression", 8), ("memorization", 16)])
 def test_one_tiny_trial_end_to_end(name, length, tmp_path):
     frame = seqbench.run("lstm", name, [length], steps=5, hidden=8, batch=4, eval_examples=8,
                          eval_every=5, out=tmp_path, plugins=MODULES)
