@@ -106,6 +106,7 @@ def reference(tmp_path_factory) -> dict:
     return {**{r["trial"]: r for r in rows}, "generalization": lengths}
 
 
+@pytest.mark.slow  # the interruption harness: 20 SIGINT/SIGKILL and resumes (python -m pytest -m slow)
 def test_sigint_and_sigkill_inside_trials_then_resume_gives_the_uninterrupted_results(tmp_path, reference):
     evaluated = reference.pop("generalization")
     rng = random.Random(20261202)

@@ -215,3 +215,14 @@ def test_no_export_shows_an_interval_outside_its_domain(tmp_path, seeds, capsys)
         assert "-0." not in exports[fmt] and "[-" not in exports[fmt]  # no negative bound anywhere
     assert "1/" not in exports["markdown"] or "ok · " in exports["markdown"]
     assert f"{seeds - 1}/{seeds} ok · 1× diverged" in exports["markdown"]
+
+
+def test_the_t95_table_is_scipys_to_the_last_bit():
+    from scipy.special import stdtrit
+
+    from seqbench.stats import T95_TABLE
+
+    assert [t95(df) for df in range(1, len(T95_TABLE) + 1)] == [float(stdtrit(df, 0.975)) for df in
+                                                               range(1, len(T95_TABLE) + 1)]
+    assert t95(2.5) == float(stdtrit(2.5, 0.975)) and t95(40) == float(stdtrit(40, 0.975))  # beyond it: scipy
+    assert math.isnan(t95(0.5))

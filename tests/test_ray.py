@@ -29,7 +29,7 @@ from seqbench.execute import Execution  # noqa: E402
 from seqbench.plugins.registry import Registry  # noqa: E402
 from seqbench.runs.runner import run  # noqa: E402
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # Ray clusters: python -m pytest -m slow
 
 
 @pytest.fixture(scope="module")
