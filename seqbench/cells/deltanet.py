@@ -63,10 +63,10 @@ def delta_rule_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: 
     w, u = wu[..., :d_k], wu[..., d_k:]                                                 # W = T K, U = T V
     scores = torch.tril(q @ k.transpose(-1, -2))                                         # (B, H, n, C, C)
     outputs = []
-    for i in range(q.shape[2]):
-        u_i = u[:, :, i] - w[:, :, i] @ S                                                # (B, H, C, d_v)
-        outputs.append(q[:, :, i] @ S + scores[:, :, i] @ u_i)
-        S = S + k[:, :, i].transpose(-1, -2) @ u_i
+    for q_i, k_i, w_i, u_i, scores_i in zip(*(t.unbind(2) for t in (q, k, w, u, scores))):   # chunk by chunk
+        u_i = u_i - w_i @ S                                                              # (B, H, C, d_v)
+        outputs.append(q_i @ S + scores_i @ u_i)
+        S = S + k_i.transpose(-1, -2) @ u_i
     return torch.stack(outputs, dim=2).flatten(2, 3)[:, :, :length], S
 
 
