@@ -16,8 +16,10 @@ def make(*plugins, **kwargs):
 def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
-    assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref"]
-    assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references only when named
+    assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref",
+                               "rglru", "lru", "deltanet", "linattn"]
+    assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references and modern cells only when named
+    assert reg.cells["deltanet"].extra["mixer"] == "seqbench.cells.deltanet:mixer"
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm",
                               "in-context-recall", "fuzzy-recall", "noisy-recall", "compression", "memorization"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
@@ -151,11 +153,14 @@ def test_every_hook_is_documented():
 def test_cell_groups_of_the_builtins():
     reg, _ = make("fixtures.good_plugin")
     classic = ["rnn", "lstm", "gru", "transformer"]
+    modern = ["rglru", "lru", "deltanet", "linattn"]
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
-    assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
+    assert reg.cell_groups() == {"classic": classic, "all": classic + modern + ["tiny-linear"], "default": classic,
+                                 "modern": modern}
     assert reg.select_cells(None) == classic
     assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
-    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
+    assert reg.select_cells(["modern"]) == modern
+    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", *modern, "tiny-linear"]  # order kept, once each
     assert reg.select_cells(["gru-ref", "default"]) == ["gru-ref"] + classic
     assert reg.select_cells(["lsmt"]) == ["lsmt"]  # an unknown name is left for get() to report
     blocked, _ = make("no:seqbench.cells.recurrent", "no:seqbench.cells.transformer")
@@ -167,9 +172,10 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
     reg, problems = make("fixtures.cell_groups")
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer", "eager"]
     groups = reg.cell_groups()
-    assert groups["modern"] == ["mod-a", "mod-b"]  # a declared group is a group name
+    modern = ["rglru", "lru", "deltanet", "linattn", "mod-a", "mod-b"]  # the built-in modern cells, then the plugin's
+    assert groups["modern"] == modern  # a declared group is a group name
     assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
-    assert reg.select_cells(["modern", "gru"]) == ["mod-a", "mod-b", "gru"]
+    assert reg.select_cells(["modern", "gru"]) == [*modern, "gru"]
     assert "all" not in reg.cells and "modern" not in reg.cells  # cells named like groups are skipped
     assert "lstm" not in groups and reg.cells["claims-lstm"].extra.get("group") is None
     assert sorted(problems) == sorted([

@@ -67,3 +67,58 @@ class Reference:
         if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
             return record_internals(cell, x, state)
         return None
+
+
+# the modern layers: not in a default run; ``--cells modern`` (or ``all``) selects them
+MODERN = {"group": "modern"}
+
+
+class ModernRGLRU:
+    """Plugin ``seqbench.cells.rglru``: Hawk's RG-LRU recurrent block (De et al. 2024)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("rglru", "seqbench.cells.rglru:build_rglru", mixer="seqbench.cells.rglru:mixer",
+                 description="Hawk (De et al. 2024): RG-LRU recurrent block + gated MLP, parallel scan", **MODERN)
+
+
+class ModernLRU:
+    """Plugin ``seqbench.cells.lru``: the Linear Recurrent Unit (Orvieto et al. 2023)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("lru", "seqbench.cells.lru:build_lru", mixer="seqbench.cells.lru:mixer",
+                 description="LRU (Orvieto et al. 2023): complex diagonal recurrence + gated MLP, parallel scan",
+                 **MODERN)
+
+
+class ModernDeltaNet:
+    """Plugin ``seqbench.cells.deltanet``: DeltaNet, the delta rule trained chunkwise (Yang et al. 2024)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("deltanet", "seqbench.cells.deltanet:build_deltanet", mixer="seqbench.cells.deltanet:mixer",
+                 description="DeltaNet (Yang et al. 2024): delta-rule fast weights, chunked WY form + SwiGLU",
+                 **MODERN)
+
+
+class ModernLinAttn:
+    """Plugin ``seqbench.cells.linattn``: linear attention (Katharopoulos et al. 2020)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("linattn", "seqbench.cells.linattn:build_linattn", mixer="seqbench.cells.linattn:mixer",
+                 description="linear attention (Katharopoulos et al. 2020): elu+1 features, chunked + SwiGLU",
+                 **MODERN)

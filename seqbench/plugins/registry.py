@@ -40,6 +40,10 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.recurrent",
     "seqbench.cells.transformer",
     "seqbench.cells.reference",
+    "seqbench.cells.rglru",
+    "seqbench.cells.lru",
+    "seqbench.cells.deltanet",
+    "seqbench.cells.linattn",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -64,6 +68,10 @@ BUILTIN_HOOKS = {
     "seqbench.cells.recurrent": "seqbench.cells.builtin:Recurrent",
     "seqbench.cells.transformer": "seqbench.cells.builtin:Transformer",
     "seqbench.cells.reference": "seqbench.cells.builtin:Reference",
+    "seqbench.cells.rglru": "seqbench.cells.builtin:ModernRGLRU",
+    "seqbench.cells.lru": "seqbench.cells.builtin:ModernLRU",
+    "seqbench.cells.deltanet": "seqbench.cells.builtin:ModernDeltaNet",
+    "seqbench.cells.linattn": "seqbench.cells.builtin:ModernLinAttn",
 }
 # which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
