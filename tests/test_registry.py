@@ -18,7 +18,7 @@ def test_builtins_register_through_the_hooks():
     assert problems == []
     assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref"]
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references only when named
-    assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm"}
+    assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm", "mnist1d"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert reg.tasks["copy"].provider == "seqbench.tasks.copy_memory"

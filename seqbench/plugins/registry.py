@@ -46,6 +46,7 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.associative_recall",
     "seqbench.tasks.markov",
     "seqbench.tasks.charlm",
+    "seqbench.tasks.mnist1d",
     "seqbench.tasks.metrics",
     "seqbench.reporting.exports",
     "seqbench.train.curves",
