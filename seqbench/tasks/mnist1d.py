@@ -87,6 +87,7 @@ class MNIST1DTask(Task):
         """The first ``examples`` (None: all) examples of ``split`` in batches of ``batch_size``."""
         x, y = self._split(split, device)
         count = x.shape[0] if examples is None else min(max(examples, 0), x.shape[0])
+        x, y = x[:count], y[:count]
         return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, count, batch_size)]
 
     def eval_batches(self, examples: Optional[int], batch_size: int, device: Any) -> Batches:
