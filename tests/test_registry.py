@@ -21,7 +21,7 @@ def test_builtins_register_through_the_hooks():
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references and modern cells only when named
     assert reg.cells["deltanet"].extra["mixer"] == "seqbench.cells.deltanet:mixer"
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm",
-                              "in-context-recall", "fuzzy-recall", "noisy-recall", "compression", "memorization"}
+                              "in-context-recall", "fuzzy-recall", "noisy-recall", "compression", "memorization", "mnist1d"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
     assert reg.cells["lstm"].provider == "seqbench.cells.recurrent"
     assert reg.tasks["copy"].provider == "seqbench.tasks.copy_memory"

@@ -55,6 +55,7 @@ BUILTIN_PLUGINS = (
     "seqbench.tasks.memorization",
     "seqbench.tasks.markov",
     "seqbench.tasks.charlm",
+    "seqbench.tasks.mnist1d",
     "seqbench.tasks.metrics",
     "seqbench.reporting.exports",
     "seqbench.train.curves",

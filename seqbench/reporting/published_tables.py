@@ -16,6 +16,11 @@ A suite file declares::
     definition = "MSE at the last step, as in the paper"
     baseline = 0.1667
     baseline_note = "always predict 1"
+
+A result may also name ``task_opts = { shuffle_seq = true }``: it then describes only the rows
+run with those task options (the row's ``task_opts`` holds each of them with that value; a row
+that leaves an option at its default does not match, so a suite sets it explicitly), and its
+table's title names them (e.g. ``--suite mnist1d``: plain and shuffled MNIST-1D).
 """
 from __future__ import annotations
 
@@ -36,6 +41,10 @@ def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
         task, length, metric = result["task"], int(result["length"]), result.get("metric", "loss")
         scale = float(result.get("scale", 1.0))
         rows = results[(results["task"] == task) & (results["length"].astype(int) == length)]
+        options = result.get("task_opts") or {}
+        if options and not rows.empty:
+            rows = rows[rows.get("task_opts", pd.Series("", index=rows.index)).map(
+                lambda opts: _has_options(opts, options)).astype(bool)]
         if rows.empty or metric not in rows:
             continue
         published = result["values"]
@@ -45,7 +54,8 @@ def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
             return value_spread(metric, value, spread, digits=3)
 
         ok = rows[rows["status"].astype(str) == "ok"]
-        table = TableData(f"{task} · T={length} · measured and published",
+        shown_options = "".join(f" · {k}={_plain(v)}" for k, v in options.items())
+        table = TableData(f"{task} · T={length}{shown_options} · measured and published",
                           f"published: {source}; measured: mean ± sample std over seeds, on the test set"
                           + (f", × {scale:g} into the published definition" if scale != 1 else "")
                           + (f"; {result['definition']}" if result.get("definition") else "")
@@ -70,3 +80,19 @@ def tables(results: Any, reference: Mapping[str, Any]) -> list[TableData]:
         out.append(table)
     return out
 
+
+def _has_options(row_options: Any, wanted: Mapping[str, Any]) -> bool:
+    """Whether a row's ``task_opts`` (JSON text, empty for none) sets every option of ``wanted``
+    to that value."""
+    import json
+
+    try:
+        given = json.loads(row_options) if isinstance(row_options, str) and row_options else {}
+    except ValueError:
+        return False
+    return isinstance(given, dict) and all(k in given and given[k] == v for k, v in wanted.items())
+
+
+def _plain(value: Any) -> str:
+    """An option's value as a suite writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -93,7 +93,7 @@ def load_suite(name_or_path: Union[str, Path], overrides: Mapping[str, Any] = ()
     return str(data.get("description", "")), configs
 
 
-RESULT_KEYS = ("task", "length", "metric", "values", "scale", "definition", "baseline", "baseline_note")
+RESULT_KEYS = ("task", "length", "task_opts", "metric", "values", "scale", "definition", "baseline", "baseline_note")
 
 
 def suite_reference(suite: Union[str, Path]) -> Optional[dict[str, Any]]:
@@ -113,4 +113,6 @@ def suite_reference(suite: Union[str, Path]) -> Optional[dict[str, Any]]:
         for cell, value in result["values"].items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UsageError(f"{where} result {i}: value of {cell} must be a number, got {value!r}")
+        if not isinstance(result.get("task_opts", {}), dict):
+            raise UsageError(f"{where} result {i}: task_opts must be a table of task options")
     return reference
