@@ -40,6 +40,9 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.recurrent",
     "seqbench.cells.transformer",
     "seqbench.cells.reference",
+    "seqbench.cells.mingru",
+    "seqbench.cells.s6",
+    "seqbench.cells.s4d",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -59,6 +62,9 @@ BUILTIN_HOOKS = {
     "seqbench.cells.recurrent": "seqbench.cells.builtin:Recurrent",
     "seqbench.cells.transformer": "seqbench.cells.builtin:Transformer",
     "seqbench.cells.reference": "seqbench.cells.builtin:Reference",
+    "seqbench.cells.mingru": "seqbench.cells.builtin:MinRNN",
+    "seqbench.cells.s6": "seqbench.cells.builtin:S6",
+    "seqbench.cells.s4d": "seqbench.cells.builtin:S4D",
 }
 # which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
