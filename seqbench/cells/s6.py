@@ -17,8 +17,8 @@ d_conv − 1 inputs of the convolution (B, E, d_conv − 1) and h (B, E, N).
 
 - step form (``step``): the equations above for one t, written plainly (generation, ``mode=sequential``);
 - parallel form (``parallel``): the convolution over the whole chunk (the carried inputs in
-  front), then the recurrence as one exact scan over time, ``scan.linear_scan`` (Blelloch),
-  from the carried h.
+  front), then the recurrence as one exact scan over time (Blelloch), from the carried h:
+  ``scan.selective_scan``, which keeps the (B, T, E, N) tensors out of autograd.
 
 Parameter names and layout follow mambapy's ``MambaBlock`` (in_proj, conv1d, x_proj, dt_proj,
 A_log, D, out_proj), so the same weights give the same outputs there (tests/test_modern_s6.py).
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqbench.cells.blocks import Block, BlockStack
-from seqbench.cells.scan import check_mode, linear_scan, run_steps, use_parallel
+from seqbench.cells.scan import check_mode, run_steps, selective_scan, use_parallel
 
 State = tuple[torch.Tensor, torch.Tensor]  # conv buffer (B, E, d_conv − 1), h (B, E, N)
 
@@ -98,10 +98,9 @@ class S6(nn.Module):
         window = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (B, E, d_conv − 1 + T)
         x = F.silu(self.conv1d(window).transpose(1, 2))  # (B, T, E)
         delta, b, c = self._selection(x)  # (B, T, E), (B, T, N), (B, T, N)
-        decay = torch.exp(delta.unsqueeze(-1) * -torch.exp(self.A_log))  # (B, T, E, N)
-        h = linear_scan(decay, (delta * x).unsqueeze(-1) * b.unsqueeze(2), h0)  # (B, T, E, N)
-        y = (h @ c.unsqueeze(-1)).squeeze(-1) + self.D * x  # (B, T, E)
-        return self.out_proj(y * F.silu(z)), (window[..., window.shape[-1] - (self.d_conv - 1):], h[:, -1])
+        y, h = selective_scan(delta, -torch.exp(self.A_log), b, c, x, h0)  # (B, T, E), h_T (B, E, N)
+        y = y + self.D * x
+        return self.out_proj(y * F.silu(z)), (window[..., window.shape[-1] - (self.d_conv - 1):], h)
 
     def forward(self, u: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         state = self.initial_state(u) if state is None else state

@@ -117,12 +117,14 @@ def _padded(t: torch.Tensor, length: int, fill: float) -> torch.Tensor:
     return out
 
 
-def _scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+def _scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, in_place: bool = False) -> torch.Tensor:
     """The inclusive scan of (a, b) along dim 1 from a zero state (see blelloch_), on copies
     padded to a power of 2 with a = 1, b = 0 (padding at the end changes no earlier prefix; in
-    reverse, b = 0 keeps the padding zero)."""
+    reverse, b = 0 keeps the padding zero). ``in_place``: a and b may be overwritten."""
     length = b.shape[1]
     padded = 1 << max(0, (length - 1).bit_length())
+    if in_place and padded == length and a.is_contiguous() and b.is_contiguous():
+        return blelloch_(a, b, reverse)
     return blelloch_(_padded(a, padded, 1.0), _padded(b, padded, 0.0), reverse)[:, :length]
 
 
@@ -145,3 +147,52 @@ class _LinearScan(torch.autograd.Function):
         g = _scan(a_next, grad_h, reverse=True)
         h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
         return g * h_prev, g, a[:, 0] * g[:, 0]
+
+
+def selective_scan(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, x: torch.Tensor,
+                   h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """S6's scan in one differentiable step (Gu & Dao 2023): from Δ (B, T, E), A (E, N),
+    B and C (B, T, N), x (B, T, E) and h_0 (B, E, N),
+
+        h_t = exp(Δ_t A) ⊙ h_{t−1} + (Δ_t x_t) B_t,    y_t = h_t C_t,
+
+    returns y (B, T, E) and h_T (B, E, N). The (B, T, E, N) tensors live only inside the forward
+    and backward passes (h is kept for the backward; exp(Δ A) is recomputed there), so autograd
+    stores none of the intermediate products."""
+    return _SelectiveScan.apply(delta, a, b, c, x, h0)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """Backward: g_t = ∂L/∂h_t (from y_t and, at T, from h_T) + exp(Δ_{t+1} A) g_{t+1}, the scan
+    backwards in time; then with s_t = g_t ⊙ h_{t−1} ⊙ exp(Δ_t A):
+    ∂Δ = Σ_n s A + x Σ_n g B,  ∂A = Σ_{b,t} s Δ,  ∂B = Σ_e g Δ x,  ∂C = Σ_e h ∂y,
+    ∂x = Δ Σ_n g B,  ∂h_0 = g_0 exp(Δ_0 A)."""
+
+    @staticmethod
+    def forward(ctx: Any, delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        decay = torch.exp(delta.unsqueeze(-1) * a)  # (B, T, E, N)
+        drive = (delta * x).unsqueeze(-1) * b.unsqueeze(2)  # (B, T, E, N)
+        drive[:, 0] += decay[:, 0] * h0
+        h = _scan(decay, drive, in_place=True)
+        ctx.save_for_backward(delta, a, b, c, x, h0, h)
+        return torch.einsum("bten,btn->bte", h, c), h[:, -1]
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor, grad_last: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        delta, a, b, c, x, h0, h = ctx.saved_tensors
+        decay = torch.exp(delta.unsqueeze(-1) * a)
+        grad_h = grad_y.unsqueeze(-1) * c.unsqueeze(2)  # (B, T, E, N)
+        grad_h[:, -1] += grad_last
+        decay_next = torch.empty_like(decay)
+        decay_next[:, :-1], decay_next[:, -1] = decay[:, 1:], 0.0
+        g = _scan(decay_next, grad_h, reverse=True, in_place=True)
+        s = g * decay
+        s[:, 1:] *= h[:, :-1]
+        s[:, 0] *= h0
+        g_b = torch.einsum("bten,btn->bte", g, b)
+        grad_delta = torch.einsum("bten,en->bte", s, a) + g_b * x
+        grad_a = torch.einsum("bten,bte->en", s, delta)
+        grad_b = torch.einsum("bten,bte->btn", g, delta * x)
+        grad_c = torch.einsum("bten,bte->btn", h, grad_y)
+        return grad_delta, grad_a, grad_b, grad_c, g_b * delta, g[:, 0] * decay[:, 0]
