@@ -16,7 +16,8 @@ def make(*plugins, **kwargs):
 def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
-    assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref"]
+    assert list(reg.cells)[:7] == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref"]
+    assert {"mingru", "minlstm", "s6", "s4d"} <= set(reg.cell_groups()["modern"])  # then the modern layers
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references only when named
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
@@ -150,11 +151,14 @@ def test_every_hook_is_documented():
 def test_cell_groups_of_the_builtins():
     reg, _ = make("fixtures.good_plugin")
     classic = ["rnn", "lstm", "gru", "transformer"]
+    modern = reg.cell_groups()["modern"]  # the built-in modern layers: in all, never default
+    assert {"mingru", "minlstm", "s6", "s4d"} <= set(modern)
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
-    assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
+    assert reg.cell_groups() == {"classic": classic, "all": classic + modern + ["tiny-linear"], "default": classic,
+                                 "modern": modern}
     assert reg.select_cells(None) == classic
     assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
-    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
+    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", *modern, "tiny-linear"]  # order kept, once each
     assert reg.select_cells(["gru-ref", "default"]) == ["gru-ref"] + classic
     assert reg.select_cells(["lsmt"]) == ["lsmt"]  # an unknown name is left for get() to report
     blocked, _ = make("no:seqbench.cells.recurrent", "no:seqbench.cells.transformer")
@@ -166,9 +170,9 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
     reg, problems = make("fixtures.cell_groups")
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer", "eager"]
     groups = reg.cell_groups()
-    assert groups["modern"] == ["mod-a", "mod-b"]  # a declared group is a group name
+    assert groups["modern"][-2:] == ["mod-a", "mod-b"]  # a declared group is a group name (after the built-ins')
     assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
-    assert reg.select_cells(["modern", "gru"]) == ["mod-a", "mod-b", "gru"]
+    assert reg.select_cells(["modern", "gru"]) == groups["modern"] + ["gru"]
     assert "all" not in reg.cells and "modern" not in reg.cells  # cells named like groups are skipped
     assert "lstm" not in groups and reg.cells["claims-lstm"].extra.get("group") is None
     assert sorted(problems) == sorted([
