@@ -284,8 +284,9 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
     monkeypatch.delenv("SEQBENCH_LOAD_PLUGINS")
     installed_plugins_env()  # skips without the plugin packages
     registry = Registry(on_problem=pytest.fail)  # real entry points, as an installed seqbench sees them
-    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", "rglru", "lru", "deltanet",
-                                              "linattn", "mingru", "minlstm"]
+    modern = registry.select_cells(["modern"])  # built in, not default
+    assert modern == ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d"]
+    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", *modern, "indrnn"]
     assert registry.select_cells(parse_names("classic,mingru")) == ["rnn", "lstm", "gru", "transformer", "mingru"]
     assert registry.select_cells(None) == ["rnn", "lstm", "gru", "transformer"]
     result = run_process([sys.executable, "-m", "seqbench", "list"], env=installed_plugins_env(), timeout=120)
@@ -293,7 +294,7 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
     cells = {cols[2].strip(): (cols[3].strip(), cols[4].strip()) for cols in
              (line.split("│") for line in result.stdout.splitlines()) if len(cols) > 4 and cols[1].strip() == "cell"}
     assert cells["lstm"] == ("yes", "classic") and cells["transformer"] == ("yes", "classic")
-    assert cells["mingru"] == ("no", "") and cells["lstm-ref"] == ("no", "")
+    assert cells["indrnn"] == ("no", "") and cells["lstm-ref"] == ("no", "") and cells["s6"] == ("no", "modern")
     assert "--cells also takes a group: classic, all, default" in result.stdout
 
 

@@ -14,6 +14,9 @@ from seqbench.hookspecs import hookimpl
 
 # the four cells the project compares: group ``classic`` and the default set of a run
 CLASSIC = {"group": "classic", "default": True}
+# modern layers (issue 25): group ``modern``, in a run only when named (``--cells modern``, ``all``);
+# each also registers its bare mixer (``mixer=``, an import path) for the block backbone
+MODERN = {"group": "modern"}
 
 
 class Recurrent:
@@ -69,8 +72,42 @@ class Reference:
         return None
 
 
-# the modern layers: not in a default run; ``--cells modern`` (or ``all``) selects them
-MODERN = {"group": "modern"}
+class MinRNN:
+    """Plugin ``seqbench.cells.mingru``: minGRU and minLSTM (Feng et al. 2024), log-space scan."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("mingru", "seqbench.cells.mingru:build_mingru", mixer="seqbench.cells.mingru:mixer", **MODERN,
+                 description="minGRU (Feng et al. 2024): gates from x_t only; log-space parallel scan; + gated MLP")
+        register("minlstm", "seqbench.cells.mingru:build_minlstm", mixer="seqbench.cells.mingru:minlstm_mixer", **MODERN,
+                 description="minLSTM (Feng et al. 2024): normalized forget/input gates; log-space scan; + gated MLP")
+
+
+class S6:
+    """Plugin ``seqbench.cells.s6``: the Mamba block's selective SSM (Gu & Dao 2023)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("s6", "seqbench.cells.s6:build_s6", mixer="seqbench.cells.s6:mixer", **MODERN,
+                 description="S6, Mamba's selective SSM (Gu & Dao 2023) in the Mamba block; Blelloch scan")
+
+
+class S4D:
+    """Plugin ``seqbench.cells.s4d``: a diagonal linear time-invariant SSM (Gu et al. 2022)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("s4d", "seqbench.cells.s4d:build_s4d", mixer="seqbench.cells.s4d:mixer", **MODERN,
+                 description="S4D (Gu et al. 2022): diagonal LTI SSM, FFT convolution; step = recurrence")
 
 
 class ModernRGLRU:

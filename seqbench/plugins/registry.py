@@ -44,6 +44,9 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.lru",
     "seqbench.cells.deltanet",
     "seqbench.cells.linattn",
+    "seqbench.cells.mingru",
+    "seqbench.cells.s6",
+    "seqbench.cells.s4d",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -73,6 +76,9 @@ BUILTIN_HOOKS = {
     "seqbench.cells.lru": "seqbench.cells.builtin:ModernLRU",
     "seqbench.cells.deltanet": "seqbench.cells.builtin:ModernDeltaNet",
     "seqbench.cells.linattn": "seqbench.cells.builtin:ModernLinAttn",
+    "seqbench.cells.mingru": "seqbench.cells.builtin:MinRNN",
+    "seqbench.cells.s6": "seqbench.cells.builtin:S6",
+    "seqbench.cells.s4d": "seqbench.cells.builtin:S4D",
 }
 # which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
