@@ -45,8 +45,8 @@ def measure_state(cell: Any, input_size: int, length: int) -> int:
 
 def count_state(build: Callable[[], Any], input_size: int, length: int) -> Optional[int]:
     """The state size of the module ``build()`` returns, at ``length``, cheaply: built on the meta
-    device and given uninitialized CPU memory (``to_empty``: no initialization, no parameters'
-    values needed for shapes), else built for real; None when the factory rejects the width.
+    device and given zeroed CPU memory (``to_empty``: no initialization; a state's shape does not
+    depend on the parameters' values), else built for real; None when the factory rejects the width.
 
     Beyond ``PROBES[-1]`` steps the state is measured after the two probe lengths and extrapolated
     linearly (constant when both agree), so a wide model is never run over a long sequence: exact
@@ -60,6 +60,8 @@ def count_state(build: Callable[[], Any], input_size: int, length: int) -> Optio
         with torch.device("meta"):
             cell = build()
         cell = cell.to_empty(device="cpu")
+        for tensor in (*cell.parameters(), *cell.buffers()):  # uninitialized memory holds subnormals and
+            tensor.detach().zero_()                               # NaNs, on which x86 arithmetic crawls
     except (ValueError, AssertionError):
         return None
     except Exception:  # noqa: BLE001 - a factory that cannot build on meta: build it on the CPU
