@@ -56,8 +56,8 @@ def test_state_size_matching_lands_within_tolerance(cell, budget, width):
 
 
 def test_state_size_matching_works_in_the_block_backbone_too():
-    hidden, floats = match_state(task(20), REGISTRY.get("cell", "lstm"), 4 * 33, 2, backbone="block")
-    assert (hidden, floats) == (33, 132)
+    hidden, floats = match_state(task(20), REGISTRY.get("cell", "lstm"), 2 * 21, 1, backbone="block")
+    assert (hidden, floats) == (21, 42)
 
 
 def test_a_state_that_does_not_grow_with_the_width_is_one_line():
@@ -87,24 +87,15 @@ def test_an_unreachable_or_conflicting_state_size_is_one_line_and_exit_2(capsys)
     assert "malformed state size '4q'" in capsys.readouterr().err
 
 
-def test_a_run_records_state_floats_and_shows_a_state_column(tmp_path):
-    options = {**TINY, "steps": 2, "eval_every": 2}
-    frame = seqbench.run(["lstm", "transformer"], ["adding"], [10], out=tmp_path, **options)
-    by_cell = frame.set_index("cell")["state_floats"]
-    assert by_cell["lstm"] == 2 * 16 and by_cell["transformer"] == 2 * 16 * 10
-    assert (frame["backbone"] == "plain").all() and frame["state_budget"].isna().all()
+def test_a_state_size_run_solves_the_widths_records_the_state_and_shows_it(tmp_path):
+    options = {**{k: v for k, v in TINY.items() if k != "hidden"}, "steps": 2, "eval_every": 2}
+    frame = seqbench.run(["lstm", "transformer"], ["adding"], [10], out=tmp_path, state_size=320, **options)
+    by_cell = frame.set_index("cell")
+    assert list(by_cell.loc[["lstm", "transformer"], "hidden"]) == [160, 16]  # 2·H and 2·d·T
+    assert (frame["state_floats"] == 320).all() and (frame["state_budget"] == 320).all()  # measured after training
+    assert (frame["backbone"] == "plain").all()
     table = tables(frame)[-1]
     assert "state" in table.headers and STATE_NOTE in table.caption
-    assert "320" in [row[table.headers.index("state")] for row in table.rows]
-
-
-def test_a_state_size_run_solves_the_widths_and_records_the_budget(tmp_path):
-    options = {k: v for k, v in TINY.items() if k != "hidden"}
-    frame = seqbench.run(["lstm", "transformer"], ["adding"], [10], out=tmp_path, state_size=320,
-                         **{**options, "steps": 2, "eval_every": 2})
-    by_cell = frame.set_index("cell")
-    assert list(by_cell.loc[["lstm", "transformer"], "hidden"]) == [160, 16]
-    assert (frame["state_floats"] == 320).all() and (frame["state_budget"] == 320).all()
 
 
 def test_compact_sizes():
