@@ -151,7 +151,7 @@ def test_cell_groups_of_the_builtins():
     reg, _ = make("fixtures.good_plugin")
     classic = ["rnn", "lstm", "gru", "transformer"]
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
-    assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
+    assert reg.cell_groups() == {"classic": classic, "modern": [], "all": classic + ["tiny-linear"], "default": classic}
     assert reg.select_cells(None) == classic
     assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
     assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each

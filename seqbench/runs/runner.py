@@ -153,7 +153,7 @@ def requested(cells: Any, tasks: Any, lengths: Any, suite: Union[str, Path, None
         raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
     sizes = [name for name in ("hidden", "params", "state_size") if options.get(name) is not None]
     if len(sizes) > 1:
-        raise UsageError(f"give one of a hidden size, a parameter budget (params) or a state size (state_size), "
+        raise UsageError(f"give either a hidden size or a parameter budget (params) or a state size (state_size), "
                          f"not {' and '.join(sizes)}")
     named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(parse_names(cells, "cells"))),
                                ("tasks", parse_names(tasks)),

@@ -461,7 +461,7 @@ def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> R
         raise UsageError(f"horizon does not take option(s): {', '.join(unknown + fixed)}")
     sizes = [name for name in ("hidden", "params", "state_size") if name in options]
     if len(sizes) > 1:
-        raise UsageError(f"give one of a hidden size, a parameter budget (params) or a state size (state_size), "
+        raise UsageError(f"give either a hidden size or a parameter budget (params) or a state size (state_size), "
                          f"not {' and '.join(sizes)}")
     if not sizes:
         options["params"] = DEFAULT_PARAMS
