@@ -44,7 +44,7 @@ class Transformer:
     def seqbench_register_cells(register: Callable[..., None]) -> None:
         register("transformer", "seqbench.cells.transformer:CausalTransformer",
                  description="causal decoder-only Transformer (pre-norm, sinusoidal positions, SDPA, KV cache)",
-                 **CLASSIC)
+                 mixer="seqbench.cells.transformer:build_attention_mixer", **CLASSIC)
 
 
 class Reference:

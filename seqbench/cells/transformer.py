@@ -4,6 +4,11 @@ Pre-norm blocks (LayerNorm → causal self-attention → residual, LayerNorm →
 sinusoidal positional encoding (so any length works), attention through
 ``F.scaled_dot_product_attention``. Step-by-step use carries a key/value cache as its state:
 ``state = (position, [(k, v) per layer])``.
+
+``build_attention_mixer`` is the attention alone (positions added to its input, causal
+self-attention, state ``(position, (k, v))``): the Transformer's mixer in the shared block
+backbone (``--backbone block``, ``seqbench.models.backbone``), where the block supplies the
+norms, the residuals and the MLP.
 """
 from __future__ import annotations
 
@@ -73,6 +78,33 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x)), cache
 
 
+def default_heads(width: int) -> int:
+    """4 heads where the width allows, else 2 or 1, so any width works (parameter budgets)."""
+    return next(h for h in (4, 2, 1) if width % h == 0)
+
+
+class AttentionMixer(nn.Module):
+    """(B, T, d) → (B, T, d): sinusoidal positions added to the input, then causal self-attention."""
+
+    def __init__(self, d: int, n_heads: Optional[int] = None) -> None:
+        super().__init__()
+        n_heads = default_heads(d) if n_heads is None else n_heads
+        if d % n_heads:
+            raise ValueError(f"transformer hidden size {d} is not divisible by n_heads={n_heads}")
+        self.attn = CausalSelfAttention(d, n_heads, 0.0)
+
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple[torch.Tensor, tuple]:
+        start, cache = state if state is not None else (0, None)
+        h = x + sinusoidal_positions(start, x.shape[1], x.shape[-1], x.device, x.dtype)
+        y, cache = self.attn(h, cache)  # cache: (k, v), each (B, heads, start + T, d / heads)
+        return y, (start + x.shape[1], cache)
+
+
+def build_attention_mixer(d: int, n_heads: Optional[int] = None) -> AttentionMixer:
+    """The Transformer's mixer for the block backbone (``register(..., mixer=...)``)."""
+    return AttentionMixer(d, n_heads)
+
+
 class CausalTransformer(nn.Module):
     """Maps (B, T, input_size) to (B, T, hidden_size); attention never looks ahead.
 
@@ -82,8 +114,8 @@ class CausalTransformer(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                  n_heads: Optional[int] = None, mlp_ratio: int = 4) -> None:
         super().__init__()
-        if n_heads is None:  # 4 heads where the width allows, so any width works (parameter budgets)
-            n_heads = next(h for h in (4, 2, 1) if hidden_size % h == 0)
+        if n_heads is None:
+            n_heads = default_heads(hidden_size)
         self.n_heads = n_heads
         if hidden_size % n_heads:
             raise ValueError(f"transformer hidden size {hidden_size} is not divisible by n_heads={n_heads}")

@@ -12,6 +12,8 @@ from seqbench.hookspecs import hookimpl
 def add_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("--cells", help=f"comma-separated cell names or {CELL_GROUPS_HELP} (default: every "
                        "registered cell)")
+    check.add_argument("--backbone", default="plain", help="plain (default: each cell as built) or block (each "
+                       "cell's mixer in the shared residual blocks, seqbench.models.backbone)")
 
 
 def command(args: Any, registry: Any) -> int:
@@ -21,12 +23,17 @@ def command(args: Any, registry: Any) -> int:
     from seqbench.spec.config import parse_names
     from seqbench.words import plural
 
+    from seqbench.errors import UsageError
+    from seqbench.spec.config import BACKBONES
+
+    if args.backbone not in BACKBONES:
+        raise UsageError(f"unknown backbone {args.backbone!r}; use {' or '.join(BACKBONES)}")
     names = None if args.cells is None else registry.select_cells(parse_names(args.cells, "cells"))
     for name in names or ():
         registry.get("cell", name)  # a typo is reported before torch is imported
     from seqbench.studies.conformance import check_cells
 
-    results = check_cells(names, registry)
+    results = check_cells(names, registry, args.backbone)
     print_tables([check_table(results)], stdout())
     failed = sum(not r.passed for r in results)
     cells = len({r.cell for r in results})

@@ -16,6 +16,11 @@ TRIAL_OPTIONS = (
                  "neither, 64)(grid)"),
     ("--params", "parameter budget, e.g. 50k: each cell's hidden size is solved so the whole model lands within "
                  "±3%% of it (instead of --hidden; default: 20k when no --hidden)(grid)"),
+    ("--state-size", "state-size budget in floats per sequence, e.g. 4k: each cell's hidden size is solved so "
+                     "the recurrent state it carries (LSTM 2·H per layer, Transformer KV cache 2·L·d·T) lands within "
+                     "±3%% of it (instead of --hidden and --params)(grid)"),
+    ("--backbone", "plain (the cell as built, default) or block (every cell's mixer in the same pre-norm "
+                   "residual blocks with a SwiGLU MLP; README: Backbones)(grid)"),
     ("--layers", "number of layers (default: 1)(grid)"),
     ("--batch", "batch size (default: 64)(grid)"),
     ("--lr", "Adam learning rate (default: 3e-3)(grid), e.g. 1e-3,3e-3 or 1e-4..1e-2"),
@@ -29,7 +34,8 @@ TRIAL_OPTIONS = (
 )
 TRIAL_NAMES = tuple(flag[2:].replace("-", "_") for flag, _ in TRIAL_OPTIONS) + ("flush_denormal",)
 # --cells takes group names beside cell names (registry.Registry.select_cells)
-CELL_GROUPS_HELP = "groups: classic (rnn, lstm, gru, transformer), all (every cell but the *-ref ones), default"
+CELL_GROUPS_HELP = ("groups: classic (rnn, lstm, gru, transformer), modern (the modern layers), all (every cell "
+                    "but the *-ref ones), default")
 EXECUTION = ("jobs", "threads", "executor", "ray_address", "cpus_per_trial", "gpus_per_trial", "retries")
 
 

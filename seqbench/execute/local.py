@@ -24,6 +24,7 @@ def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
         "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
         "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
         "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
+        "backbone": spec.backbone, "state_budget": spec.state_budget, "state_floats": None,
     }
     row.update(dict.fromkeys(registry.metrics))  # on the test split
     row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
@@ -60,7 +61,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         row["baseline"], row["optimum"] = task.baseline, task.optimum
         seed_trial(spec)
         model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers,
-                            spec.dropout, spec.cell_params).to(device)
+                            spec.dropout, spec.cell_params, spec.backbone).to(device)
         row["params"] = count_params(model)
         notify("seqbench_trial_start", trial=spec, params=row["params"])
 
@@ -92,6 +93,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
             row["steps_to_solve"] = outcome.steps
 
         row["infer_tok_s"], row["infer_iqr"] = inference_speed(model, task, eval_set, spec.batch, device)
+        row["state_floats"] = trial_state(model, task)
         if spec.save and checkpoint_dir is not None:
             from seqbench.models.checkpoint import checkpoint_name, save_checkpoint
 
@@ -126,6 +128,20 @@ def inference_speed(model: Any, task: Any, eval_set: Any, batch: int, device: An
     model.eval()
     seconds, iqr = median_seconds(infer, device)
     return x.shape[0] * task.seq_len / seconds, iqr
+
+
+def trial_state(model: Any, task: Any) -> Optional[int]:
+    """The floats of state ``model``'s cell carries per sequence after the task's whole sequence
+    (``seqbench.models.state``), measured in eval mode after training; None when the cell cannot
+    run a batch of one (the trial's results stand)."""
+    from seqbench.models.state import measure_state
+
+    model.eval()
+    width = model.hidden_size if task.input_kind == "tokens" else task.input_size
+    try:
+        return measure_state(model.cell, width, task.seq_len)
+    except Exception:  # noqa: BLE001 - a size to report, not a reason to fail the trial
+        return None
 
 
 def _options_json(options: dict) -> str:

@@ -46,11 +46,11 @@ class GateRecord:
 
 def reference_model(checkpoint: dict, registry: Any) -> Any:
     """The checkpoint's model with a fused ``lstm``/``gru`` cell replaced by its reference twin
-    (eager mode, the same weights); other cells as they are."""
+    (eager mode, the same weights); other cells, and any cell in the block backbone, as they are."""
     from seqbench.models.checkpoint import rebuild_model
 
     info = checkpoint["model"]
-    if info["cell"] in REFERENCE:
+    if info["cell"] in REFERENCE and info.get("backbone", "plain") == "plain":
         info = {**info, "cell": REFERENCE[info["cell"]], "cell_params": {"mode": "eager"}}
     return rebuild_model({**checkpoint, "model": info}, registry)
 

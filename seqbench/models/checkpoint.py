@@ -48,7 +48,8 @@ def save_checkpoint(path: Union[str, Path], model: Any, spec: Any, task: Any, ro
         "spec": _plain(spec.to_dict()),
         "model": {"cell": spec.cell, "hidden": spec.hidden, "layers": spec.layers, "dropout": spec.dropout,
                   "cell_params": _plain(spec.cell_params), "input_kind": task.input_kind,
-                  "input_size": task.input_size, "output_size": task.output_size},
+                  "input_size": task.input_size, "output_size": task.output_size,
+                  "backbone": getattr(spec, "backbone", "plain")},
         "task": {"name": spec.task, "length": spec.length, "params": _plain(spec.task_params)},
         "vocab": list(getattr(task, "vocab", []) or []),
         "corpus": _corpus_info(task),
@@ -108,7 +109,7 @@ def rebuild_model(checkpoint: dict, registry: Any = None, device: Any = "cpu") -
     shape = SimpleNamespace(input_kind=info["input_kind"], input_size=info["input_size"],
                             output_size=info["output_size"], seq_len=checkpoint["task"]["length"])
     model = build_model(shape, registry.get("cell", info["cell"]), info["hidden"], info["layers"],
-                        info["dropout"], info["cell_params"])
+                        info["dropout"], info["cell_params"], info.get("backbone", "plain"))
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:

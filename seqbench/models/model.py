@@ -55,8 +55,13 @@ def check_cell_output(name: str, provider: str, x: torch.Tensor, result: Any, hi
 
 
 def build_cell(cell_entry: Any, input_size: int, hidden: int, layers: int, dropout: float,
-               cell_params: Optional[dict] = None) -> nn.Module:
-    """The cell, through its registered factory; PluginError when that is not a torch module."""
+               cell_params: Optional[dict] = None, backbone: str = "plain") -> nn.Module:
+    """The cell, through its registered factory, in ``backbone`` (``plain``: as the factory builds it;
+    ``block``: ``seqbench.models.backbone``); PluginError when that is not a torch module."""
+    if backbone == "block":
+        from seqbench.models.backbone import build_block_stack
+
+        return build_block_stack(cell_entry, input_size, hidden, layers, dropout, cell_params or {})
     cell = cell_entry.obj(input_size, hidden, layers, dropout, **(cell_params or {}))
     if not isinstance(cell, nn.Module):
         raise PluginError(f"cell '{cell_entry.name}' factory returned {type(cell).__name__}, not a torch.nn.Module"
@@ -65,19 +70,27 @@ def build_cell(cell_entry: Any, input_size: int, hidden: int, layers: int, dropo
 
 
 def build_model(task: Any, cell_entry: Any, hidden: int, layers: int, dropout: float,
-                cell_params: Optional[dict] = None) -> SequenceModel:
-    """Build the cell through its registered factory and wrap it for ``task``. A factory that takes
-    ``t_max`` (the longest dependency, e.g. for chrono initialization) gets the task's sequence
-    length unless the options set it."""
+                cell_params: Optional[dict] = None, backbone: str = "plain") -> SequenceModel:
+    """Build the cell through its registered factory, in ``backbone``, and wrap it for ``task``. A
+    factory that takes ``t_max`` (the longest dependency, e.g. for chrono initialization) gets the
+    task's sequence length unless the options set it."""
     input_size = hidden if task.input_kind == "tokens" else task.input_size
-    cell = build_cell(cell_entry, input_size, hidden, layers, dropout, cell_options(task, cell_entry, cell_params))
+    cell = build_cell(cell_entry, input_size, hidden, layers, dropout,
+                      cell_options(task, cell_entry, cell_params, backbone), backbone)
     return SequenceModel(task, cell, hidden, cell_entry.name, cell_entry.provider)
 
 
-def cell_options(task: Any, cell_entry: Any, cell_params: Optional[dict]) -> dict:
+def options_factory(cell_entry: Any, backbone: str = "plain") -> Any:
+    """The factory that receives the cell's options: its mixer's under ``block`` when it registered
+    one, else the cell's own."""
+    mixer = cell_entry.extra.get("mixer") if backbone == "block" else None
+    return mixer if mixer is not None else cell_entry.obj
+
+
+def cell_options(task: Any, cell_entry: Any, cell_params: Optional[dict], backbone: str = "plain") -> dict:
     """``cell_params`` plus ``t_max=task.seq_len`` for a factory that takes ``t_max`` and was not given it."""
     options = dict(cell_params or {})
-    if "t_max" not in options and _takes(cell_entry.obj, "t_max"):
+    if "t_max" not in options and _takes(options_factory(cell_entry, backbone), "t_max"):
         options["t_max"] = task.seq_len
     return options
 

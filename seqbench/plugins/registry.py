@@ -13,10 +13,14 @@ name the built-in wins, then a ``-p`` module, then ``SEQBENCH_PLUGINS``, then an
 
 A factory may be registered as an import path ``"module:attribute"`` (``LazyFactory``): it is
 imported only when built or when its parameters are read, so listing names and reporting an
-unknown one never import torch. The built-in cells register this way.
+unknown one never import torch. The built-in cells register this way. A cell may also register
+its bare sequence mixer, ``register(..., mixer="module:factory")`` with ``factory(d, **options)``
+a module mapping (B, T, d) to (B, T, d) with the ``(x, state)`` API: the block backbone
+(``--backbone block``, ``seqbench.models.backbone``) puts it in its residual blocks, lazily
+imported the same way.
 
 Cells form groups that ``--cells`` accepts next to names (``select_cells``): ``classic`` (the
-built-in four), ``all`` (every cell but the ``*-ref`` references), ``default`` (the cells
+built-in four), ``modern`` (the cells registered with ``group="modern"``), ``all`` (every cell but the ``*-ref`` references), ``default`` (the cells
 registered with ``default=True``: the built-in four unless a plugin opts in; what a run
 compares when no cell is named) and every ``group="NAME"`` a cell declares in ``register``.
 """
@@ -85,8 +89,9 @@ SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
 ENTRY_POINT_GROUP = "seqbench"
 # what plugins contribute; kind ``k`` is registered through the hook ``seqbench_register_{k}s``
 KINDS = ("cell", "task", "metric", "report_format", "command")
-# the cell groups that exist whatever is registered (``classic``: the built-in cells' declared group)
-CELL_GROUPS = ("classic", "all", "default")
+# the cell groups that exist whatever is registered (``classic``: the built-in cells' declared group;
+# ``modern``: the group the modern layers declare, so ``--cells modern`` is known even before any is installed)
+CELL_GROUPS = ("classic", "modern", "all", "default")
 LIFECYCLE_HOOKS = ("seqbench_run_start", "seqbench_trial_start", "seqbench_trial_log",
                    "seqbench_trial_end", "seqbench_run_end")
 
@@ -489,6 +494,11 @@ def _make_entry(kind: str, name: Any, obj: Any, provider: str, description: str,
     if kind == "cell":
         if not isinstance(extra.get("default", False), bool):
             raise PluginError(f"cell '{name}': default must be True or False, got {extra['default']!r}")
+        if isinstance(extra.get("mixer"), str) and ":" in extra["mixer"]:
+            extra["mixer"] = LazyFactory(extra["mixer"])
+        if "mixer" in extra and not callable(extra["mixer"]):
+            raise PluginError(f"cell '{name}': mixer {extra['mixer']!r} is not callable (give a factory or "
+                              "'module:attribute')")
         group = extra.get("group")
         if group is not None and (not isinstance(group, str) or not group or "," in group or group != group.strip()):
             raise PluginError(f"cell '{name}': invalid group {group!r}: use a non-empty name without commas or spaces")

@@ -13,12 +13,12 @@ from seqbench.tasks.metrics import DIRECTIONS
 MISSING = "–"
 # Columns the harness measures itself, with their direction (True: higher is better).
 HARNESS_COLUMNS: dict[str, Optional[bool]] = {
-    "hidden": None, "params": None, "gap": False, "solved": True, "steps_to_solve": False,
+    "hidden": None, "params": None, "state_floats": None, "gap": False, "solved": True, "steps_to_solve": False,
     "steps": None, "train_tok_s": True, "infer_tok_s": True, "peak_mem_mb": False, "train_mem_mb": False,
 }
 BUILTIN_METRICS = DIRECTIONS
 LABELS = {
-    "hidden": "hidden", "params": "params", "loss": "loss", "accuracy": "accuracy",
+    "hidden": "hidden", "params": "params", "state_floats": "state", "loss": "loss", "accuracy": "accuracy",
     "perplexity": "ppl", "bits_per_token": "bits/tok", "gap": "gap to opt", "solved": "solved",
     "steps_to_solve": "steps to solve", "steps": "steps", "train_tok_s": "train tok/s",
     "infer_tok_s": "infer tok/s", "peak_mem_mb": "CUDA peak MB", "train_mem_mb": "train MB (computed)",
@@ -26,7 +26,8 @@ LABELS = {
 }
 COUNTS = ("hidden", "params", "steps", "steps_to_solve", "train_tok_s", "infer_tok_s")
 MEGABYTES = ("peak_mem_mb", "train_mem_mb")
-NO_SPREAD = ("hidden", "params", "solved", "steps", "train_mem_mb")
+STATE_NOTE = "state: floats carried per sequence at the trial's length"  # the legend of a "state" column
+NO_SPREAD = ("hidden", "params", "state_floats", "solved", "steps", "train_mem_mb")
 
 
 def missing(value: Any) -> bool:
@@ -42,11 +43,24 @@ def text(value: Any, spec: str = ".4g") -> str:
     return MISSING if missing(value) else format(value, spec)
 
 
+def compact(value: Any) -> str:
+    """A size in two or three figures: 64, 2.1k, 131k, 4.2M (``–`` when missing)."""
+    if missing(value):
+        return MISSING
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale * 0.9995:
+            shown = value / scale
+            return f"{shown:.2g}{suffix}" if shown < 10 else f"{shown:.0f}{suffix}"
+    return f"{value:.0f}"
+
+
 def number(name: str, value: float, digits: int = 4) -> str:
     """``value`` written as column ``name`` writes it: counts with thousands separators, MB to
     a tenth or a hundredth, ``solved`` as a percentage, the rest to ``digits`` significant figures."""
     if missing(value):
         return MISSING
+    if name == "state_floats":
+        return compact(value)
     if name in COUNTS:
         return f"{value:,.0f}"
     if name in MEGABYTES:

@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from seqbench.reporting.formats import (BUILTIN_METRICS, NO_SPREAD, direction, header, interval, label, missing,
-                                       value_spread)
+from seqbench.reporting.formats import (BUILTIN_METRICS, NO_SPREAD, STATE_NOTE, direction, header, interval, label,
+                                       missing, value_spread)
 from seqbench.reporting.table import NOISY, TableData, best_of, markdown_tables, print_tables
 from seqbench.runs.info import solved_flags
 from seqbench.stats import MIN_SEEDS, TOO_SMALL, interval as interval_of, mean_std_ci, method, ranks_from_intervals
@@ -40,7 +40,7 @@ class Column:
 
 def columns_of(frame: Any, metrics: Optional[Mapping[str, bool]] = None) -> list[Column]:
     """Displayed columns, in order, that have at least one value in ``frame``."""
-    ordered = ["hidden", "params", *BUILTIN_METRICS, *(metrics or {}), "gap", "solved", "steps_to_solve", "steps",
+    ordered = ["hidden", "params", "state_floats", *BUILTIN_METRICS, *(metrics or {}), "gap", "solved", "steps_to_solve", "steps",
                "train_tok_s", "infer_tok_s", "peak_mem_mb", "train_mem_mb"]
     out = []
     for name in dict.fromkeys(ordered):
@@ -165,6 +165,8 @@ def _detail_notes(group: Any, info: Mapping[str, Any], layout: _Layout) -> list[
     if layout.show_status:
         notes.append("status: seeds ok of seeds run, then the others by status; means are over the ok seeds, "
                      "and a diverged seed counts as unsolved")
+    if "state_floats" in group and group["state_floats"].notna().any():
+        notes.append(STATE_NOTE)
     notes.append(spread_note(int(group["seeds"].max()), layout.metric)
                  + "; ↑/↓ higher/lower is better; best per column in bold")
     if "train_mem_mb" in group and group["train_mem_mb"].notna().any():

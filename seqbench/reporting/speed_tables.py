@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from seqbench.reporting.formats import missing, text
+from seqbench.reporting.formats import STATE_NOTE, compact, missing, text
 from seqbench.reporting.table import NOISY, TableData, best_of, print_tables
 
 PEAK_SHORT = {"cuda_max_allocated": "CUDA max allocated (all tensors)",
@@ -16,6 +16,7 @@ PEAK_SHORT = {"cuda_max_allocated": "CUDA max allocated (all tensors)",
 # Displayed speed columns: (column, header, higher is better or None, format)
 TABLE_COLUMNS = (
     ("params", "params", None, ",.0f"),
+    ("state_floats", "state", None, "compact"),
     ("train_tok_s", "train tok/s ↑", True, ",.0f"),
     ("infer_tok_s", "infer tok/s ↑", True, ",.0f"),
     ("gen_ms_per_tok", "gen ms/tok ↓", False, ".3g"),
@@ -50,6 +51,8 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
                  "FLOPs: forward, 2 per multiply-add; % peak: achieved GFLOP/s over those of a matmul of the "
                  "cell's shape timed in this run"]
         notes += [f"peak MB: {PEAK_SHORT.get(k, k)}" for k in sorted(kinds)]
+        if any(c[0] == "state_floats" for c in columns):
+            notes.append(STATE_NOTE)
         noisy = sorted({str(r["cell"]) for _, r in group.iterrows()
                         if any((r[c] or 0) > NOISY for c in ("train_iqr", "infer_iqr", "gen_iqr"))})
         if noisy:
@@ -61,7 +64,7 @@ def tables(frame: Any, scaling: Any = None) -> list[Any]:
             cells, flags = [str(rec["cell"])], [False]
             for name, _, _, spec in columns:
                 value = rec[name]
-                cells.append(text(value, spec))
+                cells.append(compact(value) if spec == "compact" else text(value, spec))
                 flags.append(not missing(value) and bests[name] is not None and value == bests[name])
             if show_status:
                 cells.append(str(rec["status"]))

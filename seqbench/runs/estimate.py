@@ -32,8 +32,11 @@ CACHE_ENTRIES = 5000  # the oldest are dropped beyond this
 
 
 def _model_key(spec: TrialSpec) -> str:
-    return json.dumps([spec.cell, spec.task, spec.length, spec.task_params, spec.hidden, spec.layers, spec.batch,
-                       spec.dropout, spec.cell_params], sort_keys=True, default=str)
+    parts = [spec.cell, spec.task, spec.length, spec.task_params, spec.hidden, spec.layers, spec.batch,
+             spec.dropout, spec.cell_params]
+    if spec.backbone != "plain":  # only then, so the cache keys of plain models stay
+        parts.append(spec.backbone)
+    return json.dumps(parts, sort_keys=True, default=str)
 
 
 def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
@@ -50,7 +53,7 @@ def step_seconds(spec: TrialSpec, registry: Registry, device: str) -> float:
         torch.manual_seed(spec.seed)
         dev = torch.device(device)
         model = build_model(task, registry.get("cell", spec.cell), spec.hidden, spec.layers, spec.dropout,
-                            spec.cell_params).to(dev)
+                            spec.cell_params, spec.backbone).to(dev)
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
         generator = torch.Generator(device=dev).manual_seed(spec.seed)
         times: list[float] = []
@@ -148,7 +151,8 @@ def estimate(trials: list[TrialSpec], registry: Registry, device: str, threads: 
     guessed = _scaled({m: first[m] for m in keys if m not in known}, {m: first[m] for m in known}, known, registry)
     held_out: dict[str, Optional[int]] = {}
     rows = [{"trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length, "seed": spec.seed,
-             "config_label": spec.config_label, "hidden": spec.hidden,
+             "config_label": spec.config_label, "hidden": spec.hidden, "backbone": spec.backbone,
+             "state_budget": spec.state_budget, "params_budget": spec.params_budget,
              "step_s": (step_s := known.get(_model_key(spec), guessed.get(_model_key(spec), math.nan))),
              "est_s": trial_seconds(spec, step_s, _held_out(spec, registry, held_out))} for spec in trials]
     frame = pd.DataFrame(rows)
@@ -215,9 +219,11 @@ def _scaled(unknown: dict[str, TrialSpec], measured: dict[str, TrialSpec], secon
 
 def _step_flops(spec: TrialSpec, registry: Registry) -> float:
     """Training FLOPs of one step of ``spec``'s model (NaN when unknown); the cell's input taken
-    as wide as its hidden state."""
+    as wide as its hidden state. Unknown for the block backbone (``seqbench.models.flops`` counts plain cells)."""
     from seqbench.models import flops
 
+    if spec.backbone != "plain":
+        return math.nan
     try:
         entry = registry.get("cell", spec.cell)
         per_token = flops.flops_per_token(entry, spec.hidden, spec.layers, spec.length, spec.hidden, spec.cell_params)

@@ -51,7 +51,9 @@ def run(
 
     ``options`` are the fields of ``RunConfig``: ``steps``, ``budget`` (e.g. ``"30s"``),
     ``seeds``, ``hidden`` or ``params`` (a parameter budget such as ``"50k"``: each cell's
-    width is solved so every model lands within ±3 % of it), ``layers``, ``batch``, ``lr``,
+    width is solved so every model lands within ±3 % of it) or ``state_size`` (floats of
+    recurrent state per sequence, ``"4k"``, matched the same way), ``backbone`` (``"plain"`` or
+    ``"block"``, ``seqbench.models.backbone``), ``layers``, ``batch``, ``lr``,
     ``dropout``, ``clip``, ``device``, ``eval_every``, ``eval_examples``, ``task_params``,
     ``cell_params``. With ``suite`` (a built-in name or a TOML path) the suite's parts are
     run and the given arguments override them. With ``resume=RUN_DIR`` the saved
@@ -149,8 +151,10 @@ def requested(cells: Any, tasks: Any, lengths: Any, suite: Union[str, Path, None
     unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__))
     if unknown:
         raise UsageError(f"unknown run option(s): {', '.join(unknown)}")
-    if options.get("hidden") is not None and options.get("params") is not None:
-        raise UsageError("give either a hidden size or a parameter budget (params), not both")
+    sizes = [name for name in ("hidden", "params", "state_size") if options.get(name) is not None]
+    if len(sizes) > 1:
+        raise UsageError(f"give either a hidden size or a parameter budget (params) or a state size (state_size), "
+                         f"not {' and '.join(sizes)}")
     named = {k: v for k, v in (("cells", None if cells is None else registry.select_cells(parse_names(cells, "cells"))),
                                ("tasks", parse_names(tasks)),
                                ("lengths", _lengths(lengths))) if v}
@@ -164,7 +168,7 @@ def requested(cells: Any, tasks: Any, lengths: Any, suite: Union[str, Path, None
             config.cells = registry.select_cells(config.cells)  # a suite may name groups too
         request = Request(configs, description, suite)
     else:
-        if "hidden" not in options and "params" not in options:
+        if not sizes:
             options["params"] = DEFAULT_PARAMS  # a fair default: every model the same size
         request = Request([RunConfig(**{"cells": registry.select_cells(None), **named, **options,
                                         "plugins": list(plugins)})])

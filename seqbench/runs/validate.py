@@ -28,10 +28,8 @@ def where(spec: TrialSpec) -> str:
 
 
 def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
-    """Check every trial's configuration and solve the widths of parameter budgets (setting
-    ``spec.hidden``); returns each task's description by ``"task|length"``."""
-    from seqbench.models.budget import match_hidden
-    from seqbench.models.model import cell_options
+    """Check every trial's configuration and solve the widths of parameter and state-size budgets
+    (setting ``spec.hidden``); returns each task's description by ``"task|length"``."""
 
     tasks: dict[str, Any] = {}
     widths: dict[str, int] = {}
@@ -40,10 +38,10 @@ def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
     task_info: dict[str, Any] = {}
     for spec in trials:
         cell = registry.get("cell", spec.cell)
-        options = _key(spec.cell, spec.cell_params)
+        options = _key(spec.cell, spec.cell_params, spec.backbone)
         if options not in checked:
             try:
-                check_params(cell, spec.cell_params, skip=4)
+                check_cell_params(cell, spec.cell_params, spec.backbone)
             except UsageError as exc:
                 raise UsageError(f"{where(spec)}: {exc}") from None
             checked.add(options)
@@ -57,21 +55,56 @@ def validate(trials: list[TrialSpec], registry: Registry) -> dict[str, Any]:
             _warn_small_splits(spec, tasks[task_key])
         task = tasks[task_key]
         _check_split_batch(spec, task)
-        if spec.params_budget is not None:  # a model's size depends on the task only through these
-            shape = [task.input_kind, task.input_size, task.output_size, cell_options(task, cell, spec.cell_params)]
-            width_key = _key(shape, spec.cell, spec.params_budget, spec.layers)
-            if width_key not in widths:
-                try:
-                    widths[width_key], _ = match_hidden(task, cell, spec.params_budget, spec.layers, spec.cell_params)
-                except UsageError as exc:
-                    _build(spec, task, cell, 64)  # the cell's own reason, when its options are what fails
-                    raise UsageError(f"{where(spec)}: {exc}") from None
-            spec.hidden = widths[width_key]
-        model_key = _key(task_key, spec.cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params)
+        if spec.params_budget is not None or spec.state_budget is not None:
+            spec.hidden = _solved_width(spec, task, cell, widths)
+        model_key = _key(task_key, spec.cell, spec.hidden, spec.layers, spec.dropout, spec.cell_params, spec.backbone)
         if model_key not in models:
             _build(spec, task, cell, spec.hidden)
             models.add(model_key)
     return task_info
+
+
+def check_cell_params(cell: Any, params: dict, backbone: str) -> None:
+    """A UsageError when ``params`` holds an option the factory that receives them does not take:
+    the cell's, or its mixer's under the block backbone (``models.model.options_factory``)."""
+    from dataclasses import replace
+
+    from seqbench.models.model import options_factory
+
+    factory = options_factory(cell, backbone)
+    if factory is cell.obj:
+        check_params(cell, params, skip=4)
+    else:
+        try:
+            check_params(replace(cell, obj=factory), params, skip=1)
+        except UsageError as exc:
+            raise UsageError(f"{exc} (with backbone block, the options go to its mixer)") from None
+
+
+def _solved_width(spec: TrialSpec, task: Any, cell: Any, widths: dict[str, int]) -> int:
+    """The width of ``spec``'s parameter budget or state size, solved once per distinct model shape."""
+    from seqbench.models.budget import match_hidden
+    from seqbench.models.model import cell_options
+    from seqbench.models.state import match_state
+
+    # a model's size depends on the task only through these (its state, also on the length)
+    shape = [task.input_kind, task.input_size, task.output_size, cell_options(task, cell, spec.cell_params,
+                                                                              spec.backbone)]
+    if spec.state_budget is not None:
+        shape.append(task.seq_len)
+    width_key = _key(shape, spec.cell, spec.params_budget, spec.state_budget, spec.layers, spec.backbone)
+    if width_key not in widths:
+        try:
+            if spec.state_budget is not None:
+                widths[width_key], _ = match_state(task, cell, spec.state_budget, spec.layers, spec.cell_params,
+                                                   spec.backbone)
+            else:
+                widths[width_key], _ = match_hidden(task, cell, spec.params_budget, spec.layers, spec.cell_params,
+                                                    backbone=spec.backbone)
+        except UsageError as exc:
+            _build(spec, task, cell, 64)  # the cell's own reason, when its options are what fails
+            raise UsageError(f"{where(spec)}: {exc}") from None
+    return widths[width_key]
 
 
 def _check_split_batch(spec: TrialSpec, task: Any) -> None:
@@ -108,17 +141,22 @@ def _build(spec: TrialSpec, task: Any, cell: Any, hidden: int) -> None:
     try:  # the cell alone: the embedding and head are the harness's own and cannot fail
         with torch.device("meta"):
             build_cell(cell, hidden if task.input_kind == "tokens" else task.input_size, hidden,
-                       spec.layers, spec.dropout, cell_options(task, cell, spec.cell_params))
+                       spec.layers, spec.dropout, cell_options(task, cell, spec.cell_params, spec.backbone),
+                       spec.backbone)
     except CONFIG_ERRORS as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise UsageError(f"{where(spec)}: cell '{spec.cell}' cannot be built with hidden={hidden}, "
-                         f"layers={spec.layers}{_options(spec.cell_params)}: {message}") from None
+                         f"layers={spec.layers}{_backbone(spec)}{_options(spec.cell_params)}: {message}") from None
     except Exception:  # noqa: BLE001 - a plugin's own failure: the trial reports and isolates it
         pass
 
 
 def _key(*parts: Any) -> str:
     return json.dumps(parts, sort_keys=True, default=str)
+
+
+def _backbone(spec: TrialSpec) -> str:
+    return "" if spec.backbone == "plain" else f", backbone={spec.backbone}"
 
 
 def _options(params: dict) -> str:

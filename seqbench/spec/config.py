@@ -23,6 +23,7 @@ DEFAULT_STEPS = 1500  # used when neither --steps nor --budget is given
 # parameter budget unless a hidden size or another budget is given.
 DEFAULT_PARAMS = "20k"
 DEVICES = ("auto", "cpu", "cuda")
+BACKBONES = ("plain", "block")  # seqbench.models.backbone
 
 _BUDGET = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$")
 _UNIT_SECONDS = {None: 1.0, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
@@ -162,6 +163,8 @@ class TrialSpec:
     stop_when_solved: bool = False  # stop training at the first evaluation that meets the task's criterion
     eval_lengths: list = field(default_factory=list)  # other lengths the trained model is evaluated at (test set)
     deterministic: bool = False  # torch's deterministic algorithms (train.determinism.seed_trial)
+    backbone: str = "plain"  # plain: the cell as built; block: the shared residual blocks (models.backbone)
+    state_budget: Optional[int] = None  # the state size (floats per sequence) the width was solved for (--state-size)
 
     @property
     def key(self) -> str:
@@ -200,11 +203,24 @@ def _params(name: str, value: Any) -> int:
     return parse_params(value)
 
 
+def _state_size(name: str, value: Any) -> int:
+    from seqbench.spec.sizes import parse_count
+
+    return parse_count(value, "state size", "floats such as 4096, 4k or 1.5M")
+
+
+def _backbone(name: str, value: Any) -> str:
+    text = str(value).strip()
+    if text not in BACKBONES:
+        raise UsageError(f"unknown backbone {value!r}; use {' or '.join(BACKBONES)}")
+    return text
+
+
 # Options that take a grid or a range: (check, integer range, log-uniform range)
 SWEPT: dict[str, tuple[Callable[[str, Any], Any], bool, bool]] = {
     "hidden": (_int, True, False), "params": (_params, True, False), "layers": (_int, True, False),
     "batch": (_int, True, False), "lr": (_float, False, True), "dropout": (_dropout, False, False),
-    "clip": (_float, False, True),
+    "clip": (_float, False, True), "state_size": (_state_size, True, False), "backbone": (_backbone, False, False),
 }
 TASK_PREFIX, CELL_PREFIX = "task.", "cell."
 
@@ -226,6 +242,8 @@ class RunConfig:
     batch: Any = 64
     lr: Any = 3e-3
     params: Any = None  # parameter budget: each cell's width is solved to match it
+    state_size: Any = None  # state-size budget (floats per sequence): each cell's width is solved to match it
+    backbone: Any = "plain"  # plain or block (seqbench.models.backbone); a list is a grid
     dropout: Any = 0.0
     clip: Any = 1.0
     device: str = "auto"
@@ -297,21 +315,22 @@ class RunConfig:
         values = [getattr(self, name) for name in SWEPT]
         for owners, prefix in ((self.task_params, TASK_PREFIX), (self.cell_params, CELL_PREFIX)):
             values += [v for options in owners.values() for v in owner_dimensions(options, prefix).values()]
+        if self.params is not None and self.state_size is not None:
+            raise UsageError("give either a parameter budget (params) or a state size (state_size), not both")
         if self.samples > 1 and not has_ranges(values):
             raise UsageError(f"samples={self.samples} needs a range to draw from, e.g. --lr 1e-4..1e-2")
 
     def configurations(self, cell: str, task: str) -> list[dict[str, Any]]:
         """The configurations of ``cell`` on ``task``: flat dicts of the ``SWEPT`` options (``params``
-        replaces ``hidden`` when given) and the task's and cell's options (prefixed ``task.`` and
-        ``cell.``), the grids crossed and the ranges drawn ``samples`` times. The options every
-        cell shares draw the same values for every cell."""
+        or ``state_size`` replaces ``hidden`` when given; ``backbone`` is left out where it is the
+        default ``plain``, so configurations keep their hashes) and the task's and cell's options
+        (prefixed ``task.`` and ``cell.``), the grids crossed and the ranges drawn ``samples`` times.
+        The options every cell shares draw the same values for every cell."""
         import random
 
         from seqbench.spec.space import expand, owner_dimensions
 
-        shared = {name: getattr(self, name) for name in SWEPT if getattr(self, name) is not None}
-        if self.params is not None:
-            shared.pop("hidden", None)
+        shared = self._shared()
         seed = self.sweep_seed
         return expand([(shared, random.Random(f"{seed}:shared")),
                        (owner_dimensions(self.task_params.get(task), TASK_PREFIX), random.Random(f"{seed}:{task}")),
@@ -322,15 +341,24 @@ class RunConfig:
         """The options that vary across ``configurations(cell, task)``."""
         from seqbench.spec.space import owner_dimensions, swept_names
 
-        dims = {name: getattr(self, name) for name in SWEPT if getattr(self, name) is not None}
+        dims = self._shared()
         dims.update(owner_dimensions(self.task_params.get(task), TASK_PREFIX))
         dims.update(owner_dimensions(self.cell_params.get(cell), CELL_PREFIX))
         return swept_names(dims)
 
+    def _shared(self) -> dict[str, Any]:
+        """The ``SWEPT`` options every cell of a configuration shares, as ``configurations`` expands them."""
+        shared = {name: getattr(self, name) for name in SWEPT if getattr(self, name) is not None}
+        if self.params is not None or self.state_size is not None:
+            shared.pop("hidden", None)
+        if shared.get("backbone") == "plain":
+            shared.pop("backbone")
+        return shared
+
     def trials(self, device: str = "cpu") -> list[TrialSpec]:
         """One spec per task × length × seed × configuration × cell, cells innermost so that an
         interrupted run still holds complete comparisons. A trial with a parameter budget gets
-        ``hidden=0`` until ``sweep.validate`` solves its width."""
+        ``hidden=0`` until ``runs.validate`` solves its width (as does one with a state-size budget)."""
         from seqbench.spec.space import label
 
         out = []
@@ -348,8 +376,8 @@ class RunConfig:
 
     def _spec(self, cell: str, task: str, length: int, seed: int, config: dict, swept: list[str], device: str,
               label: Callable) -> TrialSpec:
-        budget = config.get("params")
-        hidden = 0 if budget is not None else config["hidden"]
+        budget, state_budget = config.get("params"), config.get("state_size")
+        hidden = 0 if budget is not None or state_budget is not None else config["hidden"]
         task_params = {k[len(TASK_PREFIX):]: v for k, v in config.items() if k.startswith(TASK_PREFIX)}
         cell_params = {k[len(CELL_PREFIX):]: v for k, v in config.items() if k.startswith(CELL_PREFIX)}
         identity = {"config": config, "steps": self.steps, "budget_s": self.budget_s,
@@ -372,7 +400,8 @@ class RunConfig:
                          flush_denormal=self.flush_denormal, params_budget=budget, patience=self.patience,
                          config=digest, config_label=shown, stop_when_solved=self.stop_when_solved,
                          eval_lengths=resolve_eval_lengths(self.eval_lengths, length),
-                         deterministic=self.deterministic)
+                         deterministic=self.deterministic, backbone=config.get("backbone", "plain"),
+                         state_budget=state_budget)
 
     def to_dict(self) -> dict[str, Any]:
         from seqbench.spec.space import to_plain

@@ -2,8 +2,8 @@
 
 A suite has optional ``description`` and ``[defaults]``, and one or more ``[[part]]`` tables;
 each part is a run configuration (the keys of ``seqbench run``'s options: cells, tasks,
-lengths, steps, budget, seeds, hidden, params, layers, batch, lr, dropout, clip, device,
-eval_every, eval_examples, task_params, cell_params) on top of the defaults. The built-in
+lengths, steps, budget, seeds, hidden, params, state_size, backbone, layers, batch, lr, dropout,
+clip, device, eval_every, eval_examples, task_params, cell_params) on top of the defaults. The built-in
 suites live in ``seqbench/suites/``; ``--suite PATH`` takes a user's own file.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from seqbench.errors import UsageError
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 TOP_KEYS = ("description", "defaults", "part", "reference")  # reference: published numbers (seqbench.reporting.published_tables)
 ALIASES = {"budget": "budget_s"}
+SIZES = ("hidden", "params", "state_size")  # what sets a model's width: one of them
 CONFIG_KEYS = sorted({f.name for f in fields(RunConfig)} - {"budget_s", "plugins"} | set(ALIASES))
 
 
@@ -80,9 +81,10 @@ def load_suite(name_or_path: Union[str, Path], overrides: Mapping[str, Any] = ()
     for i, part in enumerate(parts, 1):
         _check_keys(f"suite {path.name} part {i}", part, CONFIG_KEYS)
         merged = {ALIASES.get(k, k): v for k, v in {**defaults, **part}.items()}
-        for given, dropped in (("hidden", "params"), ("params", "hidden")):
-            if given in overrides:  # a width given on the command line replaces the suite's budget
-                merged.pop(dropped, None)
+        if any(size in overrides for size in SIZES):  # a width or budget given on the command line replaces
+            for size in SIZES:                          # the suite's
+                if size not in overrides:
+                    merged.pop(size, None)
         merged.update(overrides)
         if "cells" not in merged:
             raise UsageError(f"suite {path.name} part {i}: no cells")

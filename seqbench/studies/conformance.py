@@ -39,15 +39,21 @@ class CheckResult:
 
 
 class CellHarness:
-    """Builds a registered cell in float64 for the checks."""
+    """Builds a registered cell in float64 for the checks, in ``backbone`` (``seqbench.models.backbone``)."""
 
-    def __init__(self, entry: Any, params: Optional[dict] = None) -> None:
+    def __init__(self, entry: Any, params: Optional[dict] = None, backbone: str = "plain") -> None:
         self.entry = entry
         self.params = params or {}
+        self.backbone = backbone
 
     def build(self, seed: int = 0) -> torch.nn.Module:
+        from seqbench.models.model import build_cell
+
         torch.manual_seed(seed)
-        cell = self.entry.obj(INPUT, HIDDEN, LAYERS, 0.0, **self.params)
+        if self.backbone == "plain":
+            cell = self.entry.obj(INPUT, HIDDEN, LAYERS, 0.0, **self.params)
+        else:
+            cell = build_cell(self.entry, INPUT, HIDDEN, LAYERS, 0.0, self.params, self.backbone)
         return cell.double().eval()
 
     @staticmethod
@@ -163,14 +169,14 @@ CHECKS: dict[str, Callable[..., str]] = {
 }
 
 
-def check_cell(name: str, registry: Any, params: Optional[dict] = None) -> list[CheckResult]:
-    """Run every check on the registered cell ``name``; never raises for a failing cell."""
+def check_cell(name: str, registry: Any, params: Optional[dict] = None, backbone: str = "plain") -> list[CheckResult]:
+    """Run every check on the registered cell ``name`` (in ``backbone``); never raises for a failing cell."""
     entry = registry.get("cell", name)
-    harness = CellHarness(entry, params)
+    harness = CellHarness(entry, params, backbone)
     results = []
     checks = dict(CHECKS)
     twin_name = entry.extra.get("fused_twin")
-    if twin_name:
+    if twin_name and backbone == "plain":
         twin = CellHarness(registry.cells[twin_name]) if twin_name in registry.cells else None
         checks["fused_twin"] = lambda h: check_fused_twin(h, twin)
     for check, fn in checks.items():
@@ -182,18 +188,19 @@ def check_cell(name: str, registry: Any, params: Optional[dict] = None) -> list[
     return results
 
 
-def check_cells(names: Optional[Iterable[str]], registry: Any) -> list[CheckResult]:
+def check_cells(names: Optional[Iterable[str]], registry: Any, backbone: str = "plain") -> list[CheckResult]:
     names = list(names) if names else list(registry.cells)
     for name in names:
         registry.get("cell", name)  # unknown names fail before any check runs
-    return [result for name in names for result in check_cell(name, registry)]
+    return [result for name in names for result in check_cell(name, registry, backbone=backbone)]
 
 
-def assert_cell_conforms(name: str, plugins: Iterable[str] = (), registry: Any = None) -> None:
-    """Raise AssertionError listing every failed check of cell ``name`` (for pytest)."""
+def assert_cell_conforms(name: str, plugins: Iterable[str] = (), registry: Any = None,
+                         backbone: str = "plain") -> None:
+    """Raise AssertionError listing every failed check of cell ``name`` (in ``backbone``; for pytest)."""
     if registry is None:
         from seqbench.plugins.registry import Registry
 
         registry = Registry(plugins)
-    failed = [r for r in check_cell(name, registry) if not r.passed]
+    failed = [r for r in check_cell(name, registry, backbone=backbone) if not r.passed]
     assert not failed, "; ".join(f"{r.check}: {r.detail}" for r in failed)

@@ -50,7 +50,7 @@ PEAK_KINDS = {
                             "returned to the OS (activations, gradients, temporaries and allocator slack)",
     "unavailable": "not measured on this platform",
 }
-COLUMNS = ("cell", "length", "batch", "hidden", "layers", "params", "device", "dtype", "threads",
+COLUMNS = ("cell", "length", "batch", "hidden", "layers", "params", "state_floats", "device", "dtype", "threads",
            "train_tok_s", "train_iqr", "infer_tok_s", "infer_iqr", "gen_ms_per_tok", "gen_iqr",
            "train_peak_mb", "infer_peak_mb", "peak_mem_kind", "flops_per_tok", "train_gflops",
            "infer_gflops", "peak_gflops", "probe_shape", "train_pct_peak", "infer_pct_peak",
@@ -337,12 +337,15 @@ def measure(entry: Entry, length: int, hidden: int, config: SpeedConfig, device:
         row["peak_gflops"] = probes[m, k, n, config.dtype]
 
         torch.manual_seed(0)
+        from seqbench.models.state import measure_state
+
         cell = build_cell(entry, hidden, L, cell_opts).to(device=dev, dtype=dtype)
         row["params"] = sum(p.numel() for p in cell.parameters())
         if math.isnan(fpt):
             fpt = row["flops_per_tok"] = flops.flops_per_token(entry, hidden, L, T, hidden, cell_opts, cell)
         x = torch.randn(B, T, hidden, device=dev, dtype=dtype)
         check_output(entry, cell, x[:, :2], hidden)
+        row["state_floats"] = measure_state(cell, hidden, T)
         time_training(cell, x, row, timing)
         time_inference(cell, x, row, timing)
         time_generation(cell, x, row, timing, config)

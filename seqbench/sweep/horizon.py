@@ -459,9 +459,11 @@ def _config(request: HorizonRequest, options: dict, plugins: Iterable[str]) -> R
     fixed = sorted(set(options) & {"cells", "tasks", "lengths", "seeds", "eval_lengths", "tune", "samples"})
     if unknown or fixed:
         raise UsageError(f"horizon does not take option(s): {', '.join(unknown + fixed)}")
-    if options.get("hidden") is not None and options.get("params") is not None:
-        raise UsageError("give either a hidden size or a parameter budget (params), not both")
-    if "hidden" not in options and "params" not in options:
+    sizes = [name for name in ("hidden", "params", "state_size") if name in options]
+    if len(sizes) > 1:
+        raise UsageError(f"give either a hidden size or a parameter budget (params) or a state size (state_size), "
+                         f"not {' and '.join(sizes)}")
+    if not sizes:
         options["params"] = DEFAULT_PARAMS
     options.setdefault("stop_when_solved", True)
     config = RunConfig(cells=request.cells, tasks=[request.task], lengths=[request.start], seeds=request.seeds,
