@@ -171,8 +171,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         _check_finite(recent, norms, outcome)
     synchronize(device)
     outcome.train_s = time.perf_counter() - begin - eval_seconds
-    outcome.step_seconds = timer.seconds()
-    outcome.epochs = finite.epochs if finite is not None else None
+    outcome.step_seconds, outcome.epochs = timer.seconds(), (finite.epochs if finite is not None else None)
     if stopper is not None and outcome.status == "ok":
         outcome.best_step = stopper.restore(model)
     return outcome
