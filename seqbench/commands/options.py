@@ -26,6 +26,11 @@ TRIAL_OPTIONS = (
     ("--lr", "Adam learning rate (default: 3e-3)(grid), e.g. 1e-3,3e-3 or 1e-4..1e-2"),
     ("--dropout", "dropout between layers (default: 0)(grid)"),
     ("--clip", "gradient-norm clipping threshold (default: 1.0)(grid)"),
+    ("--weight-decay", "decoupled weight decay (AdamW) on every parameter (default: 0, plain Adam)(grid), e.g. "
+                       "0,0.1"),
+    ("--train-examples", "a finite training set: N examples drawn once from the trial's seed, trained on in "
+                         "shuffled epochs (default: 0, a fresh stream at every step; validation and test stay "
+                         "separate draws)(grid)"),
     ("--device", "auto, cpu or cuda (default: auto)"),
     ("--eval-every", "steps between evaluations (default: 100); a trial stopping once solved stops at one"),
     ("--quick-eval", "periodic evaluations (early stopping, --stop-when-solved, steps to solve) on the first N "

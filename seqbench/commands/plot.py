@@ -7,7 +7,7 @@ from typing import Any
 
 from seqbench.hookspecs import hookimpl
 
-KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "all")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad", "all")
 
 
 def add_arguments(plot: argparse.ArgumentParser) -> None:
@@ -39,4 +39,4 @@ def command(args: Any, registry: Any) -> int:
 def seqbench_register_commands(register: Any) -> None:
     register("plot", add_arguments, command, help="draw a run's figures (needs matplotlib)",
              description="Learning curves, the primary metric against length, speed scaling and quality against "
-             "throughput, one colour per cell. Needs: pip install 'seqbench[plots]'.")
+             "throughput, one colour per cell; a MAD run's score as a heat map of cells × tasks. Needs: pip install 'seqbench[plots]'.")

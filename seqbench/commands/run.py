@@ -98,7 +98,7 @@ def command(args: Any, registry: Any) -> int:
 
         options.pop("out", None)  # a plan writes nothing
         planned = plan_run(registry=registry, plugins=args.plugins, resume=args.resume, suite=args.suite,
-                           **options)
+                           execution=execution, **options)  # timed with the threads each trial will have
         print_tables([plan_table(planned)], stdout())
         return 0
 
@@ -130,8 +130,13 @@ def _print_results(args: Any, frame: Any, registry: Any) -> None:
     run_dir = frame.attrs["run_dir"]
     saved = RunDir.open(run_dir).read_config()
     tuned = any(c.get("tune") for c in saved.get("configs", []))
-    render(frame, stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
-    print_tables(run_extra_tables(run_dir, frame), stdout(), wide=args.wide)
+    if saved.get("protocol") == "mad":  # hundreds of configurations: the MAD score says what they add up to
+        from seqbench.reporting.run_report import load_report
+
+        print_tables(load_report(run_dir).tables(), stdout(), wide=args.wide)
+    else:
+        render(frame, stdout(), saved.get("metrics"), saved.get("tasks"), tuned=tuned, wide=args.wide)
+        print_tables(run_extra_tables(run_dir, frame), stdout(), wide=args.wide)
     sample = max((c.get("sample", 0) for c in saved.get("configs", [])), default=0)
     if sample:
         from seqbench.studies.sampling import run_samples

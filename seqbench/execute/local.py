@@ -21,7 +21,8 @@ def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
     row: dict[str, Any] = {
         "trial": spec.key, "cell": spec.cell, "task": spec.task, "length": spec.length,
         "seed": spec.seed, "config": spec.config, "config_label": spec.config_label, "hidden": spec.hidden,
-        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "dropout": spec.dropout, "clip": spec.clip,
+        "layers": spec.layers, "batch": spec.batch, "lr": spec.lr, "weight_decay": spec.weight_decay,
+        "dropout": spec.dropout, "clip": spec.clip, "train_examples": spec.train_examples or None,
         "params_budget": spec.params_budget, "cell_opts": _options_json(spec.cell_params),
         "task_opts": _options_json(spec.task_params), "device": spec.device, "params": None,
         "backbone": spec.backbone, "state_budget": spec.state_budget, "state_floats": None,
@@ -30,7 +31,7 @@ def empty_row(spec: TrialSpec, registry: Registry) -> dict[str, Any]:
     row.update(dict.fromkeys(f"val_{name}" for name in registry.metrics))  # on the validation split
     row.update({"baseline": None, "optimum": None, "solved": False, "steps_to_solve": None,
                 "train_tok_s": None, "infer_tok_s": None, "train_iqr": None, "infer_iqr": None,
-                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "best_step": None,
+                "peak_mem_mb": None, "peak_mem_kind": None, "steps": 0, "epochs": None, "best_step": None,
                 "stopped_early": False, "train_s": None, "wall_s": None, "threads": None,
                 "worker": "main", "attempts": 1, "status": "ok"})
     return row
@@ -71,7 +72,7 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         outcome = train(model, task, spec, device, eval_set,
                         log=lambda step, metrics: notify("seqbench_trial_log", trial=spec, step=step, metrics=metrics))
         row["peak_mem_mb"], row["peak_mem_kind"] = memory.peak_mb(), memory.kind
-        row["steps"], row["train_s"] = outcome.steps, outcome.train_s
+        row["steps"], row["train_s"], row["epochs"] = outcome.steps, outcome.train_s, outcome.epochs
         row["steps_to_solve"] = outcome.steps_to_solve
         row["best_step"], row["stopped_early"] = outcome.best_step, outcome.stopped_early
         step_s, row["train_iqr"] = median_after_warmup(outcome.step_seconds)

@@ -10,7 +10,8 @@
 - ``solved_vs_length``: a horizon search's solved fraction of seeds against T, each cell's
   horizon marked;
 - ``generalization``: a run with ``--eval-lengths``: the primary metric against the evaluated
-  length, the trained length marked.
+  length, the trained length marked;
+- ``mad``: a MAD run (``--suite mad``): cells × tasks coloured by score (``reporting.mad_plots``).
 
 One colour per cell across every figure of a run (``palette``: Okabe–Ito, colour-blind safe).
 A loss axis is logarithmic when its values span more than two decades (``log_if_wide``). Error
@@ -29,7 +30,7 @@ from seqbench.tasks.base import primary_metric
 
 # Okabe & Ito (2008), reordered so the first colours are the most distinct on white
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad")
 FORMATS = ("png", "svg", "pdf")
 INSTALL_HINT = "plots need matplotlib: pip install 'seqbench[plots]'"
 
@@ -472,6 +473,10 @@ def run_figures(run: Any, kind: str = "all") -> Figures:
         raise UsageError(f"{run.run_dir} is not a seqbench speed run; speed plots need one (seqbench speed)")
     if kind == "horizon" and run.kind != "horizon":
         raise UsageError(f"{run.run_dir} is not a horizon search (seqbench horizon)")
+    if kind == "mad" and run.kind != "mad":
+        raise UsageError(f"{run.run_dir} is not a MAD run (seqbench run --suite mad)")
+    if run.kind == "mad" and kind == "all":  # a figure per setting would bury the one that matters
+        return _run_figures(run, ("mad",), explicit=False)
     if kind != "all":
         return _run_figures(run, (kind,), explicit=True)
     if run.kind == "horizon":  # a figure per probed length would bury the one that matters
@@ -479,7 +484,7 @@ def run_figures(run: Any, kind: str = "all") -> Figures:
     return _run_figures(run, ("generalization", "curves", "length", "pareto"), explicit=False)
 
 
-ORDER = ("horizon", "generalization", "curves", "length", "pareto")  # the order of a run's figures
+ORDER = ("horizon", "mad", "generalization", "curves", "length", "pareto")  # the order of a run's figures
 
 
 def _speed_figures(run: Any) -> Figures:
@@ -568,6 +573,16 @@ def _pareto_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str]
             rows, task, length, metric, higher, colors=colors, budget=budget, left_out=notes))
 
 
+def _mad_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                 explicit: bool) -> None:
+    from seqbench.reporting.mad_plots import mad_heatmap
+    from seqbench.studies.mad import mad_study
+
+    result = mad_study(rows, run.tasks)
+    _build(out, "mad", lambda notes: mad_heatmap(result.tasks, result.cells, result.metric, budget=budget,
+                                                 left_out=notes))
+
+
 def _pairs(rows: Any) -> list[tuple[str, int]]:
     return list(dict.fromkeys(zip(rows["task"], rows["length"].astype(int))))
 
@@ -580,7 +595,7 @@ def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
 
 
 BUILDERS = {"horizon": _horizon_figures, "generalization": _generalization_figures, "curves": _curve_figures,
-            "length": _length_figures, "pareto": _pareto_figures}
+            "length": _length_figures, "pareto": _pareto_figures, "mad": _mad_figures}
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:

@@ -12,7 +12,8 @@ from seqbench.runs.info import RunInfo, load_run_info, read_config
 
 
 class RunReport(RunInfo):
-    """A ``RunInfo`` with its tables, summary and figures, chosen by ``kind``."""
+    """A ``RunInfo`` with its tables, summary and figures, chosen by ``kind`` (a MAD run: its
+    score, each task's settings and the published numbers, ``reporting.mad_tables``)."""
 
     def summary(self) -> Any:
         """The aggregated DataFrame behind the tables (see ``run_tables.summarize``); a speed run's
@@ -34,6 +35,11 @@ class RunReport(RunInfo):
             from seqbench.reporting.horizon_tables import tables as horizon_tables
 
             return horizon_tables(self.results, self.config)
+        if self.kind == "mad":
+            from seqbench.reporting.mad_tables import tables as mad_tables
+            from seqbench.studies.mad import mad_study
+
+            return mad_tables(mad_study(self.results, self.tasks)) + extra_tables(self)
         from seqbench.reporting.run_tables import tables
 
         return tables(self.results, self.metrics, self.tasks, self.kind == "tuned") + extra_tables(self)

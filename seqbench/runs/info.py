@@ -1,6 +1,6 @@
 """What a run folder holds, read once: its rows, configuration and environment, and the one
-decision of what kind of run it is (``RunInfo.kind``: ``speed``, ``horizon``, ``tuned`` or
-``plain``). Studies (``seqbench compare``) read runs through this; reporting gives each kind its
+decision of what kind of run it is (``RunInfo.kind``: ``speed``, ``horizon``, ``mad``, ``tuned``
+or ``plain``). Studies (``seqbench compare``) read runs through this; reporting gives each kind its
 tables and figures (``seqbench.reporting.run_report``).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Union
 
-KINDS = ("speed", "horizon", "tuned", "plain")
+KINDS = ("speed", "horizon", "mad", "tuned", "plain")
 SELECTION_COLUMNS = ["selected", "n_configs"]
 
 
@@ -26,12 +26,15 @@ class RunInfo:
 
     @property
     def kind(self) -> str:
-        """``speed`` (``seqbench speed``), ``horizon`` (``seqbench horizon``), ``tuned`` (each cell's
-        configuration selected on validation) or ``plain``."""
+        """``speed`` (``seqbench speed``), ``horizon`` (``seqbench horizon``), ``mad`` (a suite scored
+        by MAD's protocol, ``--suite mad``: ``studies.mad``), ``tuned`` (each cell's configuration
+        selected on validation) or ``plain``."""
         if self.is_speed:
             return "speed"
         if self.config.get("horizon"):
             return "horizon"
+        if self.config.get("protocol") == "mad":
+            return "mad"
         return "tuned" if self.tuned else "plain"
 
     @property

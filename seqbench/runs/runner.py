@@ -343,13 +343,14 @@ def _generalization_log(specs: list[TrialSpec], rundir: RunDir, registry: Regist
 
 
 def suite_extras(suite: Union[str, Path, None]) -> dict[str, Any]:
-    """What a suite adds to config.json besides its parts: its published reference numbers."""
+    """What a suite adds to config.json besides its parts: its published reference numbers and the
+    protocol that scores it (``"mad"``: ``runs.info.RunInfo.kind``)."""
     if suite is None:
         return {}
-    from seqbench.spec.suite import suite_reference
+    from seqbench.spec.suite import suite_protocol, suite_reference
 
-    reference = suite_reference(suite)
-    return {"reference": reference} if reference else {}
+    reference, protocol = suite_reference(suite), suite_protocol(suite)
+    return {**({"reference": reference} if reference else {}), **({"protocol": protocol} if protocol else {})}
 
 
 def warn_if_busy(execution: Execution) -> None:

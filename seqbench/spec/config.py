@@ -165,6 +165,8 @@ class TrialSpec:
     deterministic: bool = False  # torch's deterministic algorithms (train.determinism.seed_trial)
     backbone: str = "plain"  # plain: the cell as built; block: the shared residual blocks (models.backbone)
     state_budget: Optional[int] = None  # the state size (floats per sequence) the width was solved for (--state-size)
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW); 0: plain Adam, bit for bit as before the option
+    train_examples: int = 0  # a finite training set of this many examples, trained on in epochs; 0: a fresh stream
 
     @property
     def key(self) -> str:
@@ -197,6 +199,20 @@ def _dropout(name: str, value: Any) -> float:
     return number
 
 
+def _non_negative(name: str, value: Any) -> float:
+    return positive_float(name, value, allow_zero=True)
+
+
+def _train_examples(name: str, value: Any) -> int:
+    """A number of training examples; 0 (a fresh stream, as without the option) is allowed."""
+    if not isinstance(value, bool) and str(value).strip() == "0":
+        return 0
+    try:
+        return positive_int(name, value)
+    except UsageError:
+        raise UsageError(f"{name} must be a number of examples >= 1 (0: a fresh stream), got {value!r}") from None
+
+
 def _params(name: str, value: Any) -> int:
     from seqbench.spec.sizes import parse_params
 
@@ -221,7 +237,10 @@ SWEPT: dict[str, tuple[Callable[[str, Any], Any], bool, bool]] = {
     "hidden": (_int, True, False), "params": (_params, True, False), "layers": (_int, True, False),
     "batch": (_int, True, False), "lr": (_float, False, True), "dropout": (_dropout, False, False),
     "clip": (_float, False, True), "state_size": (_state_size, True, False), "backbone": (_backbone, False, False),
+    "weight_decay": (_non_negative, False, True), "train_examples": (_train_examples, True, False),
 }
+# options added after runs were recorded: at this value they leave a configuration's hash (and key) as it was
+NEUTRAL = {"weight_decay": 0.0, "train_examples": 0}
 TASK_PREFIX, CELL_PREFIX = "task.", "cell."
 
 
@@ -271,6 +290,11 @@ class RunConfig:
     eval_lengths: list = field(default_factory=list)
     # torch's deterministic algorithms in every trial (GPU runs: same seed, same numbers, at a cost)
     deterministic: bool = False
+    # AdamW's decoupled weight decay (None: 0, Adam as before the option); a grid like lr
+    weight_decay: Any = None
+    # a finite training set: this many examples drawn once from the trial's seed, trained on in shuffled epochs
+    # (None or 0: a fresh stream of examples, as before the option); a grid like lr (a difficulty axis of MAD)
+    train_examples: Any = None
 
     def __post_init__(self) -> None:
         from seqbench.spec.space import has_ranges, owner_dimensions, parse_option_value, parse_value
@@ -380,7 +404,13 @@ class RunConfig:
         hidden = 0 if budget is not None or state_budget is not None else config["hidden"]
         task_params = {k[len(TASK_PREFIX):]: v for k, v in config.items() if k.startswith(TASK_PREFIX)}
         cell_params = {k[len(CELL_PREFIX):]: v for k, v in config.items() if k.startswith(CELL_PREFIX)}
-        identity = {"config": config, "steps": self.steps, "budget_s": self.budget_s,
+        train_examples = config.get("train_examples") or 0
+        if 0 < train_examples < config["batch"]:
+            raise UsageError(f"{task}: train_examples={train_examples} is smaller than the batch ({config['batch']}): "
+                             f"every batch would repeat examples; use --batch {train_examples} or fewer, or more "
+                             "training examples")
+        kept = {k: v for k, v in config.items() if not (k in NEUTRAL and v == NEUTRAL[k])}
+        identity = {"config": kept, "steps": self.steps, "budget_s": self.budget_s,
                     "eval_every": self.eval_every, "eval_examples": self.eval_examples, "patience": self.patience}
         if self.stop_when_solved:  # only when set, so the hashes of runs made before the option stay
             identity["stop_when_solved"] = True
@@ -401,7 +431,8 @@ class RunConfig:
                          config=digest, config_label=shown, stop_when_solved=self.stop_when_solved,
                          eval_lengths=resolve_eval_lengths(self.eval_lengths, length),
                          deterministic=self.deterministic, backbone=config.get("backbone", "plain"),
-                         state_budget=state_budget)
+                         state_budget=state_budget, weight_decay=config.get("weight_decay") or 0.0,
+                         train_examples=train_examples)
 
     def to_dict(self) -> dict[str, Any]:
         from seqbench.spec.space import to_plain

@@ -12,13 +12,16 @@ import difflib
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 from seqbench.spec.config import RunConfig
 from seqbench.errors import UsageError
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
-TOP_KEYS = ("description", "defaults", "part", "reference")  # reference: published numbers (seqbench.reporting.published_tables)
+# reference: published numbers (seqbench.reporting.published_tables); protocol: how the run is scored
+# ("mad": the MAD score, seqbench.studies.mad)
+TOP_KEYS = ("description", "defaults", "part", "reference", "protocol")
+PROTOCOLS = ("mad",)
 ALIASES = {"budget": "budget_s"}
 SIZES = ("hidden", "params", "state_size")  # what sets a model's width: one of them
 CONFIG_KEYS = sorted({f.name for f in fields(RunConfig)} - {"budget_s", "plugins"} | set(ALIASES))
@@ -72,6 +75,7 @@ def load_suite(name_or_path: Union[str, Path], overrides: Mapping[str, Any] = ()
     path = suite_path(name_or_path)
     data = _toml_load(path)
     _check_keys(f"suite {path.name}", data, list(TOP_KEYS))
+    _protocol(path, data)
     defaults = data.get("defaults", {})
     _check_keys(f"suite {path.name} [defaults]", defaults, CONFIG_KEYS)
     parts = data.get("part")
@@ -96,6 +100,19 @@ def load_suite(name_or_path: Union[str, Path], overrides: Mapping[str, Any] = ()
 
 
 RESULT_KEYS = ("task", "length", "task_opts", "metric", "values", "scale", "definition", "baseline", "baseline_note")
+def suite_protocol(suite: Union[str, Path]) -> Optional[str]:
+    """A suite's ``protocol`` (None when it has none); a UsageError for an unknown one."""
+    path = suite_path(suite)
+    return _protocol(path, _toml_load(path))
+
+
+def _protocol(path: Path, data: Mapping[str, Any]) -> Optional[str]:
+    protocol = data.get("protocol")
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise UsageError(f"suite {path.name}: unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
 
 
 def suite_reference(suite: Union[str, Path]) -> Optional[dict[str, Any]]:

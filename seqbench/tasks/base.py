@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 EVAL_SEED = 1_000_003  # the validation set is drawn from this seed, never from a training seed
 TEST_SEED = 2_000_003  # the test set: another fixed seed, so validation and test never overlap in draws
+# a finite training set (``--train-examples``) is drawn from the trial's seed + this: above both held-out
+# seeds for every seed >= 0, so it never repeats the validation or the test draws
+TRAIN_SEED_OFFSET = 3_000_017
 DRAW_CHUNK = 1024  # held-out sets are drawn this many examples at a time, whatever the batch size
 Batches = list[tuple["torch.Tensor", "torch.Tensor"]]  # a held-out set, sliced
 IGNORE = -100  # target of steps that are not scored (F.cross_entropy's ignore_index)
@@ -95,11 +98,20 @@ class Task:
     def held_out(self, seed: int, examples: Optional[int] = None) -> tuple["torch.Tensor", "torch.Tensor"]:
         """The whole held-out set ``(x, y)`` drawn from ``seed`` on the CPU, in chunks of ``DRAW_CHUNK``
         examples (so neither the batch size nor the device changes a single draw)."""
-        import torch
-
         count = self.held_out_size(examples)
         if count is None or count < 1:
             raise ValueError(f"held-out examples must be a positive integer, got {count!r}")
+        return self._draw_chunks(seed, count)
+
+    def training_set(self, examples: int, seed: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """A finite training set (``--train-examples``): ``examples`` examples drawn once, like the
+        held-out sets, from the trial's ``seed`` + ``TRAIN_SEED_OFFSET``; the same examples whatever
+        the batch size and the device."""
+        return self._draw_chunks(TRAIN_SEED_OFFSET + seed, examples)
+
+    def _draw_chunks(self, seed: int, count: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+        import torch
+
         generator = torch.Generator(device="cpu").manual_seed(seed)
         chunks = [self.sample(min(DRAW_CHUNK, count - start), generator, "cpu")
                   for start in range(0, count, DRAW_CHUNK)]

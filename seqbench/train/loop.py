@@ -1,7 +1,8 @@
 """The training loop shared by every cell and task, and evaluation on the held-out sets.
 
-Adam, gradient-norm clipping, a step budget and/or a wall-clock budget (training time only:
-evaluation does not eat into it), periodic evaluation on the validation set, early stopping
+Adam (AdamW with ``weight_decay``), gradient-norm clipping, a fresh stream of examples or a
+finite training set in epochs (``train_examples``, ``seqbench.train.examples``), a step budget
+and/or a wall-clock budget (training time only: evaluation does not eat into it), periodic evaluation on the validation set, early stopping
 (``patience``: the model is restored to its best validation evaluation), stopping once solved
 (``stop_when_solved``: at the first evaluation whose whole validation set meets the task's
 criterion), and divergence
@@ -18,6 +19,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from seqbench.train.examples import training_batches
 from seqbench.train.measure import StepTimer, synchronize
 
 LogFn = Callable[[int, dict], None]
@@ -90,6 +92,7 @@ class TrainOutcome:
     last_loss: float = math.nan
     best_step: Optional[int] = None  # with patience: the evaluation the model was restored to
     stopped_early: bool = False
+    epochs: Optional[float] = None  # with a finite training set: epochs trained (None: a stream)
 
 
 def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, eval_set: EvalSet,
@@ -105,7 +108,8 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     log = log or (lambda step, metrics: None)
     generator = torch.Generator(device=device).manual_seed(spec.seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = Adam(params, lr=spec.lr)
+    optimizer = Adam(params, lr=spec.lr, weight_decay=getattr(spec, "weight_decay", 0.0) or 0.0)
+    next_batch, finite = training_batches(task, spec, generator, device)
     quick = getattr(spec, "quick_eval", None)
     quick_eval = eval_set.head(quick) if quick else eval_set
     timer = StepTimer(device)
@@ -125,7 +129,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         if spec.budget_s is not None and time.perf_counter() - begin - eval_seconds >= spec.budget_s:
             break
         timer.start()
-        x, y = task.sample(spec.batch, generator, device)
+        x, y = next_batch()
         out, _ = model(x)
         loss = task.loss(out, y)
         optimizer.zero_grad(set_to_none=True)
@@ -167,7 +171,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         _check_finite(recent, norms, outcome)
     synchronize(device)
     outcome.train_s = time.perf_counter() - begin - eval_seconds
-    outcome.step_seconds = timer.seconds()
+    outcome.step_seconds, outcome.epochs = timer.seconds(), (finite.epochs if finite is not None else None)
     if stopper is not None and outcome.status == "ok":
         outcome.best_step = stopper.restore(model)
     return outcome
@@ -177,14 +181,19 @@ class Adam:
     """``torch.optim.Adam`` with its defaults (betas 0.9/0.999, eps 1e-8, no weight decay), bit for
     bit: the same state (``step`` a float32 CPU tensor, ``exp_avg``, ``exp_avg_sq``) passed to the
     same update, ``torch.optim.adam.adam``, which picks the same single-tensor (CPU) or foreach
-    (CUDA) kernel. Without ``torch.optim.Optimizer``: its first ``add_param_group`` and every
-    ``step`` import ``torch._dynamo`` (2-4 s on a 2-core machine), which a run never compiles."""
+    (CUDA) kernel. With ``weight_decay`` > 0 it is ``torch.optim.AdamW`` (decoupled weight decay,
+    Loshchilov & Hutter 2019, on every parameter), bit for bit likewise; 0 is plain Adam. Without
+    ``torch.optim.Optimizer``: its first ``add_param_group`` and every ``step`` import
+    ``torch._dynamo`` (2-4 s on a 2-core machine), which a run never compiles."""
 
     def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         if not lr >= 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
+        if not weight_decay >= 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         self.params, self.lr, self.betas, self.eps = list(params), float(lr), betas, eps
+        self.weight_decay = float(weight_decay)
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -210,10 +219,12 @@ class Adam:
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
+        decoupled = self.weight_decay > 0.0
         adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
              has_complex=any(torch.is_complex(p) for p in params), beta1=self.betas[0], beta2=self.betas[1],
-             lr=self.lr, weight_decay=0.0, eps=self.eps, maximize=False, foreach=None, capturable=False,
-             differentiable=False, fused=None, grad_scale=None, found_inf=None, decoupled_weight_decay=False)
+             lr=self.lr, weight_decay=self.weight_decay, eps=self.eps, maximize=False, foreach=None,
+             capturable=False, differentiable=False, fused=None, grad_scale=None, found_inf=None,
+             decoupled_weight_decay=decoupled)
 
 
 class EarlyStopping:
