@@ -99,7 +99,6 @@ def load_suite(name_or_path: Union[str, Path], overrides: Mapping[str, Any] = ()
     return str(data.get("description", "")), configs
 
 
-RESULT_KEYS = ("task", "length", "task_opts", "metric", "values", "scale", "definition", "baseline", "baseline_note")
 def suite_protocol(suite: Union[str, Path]) -> Optional[str]:
     """A suite's ``protocol`` (None when it has none); a UsageError for an unknown one."""
     path = suite_path(suite)
@@ -113,6 +112,7 @@ def _protocol(path: Path, data: Mapping[str, Any]) -> Optional[str]:
     return protocol
 
 
+RESULT_KEYS = ("task", "length", "task_opts", "metric", "values", "scale", "definition", "baseline", "baseline_note")
 
 
 def suite_reference(suite: Union[str, Path]) -> Optional[dict[str, Any]]:
