@@ -67,3 +67,36 @@ class Reference:
         if isinstance(cell, ReferenceRecurrent) and cell.kind in INTERNALS:
             return record_internals(cell, x, state)
         return None
+
+
+# xLSTM's cells (Beck et al. 2024): group ``modern``, not in the default set
+MODERN = {"group": "modern"}
+# their bare mixers, for ``--backbone block`` (``register(..., mixer=...)``)
+MLSTM_MIXER = "seqbench.cells.mlstm:mixer"
+SLSTM_MIXER = "seqbench.cells.slstm:mixer"
+
+
+class MLSTM:
+    """Plugin ``seqbench.cells.mlstm``: xLSTM's mLSTM (matrix memory; chunkwise parallel form)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("mlstm", "seqbench.cells.mlstm:build_mlstm",
+                 description="xLSTM mLSTM block: matrix memory, exponential gates (Beck et al. 2024; chunkwise "
+                             "parallel)", mixer=MLSTM_MIXER, **MODERN)
+
+
+class SLSTM:
+    """Plugin ``seqbench.cells.slstm``: xLSTM's sLSTM (scalar memory, memory mixing; step loop only)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("slstm", "seqbench.cells.slstm:build_slstm",
+                 description="xLSTM sLSTM block: exponential gates, normalizer, memory mixing (Beck et al. 2024; "
+                             "sequential only)", mixer=SLSTM_MIXER, **MODERN)

@@ -40,6 +40,8 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.recurrent",
     "seqbench.cells.transformer",
     "seqbench.cells.reference",
+    "seqbench.cells.mlstm",
+    "seqbench.cells.slstm",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -59,6 +61,8 @@ BUILTIN_HOOKS = {
     "seqbench.cells.recurrent": "seqbench.cells.builtin:Recurrent",
     "seqbench.cells.transformer": "seqbench.cells.builtin:Transformer",
     "seqbench.cells.reference": "seqbench.cells.builtin:Reference",
+    "seqbench.cells.mlstm": "seqbench.cells.builtin:MLSTM",
+    "seqbench.cells.slstm": "seqbench.cells.builtin:SLSTM",
 }
 # which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
