@@ -19,12 +19,13 @@ stabilized by m_t = max(log f_t + m_{t-1}, ĩ_t), with C, n kept scaled by exp(�
 the outputs are the stabilized quadratic ("attention-like") form with the gate matrix
 log D_tj = b_t − b_j + ĩ_j (j ≤ t, b = cumsum of log f over the chunk), plus the carried state
 weighted by exp(b_t + m); the row stabilizer max(max_j log D_tj, b_t + m) is the recurrence's m_t
-exactly, so both forms compute the same function. Chunks are chained through their end states
-(inter-chunk recurrence), so memory is O(T·L), not O(T²), and any initial state is accepted.
+exactly, so both forms compute the same function. The states at the chunks' starts come from the
+inter-chunk recurrence (a loop over T/L chunks, each O(L·d_h²)); then all chunks' outputs are
+computed at once. Memory is O(T·L), not O(T²), and any initial state is accepted.
 
 **Block** (the paper's mLSTM block, pre-up-projection, Fig. 10; xLSTM's ``mLSTMLayer``)::
 
-    x_m, z = W_up x                           (two branches of width expand·d)
+    x_m, z = W_up x                           (two branches of width ≈ expand·d, a multiple of 4 and heads)
     c = silu(causal_conv4(x_m))
     q, k = W_q c, W_k c;  v = W_v x_m         (block-diagonal projections, blocks of 4)
     ĩ, f̃ = W_i [q;k;v], W_f [q;k;v]          (one scalar per head)
@@ -47,6 +48,7 @@ from seqbench.cells.blocks import Block, BlockStack
 
 MODES = ("auto", "parallel", "sequential")
 EPS = 1e-6  # added to the normalizer, as in xLSTM's backends
+QKV_BLOCK = 4  # q, k, v projections: block-diagonal with blocks of 4 features (xLSTM's qkv_proj_blocksize)
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (C' (B,H,dh,dh), n' (B,H,dh), m (B,H))
 
@@ -68,49 +70,65 @@ def mlstm_step(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i_pre: torch.T
     return h, (C, n, m_new)
 
 
-def mlstm_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i_pre: torch.Tensor, f_pre: torch.Tensor,
-                state: State, eps: float = EPS) -> tuple[torch.Tensor, State]:
-    """The stabilized quadratic form over one chunk from ``state``: q, k, v (B, H, L, dh), gates (B, H, L);
-    returns h (B, H, L, dh) and the state after the chunk."""
+def chunk_outputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i_pre: torch.Tensor, b: torch.Tensor,
+                  state: State, eps: float = EPS) -> torch.Tensor:
+    """The stabilized quadratic form over chunks of L steps, each from its own start state: q, k, v (…, L, dh)
+    (k scaled by 1/√dh), i_pre and b (…, L) with b the cumulative log forget gate from the chunk's start,
+    state (C' (…, dh, dh), n' (…, dh), m (…)); returns h (…, L, dh)."""
     C0, n0, m0 = state
     L = q.shape[-2]
-    k = k / math.sqrt(k.shape[-1])
-    b = F.logsigmoid(f_pre).cumsum(-1)                              # (B, H, L) log Π f from chunk start to t
-    log_D = b[..., :, None] - b[..., None, :] + i_pre[..., None, :]   # (B, H, L, L): [t, j]
+    log_D = b[..., :, None] - b[..., None, :] + i_pre[..., None, :]   # (…, L, L): [t, j]
     causal = torch.ones(L, L, dtype=torch.bool, device=q.device).tril()
     log_D = log_D.masked_fill(~causal, float("-inf"))
-    log_carry = b + m0[..., None]                                   # (B, H, L) weight of the carried state
-    m = torch.maximum(log_D.amax(-1), log_carry)                    # (B, H, L) = the recurrence's m_t
-    D = torch.exp(log_D - m[..., None])
-    carry = torch.exp(log_carry - m)                                # (B, H, L)
-    S = (q @ k.transpose(-1, -2)) * D                               # (B, H, L, L)
-    num = S @ v + carry[..., None] * (q @ C0)                       # (B, H, L, dh)
-    den = S.sum(-1) + carry * (q @ n0[..., None]).squeeze(-1)       # (B, H, L)
-    h = num / (torch.maximum(den.abs(), torch.exp(-m))[..., None] + eps)
-    # the state after the chunk: every k_j v_jᵀ weighted by exp(b_L − b_j + ĩ_j − m_L)
-    m_end = m[..., -1]
-    w = torch.exp(b[..., -1:] - b + i_pre - m_end[..., None])[..., None]   # (B, H, L, 1)
-    C = carry[..., -1, None, None] * C0 + (k * w).transpose(-1, -2) @ v
-    n = carry[..., -1, None] * n0 + (k * w).sum(-2)
-    return h, (C, n, m_end)
+    log_carry = b + m0[..., None]                                   # (…, L) weight of the carried state
+    m = torch.maximum(log_D.amax(-1), log_carry)                    # (…, L) = the recurrence's m_t
+    carry = torch.exp(log_carry - m)
+    S = (q @ k.transpose(-1, -2)) * torch.exp(log_D - m[..., None])  # (…, L, L)
+    num = S @ v + carry[..., None] * (q @ C0)                       # (…, L, dh)
+    den = S.sum(-1) + carry * (q @ n0[..., None]).squeeze(-1)       # (…, L)
+    return num / (torch.maximum(den.abs(), torch.exp(-m))[..., None] + eps)
+
+
+def chunk_end_state(k: torch.Tensor, v: torch.Tensor, i_pre: torch.Tensor, b: torch.Tensor, state: State) -> State:
+    """The state after one chunk (shapes as ``chunk_outputs``): every k_j v_jᵀ enters C weighted by
+    exp(b_L − b_j + ĩ_j), the carried state by exp(b_L), all stabilized by the end's m."""
+    C0, n0, m0 = state
+    log_w = b[..., -1:] - b + i_pre                                 # (…, L)
+    m = torch.maximum(log_w.amax(-1), b[..., -1] + m0)              # (…) = the recurrence's m_L
+    carry = torch.exp(b[..., -1] + m0 - m)
+    kw = k * torch.exp(log_w - m[..., None])[..., None]             # (…, L, dh)
+    return carry[..., None, None] * C0 + kw.transpose(-1, -2) @ v, carry[..., None] * n0 + kw.sum(-2), m
 
 
 def mlstm_parallel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i_pre: torch.Tensor, f_pre: torch.Tensor,
                    state: State, chunk: int = 64, eps: float = EPS) -> tuple[torch.Tensor, State]:
-    """The chunkwise form over a whole sequence: ``mlstm_chunk`` on chunks of ``chunk`` steps, each
-    starting from the state the previous one ended in. Shapes as ``mlstm_chunk``."""
+    """The chunkwise form: q, k, v (B, H, T, dh), gate pre-activations (B, H, T), ``state`` at the start;
+    returns h (B, H, T, dh) and the final state. The states at the chunks' starts come from the inter-chunk
+    recurrence (a loop over T / chunk chunks); then every chunk's outputs at once. A last chunk shorter than
+    ``chunk`` is done the same way on its own."""
+    T = q.shape[-2]
+    k = k / math.sqrt(k.shape[-1])
+    log_f = F.logsigmoid(f_pre)
+    whole = T - T % chunk
     outputs = []
-    for s in range(0, q.shape[-2], chunk):
-        part = slice(s, s + chunk)
-        h, state = mlstm_chunk(q[..., part, :], k[..., part, :], v[..., part, :], i_pre[..., part],
-                               f_pre[..., part], state, eps)
-        outputs.append(h)
+    for start, stop, size in ((0, whole, chunk), (whole, T, T - whole)):
+        if stop == start:
+            continue
+        qc, kc, vc = (t[..., start:stop, :].unflatten(-2, (-1, size)) for t in (q, k, v))   # (B, H, N, L, dh)
+        ic = i_pre[..., start:stop].unflatten(-1, (-1, size))                              # (B, H, N, L)
+        bc = log_f[..., start:stop].unflatten(-1, (-1, size)).cumsum(-1)
+        starts = []
+        for n in range(ic.shape[-2]):
+            starts.append(state)
+            state = chunk_end_state(kc[..., n, :, :], vc[..., n, :, :], ic[..., n, :], bc[..., n, :], state)
+        start_states = tuple(torch.stack(parts, dim=2) for parts in zip(*starts))          # (B, H, N, …)
+        outputs.append(chunk_outputs(qc, kc, vc, ic, bc, start_states, eps).flatten(2, 3))
     return torch.cat(outputs, dim=-2), state
 
 
 def mlstm_sequential(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i_pre: torch.Tensor, f_pre: torch.Tensor,
                      state: State, eps: float = EPS) -> tuple[torch.Tensor, State]:
-    """``mlstm_step`` at every step; shapes as ``mlstm_chunk``."""
+    """``mlstm_step`` at every step; shapes as ``mlstm_parallel``."""
     outputs = []
     for t in range(q.shape[-2]):
         h, state = mlstm_step(q[..., t, :], k[..., t, :], v[..., t, :], i_pre[..., t], f_pre[..., t], state, eps)
@@ -126,9 +144,12 @@ class HeadwiseLinear(nn.Module):
         self.blocks = blocks
         self.weight = nn.Parameter(torch.empty(blocks, features // blocks, features // blocks))  # (blocks, out, in)
 
+    def dense(self) -> torch.Tensor:
+        """The (features, features) block-diagonal matrix (one dense matmul beats many tiny ones)."""
+        return torch.block_diag(*self.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.unflatten(-1, (self.blocks, -1))
-        return torch.einsum("...hi,hoi->...ho", x, self.weight).flatten(-2)
+        return F.linear(x, self.dense())
 
 
 def causal_conv(x: torch.Tensor, buffer: torch.Tensor, conv: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,13 +160,13 @@ def causal_conv(x: torch.Tensor, buffer: torch.Tensor, conv: nn.Conv1d) -> tuple
     return y, xx[:, xx.shape[1] - buffer.shape[1]:]
 
 
-def divisor(n: int, wanted: Optional[int]) -> int:
-    """``wanted`` (checked to divide n), or the largest of 4, 2, 1 that divides n."""
-    if wanted is None:
-        return next(h for h in (4, 2, 1) if n % h == 0)
-    if wanted < 1 or n % wanted:
-        raise ValueError(f"heads={wanted} must be a positive divisor of the inner width {n}")
-    return wanted
+def inner_width(d: int, expand: float, heads: int) -> int:
+    """expand·d rounded up to a multiple of 4 and of ``heads`` (xLSTM rounds up to a multiple of 64; 4 keeps
+    small models small), so every width d works and parameters grow with d (matched budgets)."""
+    if heads < 1:
+        raise ValueError(f"mlstm needs heads >= 1, got {heads}")
+    step = math.lcm(QKV_BLOCK, heads)
+    return step * max(1, math.ceil(expand * d / step))
 
 
 def check_mode(mode: str) -> None:
@@ -156,16 +177,15 @@ def check_mode(mode: str) -> None:
 class MLSTMLayer(nn.Module):
     """The mLSTM mixer (the inside of the pre-up-projection block): (B, T, d) → (B, T, d)."""
 
-    def __init__(self, d: int, heads: Optional[int] = None, expand: float = 2.0, conv: int = 4, chunk: int = 64,
+    def __init__(self, d: int, heads: int = 4, expand: float = 2.0, conv: int = 4, chunk: int = 64,
                  mode: str = "auto", num_blocks: int = 1) -> None:
         super().__init__()
         check_mode(mode)
         if conv < 1 or chunk < 1 or expand <= 0:
             raise ValueError(f"mlstm needs conv >= 1, chunk >= 1 and expand > 0, got {conv}, {chunk}, {expand}")
-        self.inner = inner = max(1, round(expand * d))
-        self.heads = divisor(inner, heads)
-        self.mode, self.chunk = mode, chunk
-        qkv_blocks = inner // divisor(inner, None)                      # blocks of 4 (or 2, 1) features
+        self.inner = inner = inner_width(d, expand, heads)
+        self.heads, self.mode, self.chunk = heads, mode, chunk
+        qkv_blocks = inner // QKV_BLOCK
         self.proj_up = nn.Linear(d, 2 * inner, bias=False)
         self.conv = nn.Conv1d(inner, inner, conv, groups=inner)         # depthwise, with bias
         self.q_proj, self.k_proj, self.v_proj = (HeadwiseLinear(inner, qkv_blocks) for _ in range(3))
@@ -188,6 +208,11 @@ class MLSTMLayer(nn.Module):
         with torch.no_grad():
             self.fgate.bias.copy_(torch.linspace(3.0, 6.0, self.heads))
 
+    def gates(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """ĩ and f̃ from [q; k; v] (B, T, 2·heads), without building the concatenation."""
+        W = torch.cat([self.igate.weight, self.fgate.weight]).split(self.inner, dim=1)
+        return F.linear(q, W[0], torch.cat([self.igate.bias, self.fgate.bias])) + F.linear(k, W[1]) + F.linear(v, W[2])
+
     def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         B, H, dh = x.shape[0], self.heads, self.inner // self.heads
         zeros = lambda *shape: x.new_zeros(B, *shape)  # noqa: E731
@@ -199,9 +224,9 @@ class MLSTMLayer(nn.Module):
         x_m, z = self.proj_up(x).chunk(2, dim=-1)                      # (B, T, inner) each
         c, buffer = causal_conv(x_m, buffer, self.conv)
         c = F.silu(c)
-        q, k, v = self.q_proj(c), self.k_proj(c), self.v_proj(x_m)
-        qkv = torch.cat([q, k, v], dim=-1)
-        i_pre, f_pre = self.igate(qkv).transpose(1, 2), self.fgate(qkv).transpose(1, 2)   # (B, H, T)
+        q, k = F.linear(c, torch.cat([self.q_proj.dense(), self.k_proj.dense()])).chunk(2, dim=-1)
+        v = self.v_proj(x_m)
+        i_pre, f_pre = self.gates(q, k, v).transpose(1, 2).chunk(2, dim=1)                # (B, H, T) each
         q, k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2) for t in (q, k, v))  # (B, H, T, dh)
         parallel = self.mode == "parallel" or (self.mode == "auto" and T > 1)
         if parallel:
@@ -219,7 +244,7 @@ def mixer(d: int, **options) -> MLSTMLayer:
 
 
 def build_mlstm(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                heads: Optional[int] = None, expand: float = 2.0, conv: int = 4, chunk: int = 64,
+                heads: int = 4, expand: float = 2.0, conv: int = 4, chunk: int = 64,
                 mode: str = "auto") -> BlockStack:
     """mLSTM blocks (no MLP after them) of width ``hidden_size``; see the module docstring."""
     return BlockStack(input_size, hidden_size, num_layers, lambda i: Block(

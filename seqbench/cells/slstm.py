@@ -3,7 +3,8 @@
 appendix A.2).
 
 Per unit, with pre-activations ĩ, f̃, z̃, õ = W x_t + R h_{t-1} + b (R block-diagonal over heads:
-memory mixes within a head, not across heads)::
+memory mixes within a head, not across heads; 4 heads, the first d mod 4 one unit wider when 4 does
+not divide d, so every width works)::
 
     c_t = f_t c_{t-1} + i_t z_t               (cell state)
     n_t = f_t n_{t-1} + i_t                   (normalizer state)
@@ -39,7 +40,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqbench.cells.blocks import Block, BlockStack, GatedMLP
-from seqbench.cells.mlstm import causal_conv, check_mode, divisor
+from seqbench.cells.mlstm import causal_conv, check_mode
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # (h, c, n, m), each (B, d)
 
@@ -59,18 +60,27 @@ def slstm_step(raw: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
     return h, (h, c, n, m_new)
 
 
-def recurrent(h: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """R h_{t-1} for the four gates: h (B, d), R (4, heads, d_h out, d_h in) → (B, 4, d)."""
-    h = h.unflatten(-1, (R.shape[1], -1))                            # (B, heads, d_h)
-    return torch.einsum("bhi,ghoi->bgho", h, R).flatten(-2)
+def head_sizes(d: int, heads: int) -> list[int]:
+    """``heads`` head widths summing to d, as equal as possible (the first d mod heads one wider), so that
+    every width d works and parameters grow with d (matched budgets)."""
+    if heads < 1 or heads > d:
+        raise ValueError(f"slstm needs 1 <= heads <= width, got heads={heads} for width {d}")
+    return [d // heads + (h < d % heads) for h in range(heads)]
+
+
+def block_diagonal(blocks: nn.ParameterList) -> torch.Tensor:
+    """Per-head (4, s, s) weights → the (4, d, d) block-diagonal matrices, [gate, out, in]."""
+    return torch.stack([torch.block_diag(*(w[g] for w in blocks)) for g in range(4)])
 
 
 def slstm_sequence(wx: torch.Tensor, R: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-    """The recurrence over a sequence: ``wx`` (B, T, 4, d) the input pre-activations with bias;
-    returns h (B, T, d) and the final state."""
+    """The recurrence over a sequence: ``wx`` (B, T, 4, d) the input pre-activations with bias, ``R``
+    (4, d, d) the recurrent weights [gate, out, in]; returns h (B, T, d) and the final state."""
+    B, T, _, d = wx.shape
+    R = R.permute(2, 0, 1).reshape(d, 4 * d)                         # h_{t-1} @ R: every gate at once
     outputs = []
-    for t in range(wx.shape[1]):
-        h, state = slstm_step(wx[:, t] + recurrent(state[0], R), state)
+    for t in range(T):
+        h, state = slstm_step(wx[:, t] + (state[0] @ R).view(B, 4, d), state)
         outputs.append(h)
     return torch.stack(outputs, dim=1), state
 
@@ -78,7 +88,7 @@ def slstm_sequence(wx: torch.Tensor, R: torch.Tensor, state: State) -> tuple[tor
 class SLSTMLayer(nn.Module):
     """The sLSTM mixer (the sLSTM block without its MLP): (B, T, d) → (B, T, d)."""
 
-    def __init__(self, d: int, heads: Optional[int] = None, conv: int = 4, mode: str = "auto",
+    def __init__(self, d: int, heads: int = 4, conv: int = 4, mode: str = "auto",
                  block_index: int = 0, num_blocks: int = 1) -> None:
         super().__init__()
         check_mode(mode)
@@ -87,11 +97,11 @@ class SLSTMLayer(nn.Module):
                              "use mode auto or sequential")
         if conv < 1:
             raise ValueError(f"slstm needs conv >= 1, got {conv}")
-        self.heads = divisor(d, heads)
-        dh = d // self.heads
+        self.sizes = head_sizes(d, min(heads, d))
         self.conv = nn.Conv1d(d, d, conv, groups=d)                      # depthwise, with bias
-        self.W = nn.Parameter(torch.empty(4, self.heads, dh, dh))        # input weights i, f, z, o per head
-        self.R = nn.Parameter(torch.zeros(4, self.heads, dh, dh))        # recurrent weights (xLSTM: zero init)
+        # per head, input and recurrent weights of the gates i, f, z, o: (4, out, in)
+        self.W = nn.ParameterList(torch.empty(4, s, s) for s in self.sizes)
+        self.R = nn.ParameterList(torch.zeros(4, s, s) for s in self.sizes)   # xLSTM: zero init
         self.bias = nn.Parameter(torch.zeros(4, d))
         self.outnorm = nn.Parameter(torch.ones(d))                       # GroupNorm over heads, weight only
         self._init(d, block_index, num_blocks)
@@ -99,11 +109,12 @@ class SLSTMLayer(nn.Module):
     def _init(self, d: int, block_index: int, num_blocks: int) -> None:
         """xLSTM's initialization: small init for W; forget biases spread by a power law over each head,
         from 5 (remember) to −7 (forget), steeper in later blocks."""
-        nn.init.normal_(self.W, std=math.sqrt(2 / (5 * d)))
         ratio = block_index / (num_blocks - 1) if num_blocks > 1 else 0.0
-        spread = torch.linspace(0.0, 1.0, d // self.heads) ** (0.3 + 1.3 * ratio)
         with torch.no_grad():
-            self.bias[1] = (5.0 - 12.0 * spread).repeat(self.heads)
+            for w in self.W:
+                nn.init.normal_(w, std=math.sqrt(2 / (5 * d)))
+            self.bias[1] = torch.cat([5.0 - 12.0 * torch.linspace(0.0, 1.0, s) ** (0.3 + 1.3 * ratio)
+                                      for s in self.sizes])
 
     def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         B, d = x.shape[0], x.shape[-1]
@@ -112,18 +123,17 @@ class SLSTMLayer(nn.Module):
     def input_preactivations(self, x: torch.Tensor, buffer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """W x + b for the whole sequence: ĩ, f̃ from the convolved branch, z̃, õ from x; (B, T, 4, d)."""
         c, buffer = causal_conv(x, buffer, self.conv)
-        c = F.silu(c)
-        heads = lambda t: t.unflatten(-1, (self.heads, -1))  # noqa: E731 - (B, T, heads, d_h)
-        wx_if = torch.einsum("bthi,ghoi->btgho", heads(c), self.W[:2])
-        wx_zo = torch.einsum("bthi,ghoi->btgho", heads(x), self.W[2:])
-        return torch.cat([wx_if, wx_zo], dim=2).flatten(-2) + self.bias, buffer
+        W = block_diagonal(self.W)
+        wx_if = torch.einsum("bti,goi->btgo", F.silu(c), W[:2])
+        wx_zo = torch.einsum("bti,goi->btgo", x, W[2:])
+        return torch.cat([wx_if, wx_zo], dim=2) + self.bias, buffer
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple[torch.Tensor, tuple]:
         *cell_state, buffer = self.initial_state(x) if state is None else state
         wx, buffer = self.input_preactivations(x, buffer)
-        h, cell_state = slstm_sequence(wx, self.R, tuple(cell_state))
-        y = F.layer_norm(h.unflatten(-1, (self.heads, -1)), (h.shape[-1] // self.heads,), eps=1e-5)
-        return y.flatten(-2) * self.outnorm, (*cell_state, buffer)
+        h, cell_state = slstm_sequence(wx, block_diagonal(self.R), tuple(cell_state))
+        y = torch.cat([F.layer_norm(part, part.shape[-1:], eps=1e-5) for part in h.split(self.sizes, dim=-1)], -1)
+        return y * self.outnorm, (*cell_state, buffer)
 
 
 def mixer(d: int, **options) -> SLSTMLayer:
@@ -132,7 +142,7 @@ def mixer(d: int, **options) -> SLSTMLayer:
 
 
 def build_slstm(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                heads: Optional[int] = None, conv: int = 4, mode: str = "auto") -> BlockStack:
+                heads: int = 4, conv: int = 4, mode: str = "auto") -> BlockStack:
     """sLSTM blocks, each followed by a gated MLP of factor 4/3; see the module docstring."""
     d = hidden_size
     return BlockStack(input_size, d, num_layers, lambda i: Block(
