@@ -16,7 +16,7 @@ def make(*plugins, **kwargs):
 def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
-    assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref"]
+    assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref", "mlstm", "slstm"]
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references only when named
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
