@@ -284,7 +284,7 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
     monkeypatch.delenv("SEQBENCH_LOAD_PLUGINS")
     installed_plugins_env()  # skips without the plugin packages
     registry = Registry(on_problem=pytest.fail)  # real entry points, as an installed seqbench sees them
-    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", "mingru", "minlstm"]
+    assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", "mlstm", "slstm", "mingru", "minlstm"]
     assert registry.select_cells(parse_names("classic,mingru")) == ["rnn", "lstm", "gru", "transformer", "mingru"]
     assert registry.select_cells(None) == ["rnn", "lstm", "gru", "transformer"]
     result = run_process([sys.executable, "-m", "seqbench", "list"], env=installed_plugins_env(), timeout=120)

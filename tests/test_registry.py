@@ -151,10 +151,12 @@ def test_cell_groups_of_the_builtins():
     reg, _ = make("fixtures.good_plugin")
     classic = ["rnn", "lstm", "gru", "transformer"]
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
-    assert reg.cell_groups() == {"classic": classic, "all": classic + ["tiny-linear"], "default": classic}
+    modern = ["mlstm", "slstm"]  # the built-in modern cells
+    assert reg.cell_groups() == {"classic": classic, "all": classic + modern + ["tiny-linear"], "default": classic,
+                                 "modern": modern}
     assert reg.select_cells(None) == classic
     assert reg.select_cells(["classic", "tiny-linear"]) == classic + ["tiny-linear"]
-    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", "tiny-linear"]  # order kept, once each
+    assert reg.select_cells(["lstm", "all"]) == ["lstm", "rnn", "gru", "transformer", *modern, "tiny-linear"]  # order kept, once each
     assert reg.select_cells(["gru-ref", "default"]) == ["gru-ref"] + classic
     assert reg.select_cells(["lsmt"]) == ["lsmt"]  # an unknown name is left for get() to report
     blocked, _ = make("no:seqbench.cells.recurrent", "no:seqbench.cells.transformer")
@@ -166,9 +168,9 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
     reg, problems = make("fixtures.cell_groups")
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer", "eager"]
     groups = reg.cell_groups()
-    assert groups["modern"] == ["mod-a", "mod-b"]  # a declared group is a group name
+    assert groups["modern"] == ["mlstm", "slstm", "mod-a", "mod-b"]  # a declared group is a group name
     assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
-    assert reg.select_cells(["modern", "gru"]) == ["mod-a", "mod-b", "gru"]
+    assert reg.select_cells(["modern", "gru"]) == ["mlstm", "slstm", "mod-a", "mod-b", "gru"]
     assert "all" not in reg.cells and "modern" not in reg.cells  # cells named like groups are skipped
     assert "lstm" not in groups and reg.cells["claims-lstm"].extra.get("group") is None
     assert sorted(problems) == sorted([
