@@ -84,8 +84,8 @@ def test_unknown_cell_names_the_module_that_registers_it(workdir, capsys):
     assert main(["check", "--cells", "leaky"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [
-        "seqbench: error: unknown cell 'leaky'; known cells: gru, gru-ref, lstm, lstm-ref, rnn, rnn-ref, "
-        "transformer; mycell.py in the current directory registers it: add -p mycell"]
+        "seqbench: error: unknown cell 'leaky'; known cells: gru, gru-ref, lstm, lstm-ref, mlstm, rnn, rnn-ref, "
+        "slstm, transformer; mycell.py in the current directory registers it: add -p mycell"]
     assert main(["run", "--cells", "leaky", "--dry-run"]) == 2
     assert "add -p mycell" in capsys.readouterr().err
 
