@@ -285,7 +285,7 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
     installed_plugins_env()  # skips without the plugin packages
     registry = Registry(on_problem=pytest.fail)  # real entry points, as an installed seqbench sees them
     modern = registry.select_cells(["modern"])  # built in, not default
-    assert modern == ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d"]
+    assert modern == ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mlstm", "slstm"]
     assert registry.select_cells(["all"]) == ["rnn", "lstm", "gru", "transformer", *modern, "indrnn"]
     assert registry.select_cells(parse_names("classic,mingru")) == ["rnn", "lstm", "gru", "transformer", "mingru"]
     assert registry.select_cells(None) == ["rnn", "lstm", "gru", "transformer"]

@@ -17,7 +17,7 @@ def test_builtins_register_through_the_hooks():
     reg, problems = make()
     assert problems == []
     assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref",
-                               "rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d"]
+                               "rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mlstm", "slstm"]
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references and modern cells only when named
     assert reg.cells["deltanet"].extra["mixer"] == "seqbench.cells.deltanet:mixer"
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm",
@@ -153,7 +153,7 @@ def test_every_hook_is_documented():
 def test_cell_groups_of_the_builtins():
     reg, _ = make("fixtures.good_plugin")
     classic = ["rnn", "lstm", "gru", "transformer"]
-    modern = ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d"]
+    modern = ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mlstm", "slstm"]
     assert reg.default_cells() == classic  # a plugin's cell is not default unless it says so
     assert reg.cell_groups() == {"classic": classic, "all": classic + modern + ["tiny-linear"], "default": classic,
                                  "modern": modern}
@@ -172,7 +172,7 @@ def test_default_flag_and_declared_groups_and_misused_group_names():
     reg, problems = make("fixtures.cell_groups")
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer", "eager"]
     groups = reg.cell_groups()
-    modern = ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mod-a", "mod-b"]  # the built-in modern cells, then the plugin's
+    modern = ["rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mlstm", "slstm", "mod-a", "mod-b"]  # the built-in modern cells, then the plugin's
     assert groups["modern"] == modern  # a declared group is a group name
     assert groups["classic"] == ["rnn", "lstm", "gru", "transformer"]  # only the built-ins are classic
     assert reg.select_cells(["modern", "gru"]) == [*modern, "gru"]

@@ -159,3 +159,27 @@ class ModernLinAttn:
         register("linattn", "seqbench.cells.linattn:build_linattn", mixer="seqbench.cells.linattn:mixer",
                  description="linear attention (Katharopoulos et al. 2020): elu+1 features, chunked + SwiGLU",
                  **MODERN)
+
+
+class MLSTM:
+    """Plugin ``seqbench.cells.mlstm``: xLSTM's mLSTM (matrix memory; chunkwise parallel form)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("mlstm", "seqbench.cells.mlstm:build_mlstm", mixer="seqbench.cells.mlstm:mixer", **MODERN,
+                 description="xLSTM mLSTM block (Beck et al. 2024): matrix memory, exponential gates; chunkwise parallel")
+
+
+class SLSTM:
+    """Plugin ``seqbench.cells.slstm``: xLSTM's sLSTM (scalar memory, memory mixing; step loop only)."""
+
+    __file__ = __file__
+
+    @staticmethod
+    @hookimpl
+    def seqbench_register_cells(register: Callable[..., None]) -> None:
+        register("slstm", "seqbench.cells.slstm:build_slstm", mixer="seqbench.cells.slstm:mixer", **MODERN,
+                 description="xLSTM sLSTM block (Beck et al. 2024): exponential gating, normalizer; step loop only")

@@ -51,6 +51,8 @@ BUILTIN_PLUGINS = (
     "seqbench.cells.mingru",
     "seqbench.cells.s6",
     "seqbench.cells.s4d",
+    "seqbench.cells.mlstm",
+    "seqbench.cells.slstm",
     "seqbench.tasks.adding",
     "seqbench.tasks.copy_memory",
     "seqbench.tasks.selective_copy",
@@ -83,6 +85,8 @@ BUILTIN_HOOKS = {
     "seqbench.cells.mingru": "seqbench.cells.builtin:MinRNN",
     "seqbench.cells.s6": "seqbench.cells.builtin:S6",
     "seqbench.cells.s4d": "seqbench.cells.builtin:S4D",
+    "seqbench.cells.mlstm": "seqbench.cells.builtin:MLSTM",
+    "seqbench.cells.slstm": "seqbench.cells.builtin:SLSTM",
 }
 # which provider keeps a name registered twice: the lowest rank (equal ranks: the first)
 SOURCE_RANK = {"builtin": 0, "-p": 1, "SEQBENCH_PLUGINS": 2, "entry point": 3}
