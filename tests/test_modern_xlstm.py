@@ -155,7 +155,7 @@ def test_registered_in_group_modern_not_default():
     groups = registry.cell_groups()
     assert {"mlstm", "slstm"} <= set(groups["modern"])
     assert not {"mlstm", "slstm"} & set(groups["default"])
-    assert registry.get("cell", "mlstm").extra["mixer"] == "seqbench.cells.mlstm:mixer"
+    assert registry.get("cell", "mlstm").extra["mixer"].path == "seqbench.cells.mlstm:mixer"
 
 
 # ------------------------------------------------------------------ the xlstm package's PyTorch code

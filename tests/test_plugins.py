@@ -295,7 +295,7 @@ def test_installed_plugin_cells_are_in_group_all_and_listed_as_not_default(monke
              (line.split("│") for line in result.stdout.splitlines()) if len(cols) > 4 and cols[1].strip() == "cell"}
     assert cells["lstm"] == ("yes", "classic") and cells["transformer"] == ("yes", "classic")
     assert cells["indrnn"] == ("no", "") and cells["lstm-ref"] == ("no", "") and cells["s6"] == ("no", "modern")
-    assert "--cells also takes a group: classic, all, default" in result.stdout
+    assert "--cells also takes a group: classic, modern, all, default" in result.stdout
 
 
 def test_a_plugin_cell_registered_default_joins_a_plain_run(tmp_path, capsys):

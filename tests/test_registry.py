@@ -19,7 +19,7 @@ def test_builtins_register_through_the_hooks():
     assert list(reg.cells) == ["rnn", "lstm", "gru", "transformer", "rnn-ref", "lstm-ref", "gru-ref",
                                "rglru", "lru", "deltanet", "linattn", "mingru", "minlstm", "s6", "s4d", "mlstm", "slstm"]
     assert reg.default_cells() == ["rnn", "lstm", "gru", "transformer"]  # references and modern cells only when named
-    assert reg.cells["deltanet"].extra["mixer"] == "seqbench.cells.deltanet:mixer"
+    assert reg.cells["deltanet"].extra["mixer"].path == "seqbench.cells.deltanet:mixer"
     assert set(reg.tasks) == {"adding", "copy", "selective-copy", "associative-recall", "markov", "charlm",
                               "in-context-recall", "fuzzy-recall", "noisy-recall", "compression", "memorization", "mnist1d"}
     assert {"loss", "accuracy", "perplexity", "bits_per_token"} <= set(reg.metrics)
