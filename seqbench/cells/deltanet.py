@@ -36,7 +36,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqbench.cells.blocks import Block, BlockStack, GatedMLP
-from seqbench.cells.rglru import check_mode, use_parallel
+from seqbench.cells.rglru import check_mode
+from seqbench.cells.scan import run_steps, use_parallel
+from seqbench.cells.transformer import default_heads
 from seqbench.errors import UsageError
 
 
@@ -70,11 +72,6 @@ def delta_rule_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: 
     return torch.stack(outputs, dim=2).flatten(2, 3)[:, :, :length], S
 
 
-def default_heads(d: int) -> int:
-    """4, 2 or 1 heads: the largest that divides d (the Transformer's rule, so any width works)."""
-    return next(h for h in (4, 2, 1) if d % h == 0)
-
-
 class DeltaNetMixer(nn.Module):
     """The DeltaNet layer, (B, T, d) → (B, T, d); state S (B, heads, d/heads, d/heads)."""
 
@@ -101,11 +98,7 @@ class DeltaNetMixer(nn.Module):
         if state is None:
             state = x.new_zeros(x.shape[0], self.heads, self.head_dim, self.head_dim)
         if not use_parallel(self.mode, x.shape[1]):
-            outputs = []
-            for t in range(x.shape[1]):
-                y, state = self.step(x[:, t], state)
-                outputs.append(y)
-            return torch.stack(outputs, dim=1), state
+            return run_steps(self.step, x, state)
         q, k, v, beta = (t.transpose(1, 2) for t in self.project(x))                  # heads before time
         o, state = delta_rule_chunked(q, k, v, beta, state, self.chunk)                 # (B, H, T, d_v)
         return self.out(self.out_norm(o.transpose(1, 2)).flatten(-2)), state

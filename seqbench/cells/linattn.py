@@ -28,8 +28,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqbench.cells.blocks import Block, BlockStack, GatedMLP
-from seqbench.cells.deltanet import default_heads
-from seqbench.cells.rglru import check_mode, use_parallel
+from seqbench.cells.rglru import check_mode
+from seqbench.cells.scan import run_steps, use_parallel
+from seqbench.cells.transformer import default_heads
 from seqbench.errors import UsageError
 
 EPS = 1e-6
@@ -93,11 +94,7 @@ class LinearAttentionMixer(nn.Module):
             S = x.new_zeros(x.shape[0], self.heads, self.head_dim, self.head_dim)
             state = (S, x.new_zeros(x.shape[0], self.heads, self.head_dim))
         if not use_parallel(self.mode, x.shape[1]):
-            outputs = []
-            for t in range(x.shape[1]):
-                y, state = self.step(x[:, t], state)
-                outputs.append(y)
-            return torch.stack(outputs, dim=1), state
+            return run_steps(self.step, x, state)
         q, k, v = (t.transpose(1, 2) for t in self.project(x))                         # heads before time
         o, S, z = linear_attention_chunked(q, k, v, *state, chunk=self.chunk)           # (B, H, T, d_v)
         return self.out(o.transpose(1, 2).flatten(-2)), (S, z)

@@ -29,7 +29,8 @@ from torch import nn
 
 from seqbench.cells.blocks import Block, BlockStack, GatedMLP
 from seqbench.cells.linear_scan import linear_scan
-from seqbench.cells.rglru import check_mode, use_parallel
+from seqbench.cells.rglru import check_mode
+from seqbench.cells.scan import run_steps, use_parallel
 from seqbench.errors import UsageError
 
 
@@ -72,11 +73,7 @@ class LRUMixer(nn.Module):
         if state is None:
             state = u.new_zeros(u.shape[0], self.nu_log.shape[0], 2)
         if not use_parallel(self.mode, u.shape[1]):
-            outputs = []
-            for t in range(u.shape[1]):
-                y, state = self.step(u[:, t], state)
-                outputs.append(y)
-            return torch.stack(outputs, dim=1), state
+            return run_steps(self.step, u, state)
         x0 = torch.view_as_complex(state.contiguous())                                    # (B, N)
         xs = linear_scan(self.eigenvalues().view(1, 1, -1), self.drive(u), x0)           # (B, T, N)
         return self.readout(xs, u), torch.view_as_real(xs[:, -1])

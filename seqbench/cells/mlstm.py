@@ -45,8 +45,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqbench.cells.blocks import Block, BlockStack
+from seqbench.cells.scan import MODES
 
-MODES = ("auto", "parallel", "sequential")
 EPS = 1e-6  # added to the normalizer, as in xLSTM's backends
 QKV_BLOCK = 4  # q, k, v projections: block-diagonal with blocks of 4 features (xLSTM's qkv_proj_blocksize)
 

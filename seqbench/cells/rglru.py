@@ -31,20 +31,13 @@ from torch.nn import functional as F
 
 from seqbench.cells.blocks import Block, BlockStack, GatedMLP
 from seqbench.cells.linear_scan import linear_scan
+from seqbench.cells.scan import MODES, run_steps, use_parallel
 from seqbench.errors import UsageError
-
-MODES = ("auto", "parallel", "sequential")
-
 
 def check_mode(cell: str, mode: str) -> None:
     """A one-line error for a ``mode`` option other than auto, parallel, sequential."""
     if mode not in MODES:
         raise UsageError(f"{cell}: mode must be one of {', '.join(MODES)}, not {mode!r}")
-
-
-def use_parallel(mode: str, length: int) -> bool:
-    """``parallel`` always, ``sequential`` never, ``auto`` for more than one step."""
-    return mode == "parallel" or (mode == "auto" and length > 1)
 
 
 class CausalConv1d(nn.Module):
@@ -130,11 +123,7 @@ class RecurrentBlockMixer(nn.Module):
             zeros = u.new_zeros(u.shape[0], self.linear_x.out_features)
             state = (self.conv.initial_state(zeros.unsqueeze(1)), zeros)
         if not use_parallel(self.mode, u.shape[1]):
-            outputs = []
-            for t in range(u.shape[1]):
-                y, state = self.step(u[:, t], state)
-                outputs.append(y)
-            return torch.stack(outputs, dim=1), state
+            return run_steps(self.step, u, state)
         buffer, h = state
         x, buffer = self.conv(self.linear_x(u), buffer)                     # (B, T, e)
         hs = self.rg_lru(x, h)                                              # (B, T, e)
