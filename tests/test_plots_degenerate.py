@@ -203,3 +203,6 @@ def test_speed_and_horizon_figures_of_degenerate_rows():
     (ax,) = plots.solved_vs_length(horizon, {"lstm": 8, "gru": None}, "adding", 1).axes
     drawn, line = bars(ax, "lstm: horizon 8")
     assert list(line.get_ydata()) == [1.0, 0.0] and all(lo == hi for _, lo, hi in drawn)
+    # a censored horizon (the longest length probed was solved) says so in its legend entry
+    (ax,) = plots.solved_vs_length(horizon, {"lstm": 16, "gru": None}, "adding", 1, bounds={"lstm": "≥"}).axes
+    assert "lstm: horizon ≥ 16" in [t.get_text() for t in ax.get_legend().get_texts()]

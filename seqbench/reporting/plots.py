@@ -337,11 +337,13 @@ def pareto(results: Any, task: str, length: int, metric: str = "loss", higher_is
 
 
 def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: str, seeds: int, *,
-                     colors: Optional[Mapping[str, str]] = None, budget: str = "") -> Any:
+                     colors: Optional[Mapping[str, str]] = None, budget: str = "",
+                     bounds: Optional[Mapping[str, str]] = None) -> Any:
     """A horizon search: per cell and probed T, the fraction of the seeds run that solved it
     (bars: Wilson 95 % interval over those seeds, drawn from its bounds), the majority line at
-    0.5 and each cell's horizon as a dotted vertical line. Cells are nudged apart along T so that
-    equal points stay visible. A diverged seed counts as unsolved."""
+    0.5 and each cell's horizon as a dotted vertical line; ``bounds`` marks a censored horizon
+    (``≥``: the longest length probed was solved). Cells are nudged apart along T so that equal
+    points stay visible. A diverged seed counts as unsolved."""
     from seqbench.stats import wilson
 
     data = results[results["task"] == task]
@@ -363,7 +365,9 @@ def solved_vs_length(results: Any, horizons: Mapping[str, Optional[int]], task: 
         color = colors.get(cell, "black")
         horizon = horizons.get(cell)
         shortest = int(group["length"].astype(int).min())  # nothing solved: below the shortest length probed
-        label = f"{cell}: horizon {horizon:,}" if horizon else f"{cell}: horizon < {shortest:,}"
+        bound = (bounds or {}).get(cell) or ""
+        label = (f"{cell}: horizon {bound + ' ' if bound else ''}{horizon:,}" if horizon
+                 else f"{cell}: horizon < {shortest:,}")
         ax.errorbar(xs, ys, yerr=yerr, color=color, marker="o", linestyle="none", capsize=3, label=label)
         if horizon:
             ax.axvline(horizon, color=color, linestyle=":", linewidth=1.5)
@@ -516,8 +520,10 @@ def _horizon_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str
     found = summary(rows, request)
     horizons = {r["cell"]: (None if r["horizon"] is None or r["horizon"] != r["horizon"] else int(r["horizon"]))
                 for _, r in found.iterrows()}
+    bounds = {r["cell"]: r["bound"] for _, r in found.iterrows() if r.get("bound") == "≥"}
     _build(out, f"horizon-{request.task}", lambda notes: solved_vs_length(
-        rows, horizons, request.task, request.seeds, colors=colors, budget=_horizon_budget(run.config, budget)))
+        rows, horizons, request.task, request.seeds, colors=colors, budget=_horizon_budget(run.config, budget),
+        bounds=bounds))
 
 
 def _generalization_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
