@@ -197,6 +197,26 @@ def test_periodic_evaluation_uses_the_whole_validation_set_unless_told(monkeypat
     assert sizes == [seen, seen]
 
 
+@pytest.mark.parametrize("steps, quick, patience, kept", [(4, None, None, True), (5, None, None, False),
+                                                           (4, 100, None, False), (4, None, 1, True)])
+def test_final_validation_reuses_the_last_evaluation_only_of_the_final_model(steps, quick, patience, kept):
+    """The final validation numbers come from the last periodic evaluation only when it saw the final
+    weights on the whole validation set, and equal a fresh evaluation bit for bit."""
+    from seqbench.models.model import build_model
+    from seqbench.train import loop
+
+    task = _task("adding", 10)
+    model = build_model(task, Registry().get("cell", "gru"), 4, 1, 0.0, {})
+    eval_set = EvalSet.draw(task, 500, 8, "cpu")
+    outcome = loop.train(model, task, _Spec(steps=steps, quick_eval=quick, patience=patience),
+                         torch.device("cpu"), eval_set)
+    if patience is not None and outcome.best_step != outcome.steps:
+        kept = False  # restored to an earlier evaluation's weights
+    assert (outcome.final_eval is not None) == kept
+    if kept:
+        assert outcome.final_eval == loop.evaluate(model, task, eval_set)
+
+
 # --------------------------------------------------------------------------- steps_to_solve
 
 

@@ -78,7 +78,8 @@ def run_trial(spec: TrialSpec, registry: Registry, checkpoint_dir: Optional[Path
         step_s, row["train_iqr"] = median_after_warmup(outcome.step_seconds)
         row["train_tok_s"] = spec.batch * task.seq_len / step_s
 
-        val_stats = evaluate(model, task, eval_set)
+        # the last periodic evaluation, when it saw the final model on the whole validation set
+        val_stats = outcome.final_eval if outcome.final_eval is not None else evaluate(model, task, eval_set)
         stats = evaluate(model, task, EvalSet.draw(task, spec.eval_examples, spec.batch, device, split="test"))
         for name, metric in registry.metrics.items():
             for prefix, values in (("", stats), ("val_", val_stats)):

@@ -93,6 +93,7 @@ class TrainOutcome:
     best_step: Optional[int] = None  # with patience: the evaluation the model was restored to
     stopped_early: bool = False
     epochs: Optional[float] = None  # with a finite training set: epochs trained (None: a stream)
+    final_eval: Optional[dict[str, float]] = None  # the whole validation set on the final model, when evaluated
 
 
 def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, eval_set: EvalSet,
@@ -137,6 +138,7 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         norms.append(torch.nn.utils.clip_grad_norm_(params, spec.clip))
         optimizer.step()
         timer.stop()
+        outcome.final_eval = None  # the model changed since the last evaluation
         recent.append(loss.detach())
         outcome.steps += 1
         window_steps += 1
@@ -154,13 +156,16 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         if outcome.steps % spec.eval_every == 0:
             started = time.perf_counter()
             stats = evaluate(model, task, quick_eval)
+            outcome.final_eval = stats if quick_eval is eval_set else None
             if outcome.steps_to_solve is None and task.solved(stats):
                 outcome.steps_to_solve = outcome.steps
             log(outcome.steps, {**{f"eval_{k}": v for k, v in stats.items()}, "train_s": started - begin - eval_seconds,
                                 "tokens": tokens_per_step * outcome.steps})
             stop = stopper is not None and stopper.update(outcome.steps, stats, model)
-            if getattr(spec, "stop_when_solved", False) and task.solved(stats):
-                stop = stop or quick_eval is eval_set or task.solved(evaluate(model, task, eval_set))
+            if getattr(spec, "stop_when_solved", False) and task.solved(stats) and not stop:
+                if quick_eval is not eval_set:
+                    outcome.final_eval = evaluate(model, task, eval_set)
+                stop = task.solved(outcome.final_eval)
             eval_seconds += time.perf_counter() - started
             window_start = time.perf_counter()
             if stop:
@@ -174,6 +179,8 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
     outcome.step_seconds, outcome.epochs = timer.seconds(), (finite.epochs if finite is not None else None)
     if stopper is not None and outcome.status == "ok":
         outcome.best_step = stopper.restore(model)
+        if outcome.best_step != outcome.steps:
+            outcome.final_eval = None  # restored to an earlier model
     return outcome
 
 
