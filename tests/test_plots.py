@@ -38,6 +38,18 @@ def test_learning_curves(small_run):
     assert "adding · T=16 · hidden 8" in fig._suptitle.get_text()
 
 
+def test_learning_curves_keep_configurations_apart(small_run):
+    """Seeds of different configurations of a cell are never pooled into one line: a line per
+    cell × configuration, each a mean over its own seeds."""
+    curves = load_curves(small_run)
+    trials = sorted(set(curves["trial"]))
+    configs = {t: ("lr=0.1" if i % 2 else "lr=0.01") for i, t in enumerate(trials)}
+    fig = plots.learning_curves(curves, "adding", 16, colors=plots.palette(CELLS), configs=configs)
+    labels = {line.get_label() for line in fig.axes[0].get_lines() if " · " in line.get_label()}
+    expected = {f"{cell} · {configs[t]}" for t in trials for cell in CELLS if t.startswith(cell + "|")}
+    assert labels == expected and len(expected) > len(CELLS)
+
+
 def test_metric_vs_length_and_pareto(small_run):
     results = load_run_info(small_run).results
     fig = plots.metric_vs_length(results, "adding", "loss", colors=plots.palette(CELLS))

@@ -174,11 +174,14 @@ def _ref_lines(ax: Any, baseline: Optional[float], optimum: Optional[float]) -> 
 
 def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[float] = None,
                     optimum: Optional[float] = None, colors: Optional[Mapping[str, str]] = None,
-                    budget: str = "", left_out: Optional[list[str]] = None) -> Any:
+                    budget: str = "", left_out: Optional[list[str]] = None,
+                    configs: Optional[Mapping[str, str]] = None) -> Any:
     """Validation loss of ``task`` at T=``length`` against step (left) and training seconds
-    (right): per cell the mean over seeds and a min–max band; baseline and optimum dashed. An
-    evaluation whose loss is NaN/inf is left out (and counted in ``left_out``); the loss axis
-    is logarithmic when the losses span more than two decades."""
+    (right): per cell the mean over seeds and a min–max band; baseline and optimum dashed. With
+    ``configs`` (trial key → configuration label) and a cell run in several configurations, one
+    line per cell × configuration (one line style per configuration), never seeds pooled across
+    configurations. An evaluation whose loss is NaN/inf is left out (and counted in ``left_out``);
+    the loss axis is logarithmic when the losses span more than two decades."""
     import numpy as np
 
     left_out = [] if left_out is None else left_out
@@ -192,14 +195,19 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
         raise UsageError(f"no finite validation loss for {task} at T={length}")
     colors = colors or palette(data["cell"])
     fig, (by_step, by_time) = _figure(11, 4.2, 2)
-    for cell, group in data.groupby("cell", sort=False):
-        color = colors.get(cell, "black")
+    data = data.assign(_config=data["trial"].map(configs or {}).fillna("") if "trial" in data else "")
+    if data.groupby("cell")["_config"].nunique().max() < 2:
+        data = data.assign(_config="")  # one configuration per cell: a line per cell
+    styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(dict.fromkeys(data["_config"]))}
+    for (cell, config), group in data.groupby(["cell", "_config"], sort=False):
+        color, style = colors.get(cell, "black"), styles[config]
+        label = f"{cell} · {config}" if config else cell
         by = group.groupby("step")
         mean, low, high = by["val_loss"].mean(), by["val_loss"].min(), by["val_loss"].max()
-        by_step.plot(mean.index, mean.values, color=color, label=cell, marker="o", markersize=3)
+        by_step.plot(mean.index, mean.values, color=color, linestyle=style, label=label, marker="o", markersize=3)
         by_step.fill_between(mean.index, low.values, high.values, color=color, alpha=0.18, linewidth=0)
         seconds = by["train_s"].mean()
-        by_time.plot(seconds.values, mean.values, color=color, label=cell, marker="o", markersize=3)
+        by_time.plot(seconds.values, mean.values, color=color, linestyle=style, label=label, marker="o", markersize=3)
         by_time.fill_between(seconds.values, low.values, high.values, color=color, alpha=0.18, linewidth=0)
     log = log_if_wide(by_step, data["val_loss"])
     if log:
@@ -209,7 +217,7 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
         ax.set_xlabel(xlabel)
         ax.set_ylabel("validation loss" + (" (log scale)" if log else ""))
         ax.grid(alpha=0.3, which="both" if log else "major")
-    seeds = int(data.groupby("cell")["trial"].nunique().max())
+    seeds = int(data.groupby(["cell", "_config"])["trial"].nunique().max())
     handles, labels = by_step.get_legend_handles_labels()  # beside the axes: curves fill them
     fig.legend(handles, labels, loc="outside right upper", fontsize=8, title_fontsize=8,
                title=f"mean, band:\nmin–max over\n{seeds} seeds" if seeds > 1 else "1 seed")
@@ -552,9 +560,10 @@ def _curve_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str],
         info = run.tasks.get(f"{task}|{length}", {})
         at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
         if not at.empty:  # no curve at all: a run made before curves.csv
+            configs = dict(zip(rows["trial"], rows["config_label"].fillna(""))) if "config_label" in rows else None
             _build(out, f"curves-{task}-T{length}", lambda notes: learning_curves(
                 curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
-                colors=colors, budget=budget, left_out=notes))
+                colors=colors, budget=budget, left_out=notes, configs=configs))
 
 
 def _length_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
