@@ -8,7 +8,11 @@ Prints medians over the repeats of:
 
 - serial wall, the trials' own time (``wall_s`` summed over results.csv), and the fixed cost =
   wall - trials - import torch (goal ≤ 1.5 s on 2 idle cores);
-- ``--jobs 2`` wall / serial wall (goal ≤ 0.7).
+- ``--jobs 2`` wall / serial wall (goal ≤ 0.7);
+- the trials' own speed-up from a second torch thread, s = (trials at 1 thread) / (trials at 2
+  threads), from a third, serial ``--threads 1`` run: two workers of one thread each can at best
+  take s/2 of the serial trials' time, so s/2 bounds the jobs/serial ratio from below whatever
+  the executor does.
 
     python benchmarks/fixed_cost.py [--steps 150] [--repeats 3] [--run-args '--quick-eval 256']
 
@@ -49,7 +53,7 @@ def main() -> None:
     busy = busy_cores(1.0)
     print(f"{available_cores()} cores; busy with other work before the start: {busy:.1f} cores"
           + ("  (NOT idle: figures measured under load)" if busy and busy > 0.3 else ""))
-    serial, trials, imports, jobs = [], [], [], []
+    serial, trials, imports, jobs, one_thread = [], [], [], [], []
     root = Path(tempfile.mkdtemp(prefix="seqbench-fixed-cost-"))
     try:
         for repeat in range(args.repeats):
@@ -62,8 +66,12 @@ def main() -> None:
             wall, _ = timed_run(root / f"jobs{repeat}", ["--jobs", "2", *more], args.steps, CELLS,
                                 {"SEQBENCH_CACHE": str(root / f"cache-j{repeat}")})
             jobs.append(wall)
+            _, rows = timed_run(root / f"one{repeat}", ["--threads", "1", *more], args.steps, CELLS,
+                                {"SEQBENCH_CACHE": str(root / f"cache-1{repeat}")})
+            one_thread.append(float(rows["wall_s"].sum()))
             print(f"  repeat {repeat + 1}: serial {serial[-1]:.2f} s (trials {trials[-1]:.2f} s), import torch "
-                  f"{imports[-1]:.2f} s, --jobs 2 {jobs[-1]:.2f} s  [{time.perf_counter() - started:.0f} s]")
+                  f"{imports[-1]:.2f} s, --jobs 2 {jobs[-1]:.2f} s, trials at 1 thread {one_thread[-1]:.2f} s  "
+                  f"[{time.perf_counter() - started:.0f} s]")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     fixed = [s - t - i for s, t, i in zip(serial, trials, imports)]
@@ -75,6 +83,9 @@ def main() -> None:
           f"(range {min(fixed):.2f}–{max(fixed):.2f}; goal ≤ 1.5: {'met' if med(fixed) <= 1.5 else 'NOT met'})")
     print(f"--jobs 2 / serial wall: {med(ratio):.2f} (range {min(ratio):.2f}–{max(ratio):.2f}; "
           f"goal ≤ 0.7: {'met' if med(ratio) <= 0.7 else 'NOT met'})")
+    speedup = [o / t for o, t in zip(one_thread, trials)]
+    print(f"the trials' speed-up from a second thread s: {med(speedup):.2f} (range {min(speedup):.2f}–"
+          f"{max(speedup):.2f}); two one-thread workers can at best reach jobs/serial = s/2 = {med(speedup) / 2:.2f}")
 
 
 if __name__ == "__main__":
