@@ -52,6 +52,10 @@ class Task:
     # Whether the task's data are defined at every length with the same vocabulary and outputs, so
     # that a model trained at one length can be evaluated at another (``run --eval-lengths``).
     any_length: ClassVar[bool] = False
+    # Whether the loss and the evaluation read the model's output at the last step only, so that the
+    # model applies its head there alone (outputs of shape (batch, 1, output_size)): the same numbers,
+    # without a head's worth of unused work at every other step (compression's T × vocab decoder).
+    reads_last_step_only: ClassVar[bool] = False
 
     def __init__(self, length: int) -> None:
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
