@@ -276,6 +276,14 @@ def test_memorization_map_is_the_same_for_every_seed_and_split():
     assert not torch.equal(other, task.value_of)
 
 
+def test_a_uniform_baseline_measured_on_the_test_set_equals_the_analytic_one():
+    from seqbench.tasks.base import reference_rows
+
+    task = MemorizationTask(16, vocab_size=64)  # 8,192 scored steps: a float32 sum drifts by ~1e-4
+    assert measured_baseline(task) == pytest.approx(math.log(31), rel=1e-9)
+    assert reference_rows(task.describe()) == []  # so no "(baseline on test)" row repeats the baseline
+
+
 # --------------------------------------------------------------------------- selective copying, MAD's layout
 
 

@@ -211,7 +211,10 @@ def measured_baseline(task: Task, examples: Optional[int] = None, split: str = "
             out = task.baseline_output(x)
             if out is None:
                 return None
-            s, n = task.eval_sums(out, y)["loss"]
+            # in float64: a float32 sum over thousands of scored steps drifts by ~1e-4 (relative), enough
+            # to show a "(baseline on test)" row beside an analytic baseline it equals
+            y = y.double() if y.is_floating_point() else y
+            s, n = task.eval_sums(out.double(), y)["loss"]
             total, count = total + s, count + n
     return total / count if count else None
 
