@@ -236,6 +236,31 @@ def test_compression_is_read_from_the_last_step_only():
     assert task.baseline == pytest.approx(11 * math.log(7) / 12)
 
 
+@pytest.mark.parametrize("cell", ["gru", "transformer"])
+def test_compression_decoder_is_applied_at_the_last_step_only_with_the_same_loss_and_gradients(cell):
+    from seqbench.models.model import build_model
+    from seqbench.plugins.registry import Registry
+
+    task = CompressionTask(12, vocab_size=8)
+    torch.manual_seed(0)
+    model = build_model(task, Registry().get("cell", cell), 16, 1, 0.0).double()
+    x, y = task.sample(8, gen(), "cpu")
+    out, _ = model(x)
+    assert out.shape == (8, 1, 12 * 8)  # T × vocab logits once, not at each of the 12 steps
+
+    def loss_and_grads(last_step_only):
+        model.last_step_only = last_step_only
+        model.zero_grad()
+        loss = task.loss(model(x)[0], y)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+    last, every = loss_and_grads(True), loss_and_grads(False)
+    assert last[0] == pytest.approx(every[0], rel=1e-12)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(last[1], every[1]))
+    assert not MemorizationTask(16).reads_last_step_only  # tasks that read every step keep every step
+
+
 # --------------------------------------------------------------------------- memorization
 
 
@@ -249,6 +274,14 @@ def test_memorization_map_is_the_same_for_every_seed_and_split():
     assert torch.equal(MemorizationTask(8, vocab_size=64).value_of, task.value_of)  # nor the length
     other = MemorizationTask(32, vocab_size=64, map_seed=1).value_of
     assert not torch.equal(other, task.value_of)
+
+
+def test_a_uniform_baseline_measured_on_the_test_set_equals_the_analytic_one():
+    from seqbench.tasks.base import reference_rows
+
+    task = MemorizationTask(16, vocab_size=64)  # 8,192 scored steps: a float32 sum drifts by ~1e-4
+    assert measured_baseline(task) == pytest.approx(math.log(31), rel=1e-9)
+    assert reference_rows(task.describe()) == []  # so no "(baseline on test)" row repeats the baseline
 
 
 # --------------------------------------------------------------------------- selective copying, MAD's layout

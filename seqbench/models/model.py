@@ -1,7 +1,8 @@
 """The model every trial trains: task input adapter → cell → linear head.
 
 Token inputs go through an embedding of width ``hidden``; continuous inputs go to the cell
-as they are. The cell is whatever a plugin registered; its output is checked once, so a
+as they are. The head reads every step, or only the last one for a task that reads nothing else
+(``Task.reads_last_step_only``: outputs of shape (batch, 1, output_size)). The cell is whatever a plugin registered; its output is checked once, so a
 cell with the wrong output shape fails with a message naming it.
 """
 from __future__ import annotations
@@ -27,6 +28,8 @@ class SequenceModel(nn.Module):
             self.embed = None
         self.cell = cell
         self.head = nn.Linear(hidden_size, task.output_size)
+        # a task that reads only the last step (Task.reads_last_step_only) gets the head applied there alone
+        self.last_step_only = bool(getattr(task, "reads_last_step_only", False))
         self._checked = False
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
@@ -35,7 +38,7 @@ class SequenceModel(nn.Module):
         if not self._checked:
             self._check(x, result)
         y, state = result
-        return self.head(y), state
+        return self.head(y[:, -1:] if self.last_step_only else y), state
 
     def _check(self, x: torch.Tensor, result: Any) -> None:
         check_cell_output(self.cell_name, self.provider, x, result, self.hidden_size)

@@ -52,6 +52,10 @@ class Task:
     # Whether the task's data are defined at every length with the same vocabulary and outputs, so
     # that a model trained at one length can be evaluated at another (``run --eval-lengths``).
     any_length: ClassVar[bool] = False
+    # Whether the loss and the evaluation read the model's output at the last step only, so that the
+    # model applies its head there alone (outputs of shape (batch, 1, output_size)): the same numbers,
+    # without a head's worth of unused work at every other step (compression's T × vocab decoder).
+    reads_last_step_only: ClassVar[bool] = False
 
     def __init__(self, length: int) -> None:
         if not isinstance(length, int) or isinstance(length, bool) or length < 1:
@@ -207,7 +211,10 @@ def measured_baseline(task: Task, examples: Optional[int] = None, split: str = "
             out = task.baseline_output(x)
             if out is None:
                 return None
-            s, n = task.eval_sums(out, y)["loss"]
+            # in float64: a float32 sum over thousands of scored steps drifts by ~1e-4 (relative), enough
+            # to show a "(baseline on test)" row beside an analytic baseline it equals
+            y = y.double() if y.is_floating_point() else y
+            s, n = task.eval_sums(out.double(), y)["loss"]
             total, count = total + s, count + n
     return total / count if count else None
 

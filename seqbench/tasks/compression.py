@@ -9,14 +9,15 @@ the inputs).
 
 How the reconstruction is read. MAD encodes the sequence, keeps the encoder's output at the last
 position and decodes every position ``i`` from it with a small MLP (two dim×dim layers with a
-sinusoidal embedding of ``i``) and an unembedding. seqbench's model applies one linear head to
-the cell's output at every step, so here the head is the decoder: the task's ``output_size`` is
+sinusoidal embedding of ``i``) and an unembedding. seqbench's model reads the cell's output through
+one linear head, so here the head is the decoder: the task's ``output_size`` is
 ``T × vocab_size``, and only the output at the last step is read, as ``T`` rows of
 ``vocab_size`` logits (row ``i`` predicts token ``i``). The bottleneck is MAD's (one hidden vector
 after the marker); the decoder is linear where MAD's is a two-layer MLP, so this version is, if
-anything, harder. The head costs ``hidden × T × vocab_size`` parameters and is applied at every
-step (the other steps' outputs are unused): fine at MAD's baseline setting (T = 32, vocab 16:
-512 outputs), heavy at its largest (T = 256 or vocab 128: 4096 or more outputs per step).
+anything, harder. The head costs ``hidden × T × vocab_size`` parameters (counted in a ``--params``
+budget, so the cell is narrower than on the other tasks) and, as only the last step is read
+(``reads_last_step_only``), the model applies it at that step alone: ``T × vocab_size`` outputs
+per sequence, not ``T`` times that (at T = 32, vocab 16: 512 outputs once, not at each of 32 steps).
 
 Loss: cross-entropy over the ``T`` reconstructed tokens; accuracy over them. Baseline: a model
 that keeps nothing predicts the marker at the last position (it is always there) and guesses
@@ -38,6 +39,7 @@ from seqbench.tasks.base import TokenTask, int_param
 
 class CompressionTask(TokenTask):
     any_length = False  # the head's size depends on T: a model is tied to its length
+    reads_last_step_only = True  # the decoder is read at the last step only: applied there alone
     solved_metric = "accuracy"
     solved_threshold = 0.99
     solved_higher_is_better = True
