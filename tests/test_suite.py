@@ -75,3 +75,21 @@ def test_a_folder_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch):
     (tmp_path / "mine").mkdir()
     with pytest.raises(UsageError, match="suite mine is a folder"):
         load_suite("mine")
+
+
+def test_parts_of_one_configuration_each_are_told_apart_by_what_differs(tmp_path):
+    """Two parts on the same cell, task and length, one configuration each (lr 1e-3 and 1e-2): each
+    trial keeps its own key and a label naming the option that differs; a part repeated as it is
+    stays an error."""
+    from seqbench.plugins.registry import Registry
+    from seqbench.runs.runner import plan
+
+    head = 'description = "x"\n[defaults]\ncells = ["gru"]\nparams = "2k"\nsteps = 3\n'
+    part = '[[part]]\ntasks = ["adding"]\nlengths = [4]\nlr = {}\n'
+    _, configs = load_suite(write(tmp_path, head + part.format("1e-3") + part.format("1e-2")))
+    trials, _ = plan(configs, Registry())
+    assert sorted(t.config_label for t in trials) == ["lr=0.001", "lr=0.01"]
+    assert len({t.key for t in trials}) == 2 and len({t.hidden for t in trials}) == 1
+    _, configs = load_suite(write(tmp_path, head + part.format("1e-3") + part.format("1e-3")))
+    with pytest.raises(UsageError, match="appears twice"):
+        plan(configs, Registry())

@@ -429,10 +429,46 @@ def plan(configs: list[RunConfig], registry: Registry) -> tuple[list[TrialSpec],
     validate_lengths(trials, registry)  # --eval-lengths: the task is defined there
     from collections import Counter
 
+    trials = label_apart(trials)
     repeated = sorted(key for key, n in Counter(t.key for t in trials).items() if n > 1)
     if repeated:
         raise UsageError(f"the same trial appears twice in the suite: {', '.join(repeated[:3])}")
     return trials, task_info
+
+
+# what a label may not name: a trial's identity or what follows from it
+_NOT_LABELS = {"cell", "task", "length", "seed", "config", "config_label", "params_budget", "state_budget"}
+
+
+def label_apart(trials: list[TrialSpec]) -> list[TrialSpec]:
+    """Trials of different configurations that share cell × task × length × seed (two suite parts,
+    each one configuration, e.g. one at lr 1e-3 and one at 1e-2) get a label naming the options in
+    which their configurations differ, so each keeps its own key; identical trials stay repeated."""
+    from collections import defaultdict
+    from dataclasses import asdict, replace
+
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(trials):
+        if not t.config_label:
+            groups[t.key].append(i)
+    out = list(trials)
+    for indices in groups.values():
+        if len({trials[i].config for i in indices}) < 2:
+            continue
+        specs = [asdict(trials[i]) for i in indices]
+        solved = all(s["params_budget"] or s["state_budget"] for s in specs)  # the width follows from a budget
+        differ = [k for k in specs[0] if k not in _NOT_LABELS and not (solved and k == "hidden")
+                  and len({repr(s[k]) for s in specs}) > 1]
+        for i, spec in zip(indices, specs):
+            shown = ", ".join(f"{k}={_shown(spec[k])}" for k in differ)
+            out[i] = replace(trials[i], config_label=shown or trials[i].config)
+    return out
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "{}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 __all__ = ["run", "plan_run", "run_specs", "run_trial", "plan", "check_names"]
