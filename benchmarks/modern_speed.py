@@ -5,9 +5,11 @@ it), then forward + backward of the cell alone, batch 16, at T = 256 and T = 102
 ``mode=parallel`` and once with ``mode=sequential`` (the same weights), and the ratio
 sequential / parallel (> 1: the parallel form is faster; the target is >= 5 at T = 1024).
 Medians of ``--repeats`` timed passes after one warm-up; both modes are measured in this one
-process, alternately, so machine load affects both alike.
+process, alternately, so machine load affects both alike. ``--clock cpu`` times the process's CPU
+time instead of wall time: on a machine loaded by other jobs, time this process waited for a core
+is then not counted (use it with ``--threads 1``, where CPU time is the time of the one thread).
 
-    python benchmarks/modern_speed.py [--cells s6,s4d] [--lengths 256,1024] [--repeats 3] [--threads 2]
+    python benchmarks/modern_speed.py [--cells s6,s4d] [--lengths 256,1024] [--repeats 3] [--threads 2] [--clock cpu]
 """
 from __future__ import annotations
 
@@ -16,16 +18,16 @@ import statistics
 import time
 
 
-def fwd_bwd_seconds(cell, x, repeats: int) -> float:
+def fwd_bwd_seconds(cell, x, repeats: int, clock=time.perf_counter) -> float:
     """Median seconds of forward + backward of ``cell`` on ``x`` (after one warm-up pass)."""
     times = []
     for i in range(repeats + 1):
         cell.zero_grad(set_to_none=True)
-        start = time.perf_counter()
+        start = clock()
         y, _ = cell(x)
         y.pow(2).mean().backward()
         if i:
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="wall time or process CPU time")
     args = parser.parse_args()
 
     import torch
@@ -55,8 +58,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     registry = Registry(entry_points=False)
     names = registry.select_cells(parse_names(args.cells))
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     print(f"batch {args.batch}, {args.params:,}-parameter width on adding, forward+backward, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+          f"{torch.get_num_threads()} threads, median of {args.repeats}, {args.clock} time")
     print(f"{'cell':10s} {'width':>5s} {'T':>5s} {'sequential ms':>14s} {'parallel ms':>12s} {'ratio':>6s}")
     for name in names:
         d = width(registry, name, args.params)
@@ -66,7 +70,7 @@ def main() -> None:
             seconds = {}
             for mode in ("sequential", "parallel"):
                 torch.manual_seed(0)
-                seconds[mode] = fwd_bwd_seconds(entry.obj(2, d, 1, 0.0, mode=mode), x, args.repeats)
+                seconds[mode] = fwd_bwd_seconds(entry.obj(2, d, 1, 0.0, mode=mode), x, args.repeats, clock)
             print(f"{name:10s} {d:5d} {length:5d} {seconds['sequential'] * 1e3:14.1f} "
                   f"{seconds['parallel'] * 1e3:12.1f} {seconds['sequential'] / seconds['parallel']:6.1f}", flush=True)
 

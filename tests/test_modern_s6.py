@@ -79,3 +79,15 @@ def test_equals_mambapy_mamba_block_with_the_same_weights():
             y, state = mine(x[:, t:t + 1], state)
             expected, cache = ref.step(x[:, t], cache)
             assert relative_error(y[:, 0], expected) < 1e-9
+
+
+@pytest.mark.parametrize("block", [1, 24, 72])
+def test_selective_scan_in_chunks_equals_one_chunk_with_exact_gradients(block):
+    """Blocks of B·L·E·N = ``block`` elements: chunks of 1, 2 and 3 steps (the last one short)."""
+    generator = torch.Generator().manual_seed(block)
+    shapes = [(2, 7, 3), (3, 4), (2, 7, 4), (2, 7, 4), (2, 7, 3), (2, 3, 4)]
+    args = [torch.randn(s, generator=generator, dtype=torch.float64) for s in shapes]
+    args[0], args[1] = args[0].abs(), -args[1].abs()  # Δ > 0, A < 0
+    for got, expected in zip(selective_scan(*args, block=block), selective_scan(*args, block=10**6)):
+        assert relative_error(got, expected) < 1e-12
+    assert torch.autograd.gradcheck(lambda *t: selective_scan(*t, block=block), [t.requires_grad_() for t in args])

@@ -37,6 +37,19 @@ class GatedMLP(nn.Module):
         return self.down(F.silu(gate) * up)
 
 
+def causal_conv(x: torch.Tensor, buffer: torch.Tensor, conv: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depthwise causal convolution of x (B, T, D) continuing ``buffer`` (B, K-1, D), the last K-1 inputs,
+    with the weights of the depthwise ``conv`` (D, 1, K); returns (B, T, D) and the new buffer.
+    Written as K shifted multiply-adds in (B, T, D) layout: on CPU several times faster than conv1d
+    on the transposed input, forward and backward."""
+    xx = torch.cat([buffer, x], dim=1)                              # (B, K-1+T, D)
+    weight, length = conv.weight[:, 0], x.shape[1]                  # (D, K)
+    y = xx[:, :length] * weight[:, 0] if conv.bias is None else torch.addcmul(conv.bias, xx[:, :length], weight[:, 0])
+    for k in range(1, weight.shape[1]):
+        y = y.addcmul(xx[:, k:k + length], weight[:, k])
+    return y, xx[:, xx.shape[1] - buffer.shape[1]:]
+
+
 class Block(nn.Module):
     """Pre-norm residual block: ``h + mixer(norm(h))``, then ``h + mlp(norm(h))`` when ``mlp`` is given."""
 

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqbench.cells.blocks import Block, BlockStack
+from seqbench.cells.blocks import Block, BlockStack, causal_conv
 from seqbench.cells.scan import MODES
 
 EPS = 1e-6  # added to the normalizer, as in xLSTM's backends
@@ -150,14 +150,6 @@ class HeadwiseLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.dense())
-
-
-def causal_conv(x: torch.Tensor, buffer: torch.Tensor, conv: nn.Conv1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Depthwise causal convolution of x (B, T, D) continuing ``buffer`` (B, K-1, D), the last K-1 inputs;
-    returns (B, T, D) and the new buffer."""
-    xx = torch.cat([buffer, x], dim=1)                              # (B, K-1+T, D)
-    y = conv(xx.transpose(1, 2)).transpose(1, 2)                    # valid convolution: (B, T, D)
-    return y, xx[:, xx.shape[1] - buffer.shape[1]:]
 
 
 def inner_width(d: int, expand: float, heads: int) -> int:

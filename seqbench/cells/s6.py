@@ -17,8 +17,9 @@ d_conv − 1 inputs of the convolution (B, E, d_conv − 1) and h (B, E, N).
 
 - step form (``step``): the equations above for one t, written plainly (generation, ``mode=sequential``);
 - parallel form (``parallel``): the convolution over the whole chunk (the carried inputs in
-  front), then the recurrence as one exact scan over time (Blelloch), from the carried h:
-  ``scan.selective_scan``, which keeps the (B, T, E, N) tensors out of autograd.
+  front, ``blocks.causal_conv``), then the recurrence over time from the carried h:
+  ``scan.selective_scan``, chunked as Mamba's kernel is, which keeps the (B, T, E, N) tensors
+  out of autograd and out of memory (only cache-sized blocks of them exist at a time).
 
 Parameter names and layout follow mambapy's ``MambaBlock`` (in_proj, conv1d, x_proj, dt_proj,
 A_log, D, out_proj), so the same weights give the same outputs there (tests/test_modern_s6.py).
@@ -32,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqbench.cells.blocks import Block, BlockStack
+from seqbench.cells.blocks import Block, BlockStack, causal_conv
 from seqbench.cells.scan import check_mode, run_steps, selective_scan, use_parallel
 
 State = tuple[torch.Tensor, torch.Tensor]  # conv buffer (B, E, d_conv − 1), h (B, E, N)
@@ -95,12 +96,12 @@ class S6(nn.Module):
         """A whole chunk: u (B, T, d) → y (B, T, d), from and to the state."""
         buffer, h0 = state
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, E) each
-        window = torch.cat([buffer, x.transpose(1, 2)], dim=-1)  # (B, E, d_conv − 1 + T)
-        x = F.silu(self.conv1d(window).transpose(1, 2))  # (B, T, E)
+        x, buffer = causal_conv(x, buffer.transpose(1, 2), self.conv1d)
+        x = F.silu(x)  # (B, T, E)
         delta, b, c = self._selection(x)  # (B, T, E), (B, T, N), (B, T, N)
         y, h = selective_scan(delta, -torch.exp(self.A_log), b, c, x, h0)  # (B, T, E), h_T (B, E, N)
         y = y + self.D * x
-        return self.out_proj(y * F.silu(z)), (window[..., window.shape[-1] - (self.d_conv - 1):], h)
+        return self.out_proj(y * F.silu(z)), (buffer.transpose(1, 2), h)
 
     def forward(self, u: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         state = self.initial_state(u) if state is None else state

@@ -149,50 +149,103 @@ class _LinearScan(torch.autograd.Function):
         return g * h_prev, g, a[:, 0] * g[:, 0]
 
 
+SCAN_BLOCK = 1 << 19  # elements of one (B, L, E, N) block of the selective scan; see selective_scan
+
+
 def selective_scan(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, x: torch.Tensor,
-                   h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                   h0: torch.Tensor, block: int = SCAN_BLOCK) -> tuple[torch.Tensor, torch.Tensor]:
     """S6's scan in one differentiable step (Gu & Dao 2023): from Δ (B, T, E), A (E, N),
     B and C (B, T, N), x (B, T, E) and h_0 (B, E, N),
 
         h_t = exp(Δ_t A) ⊙ h_{t−1} + (Δ_t x_t) B_t,    y_t = h_t C_t,
 
-    returns y (B, T, E) and h_T (B, E, N). The (B, T, E, N) tensors live only inside the forward
-    and backward passes (h is kept for the backward; exp(Δ A) is recomputed there), so autograd
-    stores none of the intermediate products."""
-    return _SelectiveScan.apply(delta, a, b, c, x, h0)
+    returns y (B, T, E) and h_T (B, E, N). Chunked, as Mamba's kernel is: time is cut into chunks
+    of L steps whose (B, L, E, N) tensors hold about ``block`` elements (so they stay in the CPU's
+    cache, in buffers reused from chunk to chunk); per chunk exp(Δ A), the drive and y (and in the
+    backward pass every gradient's reduction) are batched ops, and the recurrence itself is one
+    fused multiply-add per step. Only y, h_T and h at each chunk's start are kept: the backward
+    pass recomputes each chunk's h from there, so no (B, T, E, N) tensor is ever stored."""
+    return _SelectiveScan.apply(delta, a, b, c, x, h0, block)
+
+
+def _chunk_length(delta: torch.Tensor, a: torch.Tensor, block: int) -> int:
+    """Steps per chunk: ``block`` elements of (B, L, E, N), at least one step, at most T."""
+    per_step = delta.shape[0] * delta.shape[2] * a.shape[1]
+    return max(1, min(delta.shape[1], block // max(1, per_step)))
+
+
+def _chunk_states(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, dx: torch.Tensor, h: torch.Tensor,
+                  decay: torch.Tensor, states: torch.Tensor) -> None:
+    """One chunk's exp(Δ A) into ``decay`` and its h_t into ``states`` (both (B, L, E, N)), from h (B, E, N)."""
+    torch.mul(delta.unsqueeze(-1), a, out=decay).exp_()
+    torch.mul(dx.unsqueeze(-1), b.unsqueeze(2), out=states)
+    states[:, 0].addcmul_(decay[:, 0], h)
+    for t in range(1, states.shape[1]):
+        states[:, t].addcmul_(decay[:, t], states[:, t - 1])
+
+
+def _vector_times_matrices(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """m (B, L, E, N) times v (B, L, N) → (B, L, E), written v mᵀ: the fast batched-matmul path."""
+    return (v.unsqueeze(-2) @ m.transpose(-1, -2)).squeeze(-2)
 
 
 class _SelectiveScan(torch.autograd.Function):
-    """Backward: g_t = ∂L/∂h_t (from y_t and, at T, from h_T) + exp(Δ_{t+1} A) g_{t+1}, the scan
-    backwards in time; then with s_t = g_t ⊙ h_{t−1} ⊙ exp(Δ_t A):
+    """Backward, chunk by chunk from the last: g_t = ∂L/∂h_t (from y_t and, at T, from h_T) +
+    exp(Δ_{t+1} A) g_{t+1}, the scan backwards in time; then with s_t = g_t ⊙ h_{t−1} ⊙ exp(Δ_t A):
     ∂Δ = Σ_n s A + x Σ_n g B,  ∂A = Σ_{b,t} s Δ,  ∂B = Σ_e g Δ x,  ∂C = Σ_e h ∂y,
-    ∂x = Δ Σ_n g B,  ∂h_0 = g_0 exp(Δ_0 A)."""
+    ∂x = Δ Σ_n g B,  ∂h_0 = g_0 exp(Δ_0 A). Results go straight into preallocated (B, T, …) tensors:
+    on CPU a fresh large tensor per op costs more (page faults) than the op."""
 
     @staticmethod
     def forward(ctx: Any, delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
-                x: torch.Tensor, h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        decay = torch.exp(delta.unsqueeze(-1) * a)  # (B, T, E, N)
-        drive = (delta * x).unsqueeze(-1) * b.unsqueeze(2)  # (B, T, E, N)
-        drive[:, 0] += decay[:, 0] * h0
-        h = _scan(decay, drive, in_place=True)
-        ctx.save_for_backward(delta, a, b, c, x, h0, h)
-        return torch.einsum("bten,btn->bte", h, c), h[:, -1]
+                x: torch.Tensor, h0: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+        length = _chunk_length(delta, a, block)
+        decay = delta.new_empty((delta.shape[0], length) + a.shape)  # buffers, reused by every chunk
+        states, dx, y = torch.empty_like(decay), delta * x, torch.empty_like(delta)
+        h, starts = h0, []
+        for start in range(0, delta.shape[1], length):
+            chunk = slice(start, start + length)
+            size = dx[:, chunk].shape[1]
+            starts.append(h)
+            _chunk_states(delta[:, chunk], a, b[:, chunk], dx[:, chunk], h, decay[:, :size], states[:, :size])
+            y[:, chunk] = _vector_times_matrices(c[:, chunk], states[:, :size])
+            h = states[:, size - 1].clone()
+        ctx.length = length
+        ctx.save_for_backward(delta, a, b, c, x, dx, torch.stack(starts, dim=1))
+        return y, h
 
     @staticmethod
-    def backward(ctx: Any, grad_y: torch.Tensor, grad_last: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        delta, a, b, c, x, h0, h = ctx.saved_tensors
-        decay = torch.exp(delta.unsqueeze(-1) * a)
-        grad_h = grad_y.unsqueeze(-1) * c.unsqueeze(2)  # (B, T, E, N)
-        grad_h[:, -1] += grad_last
-        decay_next = torch.empty_like(decay)
-        decay_next[:, :-1], decay_next[:, -1] = decay[:, 1:], 0.0
-        g = _scan(decay_next, grad_h, reverse=True, in_place=True)
-        s = g * decay
-        s[:, 1:] *= h[:, :-1]
-        s[:, 0] *= h0
-        g_b = torch.einsum("bten,btn->bte", g, b)
-        grad_delta = torch.einsum("bten,en->bte", s, a) + g_b * x
-        grad_a = torch.einsum("bten,bte->en", s, delta)
-        grad_b = torch.einsum("bten,bte->btn", g, delta * x)
-        grad_c = torch.einsum("bten,bte->btn", h, grad_y)
-        return grad_delta, grad_a, grad_b, grad_c, g_b * delta, g[:, 0] * decay[:, 0]
+    def backward(ctx: Any, grad_y: torch.Tensor, grad_last: torch.Tensor) -> tuple[Optional[torch.Tensor], ...]:
+        delta, a, b, c, x, dx, starts = ctx.saved_tensors
+        length = ctx.length
+        decay = delta.new_empty((delta.shape[0], length) + a.shape)
+        states, g = torch.empty_like(decay), torch.empty_like(decay)
+        grad_delta, g_b, grad_b, grad_c = (torch.empty_like(t) for t in (delta, delta, b, c))
+        grad_a, carry = torch.zeros_like(a), grad_last
+        for k in reversed(range(starts.shape[1])):
+            chunk = slice(k * length, (k + 1) * length)
+            size = dx[:, chunk].shape[1]
+            d_c, s_c, g_c = decay[:, :size], states[:, :size], g[:, :size]
+            _chunk_states(delta[:, chunk], a, b[:, chunk], dx[:, chunk], starts[:, k], d_c, s_c)
+            carry = _chunk_backward(grad_y[:, chunk], c[:, chunk], d_c, g_c, carry)
+            grad_c[:, chunk] = (grad_y[:, chunk].unsqueeze(-2) @ s_c).squeeze(-2)  # Σ_e h ∂y
+            grad_b[:, chunk] = (dx[:, chunk].unsqueeze(-2) @ g_c).squeeze(-2)  # Σ_e g Δ x
+            g_b[:, chunk] = _vector_times_matrices(b[:, chunk], g_c)  # Σ_n g B
+            d_c.mul_(g_c)  # s = g ⊙ exp(Δ A) ⊙ h_{t−1}, in the decay buffer
+            d_c[:, 1:].mul_(s_c[:, :-1])
+            d_c[:, 0].mul_(starts[:, k])
+            torch.sum(torch.mul(d_c, a, out=s_c), -1, out=grad_delta[:, chunk])
+            grad_a += torch.mul(d_c, delta[:, chunk].unsqueeze(-1), out=g_c).sum((0, 1))
+        return grad_delta.addcmul_(g_b, x), grad_a, grad_b, grad_c, g_b.mul_(delta), carry, None
+
+
+def _chunk_backward(grad_y: torch.Tensor, c: torch.Tensor, decay: torch.Tensor, g: torch.Tensor,
+                    carry: torch.Tensor) -> torch.Tensor:
+    """One chunk's g_t into ``g`` (B, L, E, N), from ∂y and C of the chunk and ``carry``, the gradient
+    that reaches the chunk's last h from after it (∂L/∂h_T for the last chunk); returns the carry into
+    the chunk before it, exp(Δ_0 A) ⊙ g_0 (∂L/∂h_0 for the first chunk)."""
+    torch.mul(grad_y.unsqueeze(-1), c.unsqueeze(2), out=g)
+    g[:, -1] += carry
+    for t in range(g.shape[1] - 2, -1, -1):
+        g[:, t].addcmul_(decay[:, t + 1], g[:, t + 1])
+    return decay[:, 0] * g[:, 0]

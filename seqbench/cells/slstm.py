@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqbench.cells.blocks import Block, BlockStack, GatedMLP
-from seqbench.cells.mlstm import causal_conv, check_mode
+from seqbench.cells.blocks import Block, BlockStack, GatedMLP, causal_conv
+from seqbench.cells.mlstm import check_mode
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # (h, c, n, m), each (B, d)
 
