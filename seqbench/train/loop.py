@@ -156,16 +156,9 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         if outcome.steps % spec.eval_every == 0:
             started = time.perf_counter()
             stats = evaluate(model, task, quick_eval)
-            outcome.final_eval = stats if quick_eval is eval_set else None
-            if outcome.steps_to_solve is None and task.solved(stats):
-                outcome.steps_to_solve = outcome.steps
             log(outcome.steps, {**{f"eval_{k}": v for k, v in stats.items()}, "train_s": started - begin - eval_seconds,
                                 "tokens": tokens_per_step * outcome.steps})
-            stop = stopper is not None and stopper.update(outcome.steps, stats, model)
-            if getattr(spec, "stop_when_solved", False) and task.solved(stats) and not stop:
-                if quick_eval is not eval_set:
-                    outcome.final_eval = evaluate(model, task, eval_set)
-                stop = task.solved(outcome.final_eval)
+            stop = _after_evaluation(model, task, spec, stats, quick_eval, eval_set, stopper, outcome)
             eval_seconds += time.perf_counter() - started
             window_start = time.perf_counter()
             if stop:
@@ -182,6 +175,23 @@ def train(model: torch.nn.Module, task: Any, spec: Any, device: torch.device, ev
         if outcome.best_step != outcome.steps:
             outcome.final_eval = None  # restored to an earlier model
     return outcome
+
+
+def _after_evaluation(model: torch.nn.Module, task: Any, spec: Any, stats: dict[str, float], quick_eval: EvalSet,
+                      eval_set: EvalSet, stopper: Optional["EarlyStopping"], outcome: TrainOutcome) -> bool:
+    """Record a periodic evaluation in ``outcome`` (``steps_to_solve``, ``final_eval`` when it saw
+    the whole validation set) and say whether training stops: early stopping's patience ran out,
+    or ``stop_when_solved`` and the whole validation set is solved (confirmed on it after a quick
+    evaluation)."""
+    outcome.final_eval = stats if quick_eval is eval_set else None
+    if outcome.steps_to_solve is None and task.solved(stats):
+        outcome.steps_to_solve = outcome.steps
+    stop = stopper is not None and stopper.update(outcome.steps, stats, model)
+    if getattr(spec, "stop_when_solved", False) and task.solved(stats) and not stop:
+        if quick_eval is not eval_set:
+            outcome.final_eval = evaluate(model, task, eval_set)
+        stop = task.solved(outcome.final_eval)
+    return stop
 
 
 class Adam:
