@@ -195,7 +195,8 @@ def learning_curves(curves: Any, task: str, length: int, *, baseline: Optional[f
         raise UsageError(f"no finite validation loss for {task} at T={length}")
     colors = colors or palette(data["cell"])
     fig, (by_step, by_time) = _figure(11, 4.2, 2)
-    data = data.assign(_config=data["trial"].map(configs or {}).fillna("") if "trial" in data else "")
+    configs = configs or {}
+    data = data.assign(_config=[configs.get(t, "") for t in data["trial"]] if "trial" in data else "")
     if data.groupby("cell")["_config"].nunique().max() < 2:
         data = data.assign(_config="")  # one configuration per cell: a line per cell
     styles = {c: ("-", "--", ":", "-.")[i % 4] for i, c in enumerate(dict.fromkeys(data["_config"]))}
@@ -560,7 +561,8 @@ def _curve_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str],
         info = run.tasks.get(f"{task}|{length}", {})
         at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
         if not at.empty:  # no curve at all: a run made before curves.csv
-            configs = dict(zip(rows["trial"], rows["config_label"].fillna(""))) if "config_label" in rows else None
+            configs = ({t: c if isinstance(c, str) else "" for t, c in zip(rows["trial"], rows["config_label"])}
+                       if "config_label" in rows else None)
             _build(out, f"curves-{task}-T{length}", lambda notes: learning_curves(
                 curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
                 colors=colors, budget=budget, left_out=notes, configs=configs))
