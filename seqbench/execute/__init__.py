@@ -94,8 +94,7 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
     setup = WorkerSetup(plugins=list(plugins), plugin_env=os.environ.get("SEQBENCH_PLUGINS", ""),
                         threads=int(execution.threads or 1), flush_denormal=flush_denormal,
                         checkpoint_dir=None if execution.executor == "ray" else str(run_dir / "checkpoints"),
-                        corpora=corpus.resolved_corpora(),
-                        env=dict(os.environ) if execution.executor == "local" else None)
+                        corpora=corpus.resolved_corpora())
     if execution.executor == "ray":
         from seqbench.execute.ray import RayExecutor
 

@@ -1,6 +1,6 @@
 """``--jobs N``: trials in N worker processes on this machine.
 
-Each worker is a fresh Python process (forked from a fork server that imported torch once) with ``WorkerSetup.threads`` torch threads
+Each worker is a fresh (spawned) Python process with ``WorkerSetup.threads`` torch threads
 that runs one trial at a time through ``run_trial`` and sends back its lifecycle events and
 its row over a pipe; the driver is the only writer of the run folder. Workers can be started
 before the run is planned (``WorkerPool``): they import torch and the training code while the
@@ -78,43 +78,16 @@ class _Worker:
         self.conn.close()
 
 
-# What a worker imports before its first trial: loaded once in the fork server, then inherited.
-PRELOAD = ["torch", "seqbench.execute.processes", "seqbench.execute.worker", "seqbench.train.loop",
-           "seqbench.train.measure", "seqbench.models.model"]
-
-
-def worker_context() -> Any:
-    """Workers are forked from a fork server that imported torch and the training code once
-    (``PRELOAD``): N workers cost one import, not N. The server has run no torch operation, so
-    the fork copies no thread pool or lock (forking the driver would). Where fork servers do
-    not exist (Windows), spawned workers import everything themselves."""
-    try:
-        ctx = mp.get_context("forkserver")
-    except ValueError:
-        return mp.get_context("spawn")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
 class WorkerPool:
-    """``jobs`` worker processes started now, from a background thread, before they have anything
-    to run (so the fork server's imports overlap the driver's planning instead of blocking it);
-    ``take`` hands them to one ``ProcessExecutor.run``, ``close`` stops whatever was not taken."""
+    """``jobs`` worker processes started now, before they have anything to run (so their start-up
+    overlaps the driver's planning); ``take`` hands them to one ``ProcessExecutor.run``, ``close``
+    stops whatever was not taken."""
 
     def __init__(self, jobs: int) -> None:
-        import threading
-
-        self.ctx = worker_context()
-        self.workers: list[_Worker] = []
-        self._starting = threading.Thread(target=self._start, args=(jobs,), daemon=True, name="seqbench-pool")
-        self._starting.start()
-
-    def _start(self, jobs: int) -> None:
-        for _ in range(jobs):
-            self.workers.append(_Worker(self.ctx))
+        self.ctx = mp.get_context("spawn")  # fork would copy the driver's torch threads and locks
+        self.workers = [_Worker(self.ctx) for _ in range(jobs)]
 
     def take(self, count: int) -> list[_Worker]:
-        self._starting.join()
         taken, self.workers = self.workers[:count], self.workers[count:]
         while len(taken) < count:
             taken.append(_Worker(self.ctx))
@@ -122,7 +95,6 @@ class WorkerPool:
         return taken
 
     def close(self) -> None:
-        self._starting.join()
         for w in self.workers:
             w.stop(kill=True)  # idle: nothing to finish
         self.workers = []
@@ -156,7 +128,6 @@ class ProcessExecutor:
                     spec = w.spec
                     assert spec is not None
                     if message is None:  # the worker died mid-trial
-                        w.process.join(timeout=5)  # its pipe can close before the fork server reports the exit
                         code = w.process.exitcode
                         w.stop(kill=True)
                         workers.remove(w)

@@ -26,7 +26,6 @@ class WorkerSetup:
     corpora: dict[str, Any] = field(default_factory=dict)  # corpus spec → Corpus, read on the driver
     cwd: str = field(default_factory=os.getcwd)  # -p MODULE may name a file in the driver's folder
     token: str = field(default_factory=lambda: os.urandom(8).hex())  # one setup per run
-    env: Optional[dict[str, str]] = None  # local workers: the driver's environment (None on Ray)
 
 
 _prepared: dict[str, tuple[Registry, Optional[str]]] = {}
@@ -40,9 +39,6 @@ def prepare(setup: WorkerSetup) -> tuple[Registry, Optional[str]]:
         return _prepared[key]
     import torch
 
-    if setup.env is not None:  # a worker forked from a fork server has the server's environment, not the driver's
-        os.environ.clear()
-        os.environ.update(setup.env)
     torch.set_num_threads(max(1, setup.threads))
     torch.set_flush_denormal(setup.flush_denormal)
     from seqbench.data import corpus
