@@ -55,6 +55,15 @@ def subprocess_env() -> dict:
     return env
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: the default disposition, so
+    Python installs its KeyboardInterrupt handler even when the test run itself was started with
+    SIGINT ignored (``cmd &`` in a non-interactive shell, ``nohup``), which children inherit."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_process(args: list, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """``subprocess.run`` in a process group of its own, which is killed whole (children too) on
     timeout or any failure, so no test leaves a process behind."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, group_alive, run_process, subprocess_env
+from conftest import TINY, group_alive, interruptible, run_process, subprocess_env
 from seqbench.errors import UsageError
 from seqbench.execute import Execution
 from seqbench.runs.runner import run
@@ -86,6 +86,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_rows(tmp_path):
             "--jobs", "2", "--out", str(tmp_path), "--quiet"]
     env = subprocess_env()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible,
                             start_new_session=True)
     try:
         deadline = time.time() + 120

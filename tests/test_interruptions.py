@@ -19,7 +19,7 @@ import pytest
 
 from seqbench.store import RESULTS_CSV, read_frame
 
-from conftest import group_alive, kill_group, subprocess_env
+from conftest import group_alive, interruptible, kill_group, subprocess_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
 
@@ -49,7 +49,8 @@ def started(args: list[str], marks: Path, logs: Path, **env: str) -> Iterator[su
     leaving, whatever happened, no process of the group is left."""
     environment = {**subprocess_env(), "SEQBENCH_TEST_MARKER_DIR": str(marks), **env}
     with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=environment, start_new_session=True)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=environment, start_new_session=True,
+                                preexec_fn=interruptible)
     try:
         yield proc
     finally:
