@@ -447,6 +447,8 @@ def label_apart(trials: list[TrialSpec]) -> list[TrialSpec]:
     from collections import defaultdict
     from dataclasses import asdict, replace
 
+    from seqbench.spec.space import label
+
     groups: dict[str, list[int]] = defaultdict(list)
     for i, t in enumerate(trials):
         if not t.config_label:
@@ -455,20 +457,20 @@ def label_apart(trials: list[TrialSpec]) -> list[TrialSpec]:
     for indices in groups.values():
         if len({trials[i].config for i in indices}) < 2:
             continue
-        specs = [asdict(trials[i]) for i in indices]
+        specs = [_options(asdict(trials[i])) for i in indices]
         solved = all(s["params_budget"] or s["state_budget"] for s in specs)  # the width follows from a budget
-        differ = [k for k in specs[0] if k not in _NOT_LABELS and not (solved and k == "hidden")
-                  and len({repr(s[k]) for s in specs}) > 1]
+        names = dict.fromkeys(k for spec in specs for k in spec)
+        differ = [k for k in names if k not in _NOT_LABELS and not (solved and k == "hidden")
+                  and len({repr(spec.get(k)) for spec in specs}) > 1]
         for i, spec in zip(indices, specs):
-            shown = ", ".join(f"{k}={_shown(spec[k])}" for k in differ)
-            out[i] = replace(trials[i], config_label=shown or trials[i].config)
+            out[i] = replace(trials[i], config_label=label(spec, differ) or trials[i].config)
     return out
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "{}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _options(spec: dict[str, Any]) -> dict[str, Any]:
+    """A trial spec's fields with its task and cell options spread out, as ``space.label`` names them."""
+    flat = {k: v for k, v in spec.items() if k not in ("task_params", "cell_params")}
+    return {**flat, **spec["task_params"], **spec["cell_params"]}
 
 
 __all__ = ["run", "plan_run", "run_specs", "run_trial", "plan", "check_names"]
