@@ -557,12 +557,12 @@ def _curve_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str],
         curves = curves[curves["trial"].isin(set(rows["trial"]))]
     if curves.empty and explicit:
         raise UsageError(f"{run.run_dir} has no curves.csv (a run made before seqbench wrote one)")
+    configs = ({t: c if isinstance(c, str) else "" for t, c in zip(rows["trial"], rows["config_label"])}
+               if "config_label" in rows else None)
     for task, length in _pairs(rows):
         info = run.tasks.get(f"{task}|{length}", {})
         at = curves[(curves["task"] == task) & (curves["length"] == length)] if not curves.empty else curves
         if not at.empty:  # no curve at all: a run made before curves.csv
-            configs = ({t: c if isinstance(c, str) else "" for t, c in zip(rows["trial"], rows["config_label"])}
-                       if "config_label" in rows else None)
             _build(out, f"curves-{task}-T{length}", lambda notes: learning_curves(
                 curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
                 colors=colors, budget=budget, left_out=notes, configs=configs))
