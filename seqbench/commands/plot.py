@@ -7,7 +7,7 @@ from typing import Any
 
 from seqbench.hookspecs import hookimpl
 
-KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad", "all")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad", "state", "all")
 
 
 def add_arguments(plot: argparse.ArgumentParser) -> None:

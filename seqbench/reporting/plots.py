@@ -11,7 +11,9 @@
   horizon marked;
 - ``generalization``: a run with ``--eval-lengths``: the primary metric against the evaluated
   length, the trained length marked;
-- ``mad``: a MAD run (``--suite mad``): cells × tasks coloured by score (``reporting.mad_plots``).
+- ``mad``: a MAD run (``--suite mad``): cells × tasks coloured by score (``reporting.mad_plots``);
+- ``state``: a run that sweeps widths: quality against state size, one line per cell
+  (``reporting.state_plots``, Zoology's axis).
 
 One colour per cell across every figure of a run (``palette``: Okabe–Ito, colour-blind safe).
 A loss axis is logarithmic when its values span more than two decades (``log_if_wide``). Error
@@ -30,7 +32,7 @@ from seqbench.tasks.base import primary_metric
 
 # Okabe & Ito (2008), reordered so the first colours are the most distinct on white
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
-KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad")
+KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad", "state")
 FORMATS = ("png", "svg", "pdf")
 INSTALL_HINT = "plots need matplotlib: pip install 'seqbench[plots]'"
 
@@ -494,10 +496,10 @@ def run_figures(run: Any, kind: str = "all") -> Figures:
         return _run_figures(run, (kind,), explicit=True)
     if run.kind == "horizon":  # a figure per probed length would bury the one that matters
         return _run_figures(run, ("horizon", "length"), explicit=False)
-    return _run_figures(run, ("generalization", "curves", "length", "pareto"), explicit=False)
+    return _run_figures(run, ("generalization", "state", "curves", "length", "pareto"), explicit=False)
 
 
-ORDER = ("horizon", "mad", "generalization", "curves", "length", "pareto")  # the order of a run's figures
+ORDER = ("horizon", "mad", "generalization", "state", "curves", "length", "pareto")  # the order of a run's figures
 
 
 def _speed_figures(run: Any) -> Figures:
@@ -600,6 +602,20 @@ def _mad_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], b
                                                  left_out=notes))
 
 
+def _state_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
+                   explicit: bool) -> None:
+    from seqbench.reporting.state_plots import has_state_sweep, metric_vs_state
+
+    swept = [(task, length) for task, length in _pairs(rows) if has_state_sweep(rows, task, length)]
+    if not swept and explicit:
+        raise UsageError(f"{run.run_dir} runs every cell at one state size; sweep hidden or --state-size")
+    for task, length in swept:
+        metric, higher = primary_metric(run.tasks, task, length)
+        chance = run.tasks.get(f"{task}|{length}", {}).get("chance_accuracy") if metric == "accuracy" else None
+        _build(out, f"state-{task}-T{length}", lambda notes: metric_vs_state(
+            rows, task, length, metric, higher, colors=colors, budget=budget, chance=chance, left_out=notes))
+
+
 def _pairs(rows: Any) -> list[tuple[str, int]]:
     return list(dict.fromkeys(zip(rows["task"], rows["length"].astype(int))))
 
@@ -612,7 +628,7 @@ def _horizon_budget(config: Mapping[str, Any], size: str) -> str:
 
 
 BUILDERS = {"horizon": _horizon_figures, "generalization": _generalization_figures, "curves": _curve_figures,
-            "length": _length_figures, "pareto": _pareto_figures, "mad": _mad_figures}
+            "length": _length_figures, "pareto": _pareto_figures, "mad": _mad_figures, "state": _state_figures}
 
 
 def save(figures_by_name: Mapping[str, Any], out_dir: Any, fmt: str = "png") -> list[str]:

@@ -84,6 +84,10 @@ class AssociativeRecallTask(TokenTask):
     def baseline(self) -> float:
         return math.log(self.value_vocab)
 
+    @property
+    def chance_accuracy(self) -> float:
+        return 1 / self.value_vocab  # the uniform guess over the values
+
     def baseline_output(self, x: Any) -> Any:
         from seqbench.tasks.base import uniform_logits
 

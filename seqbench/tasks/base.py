@@ -161,6 +161,12 @@ class Task:
         return {}
 
     @property
+    def chance_accuracy(self) -> Optional[float]:
+        """Accuracy of the memoryless uniform guess the baseline describes, where the task scores
+        accuracy and it is known (else ``None``)."""
+        return None
+
+    @property
     def optimum(self) -> Optional[float]:
         """Lowest achievable expected loss, where it is known exactly (else ``None``)."""
         return None
@@ -191,6 +197,7 @@ class Task:
             "baseline_measured": measured_baseline(self),  # on the default test set
             "held_out_examples": self.held_out_size(),
             "references": self.references,
+            "chance_accuracy": self.chance_accuracy,
             "optimum": self.optimum,
             "solved": self.solved_description,
             "metric": self.solved_metric,

@@ -94,6 +94,10 @@ class SelectiveCopyTask(TokenTask):
     def baseline(self) -> float:
         return math.log(self.alphabet)
 
+    @property
+    def chance_accuracy(self) -> float:
+        return 1 / self.alphabet  # the uniform guess over the symbols
+
     def baseline_output(self, x: Any) -> Any:
         from seqbench.tasks.base import uniform_logits
 
