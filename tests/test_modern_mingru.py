@@ -1,5 +1,6 @@
-"""minGRU and minLSTM (seqbench/cells/mingru.py): the log-space scan equals the recurrence, the
-layers equal lucidrains' minGRU-pytorch with the same weights, and the cells conform."""
+"""minGRU and minLSTM (seqbench/cells/mingru.py): both parallel scans (the paper's log-space one
+and the linear-space Blelloch one) equal the recurrence, the layers equal lucidrains'
+minGRU-pytorch with the same weights, and the cells conform."""
 from __future__ import annotations
 
 import math
@@ -18,16 +19,21 @@ KINDS = ("mingru", "minlstm")
 BUILDERS = {"mingru": build_mingru, "minlstm": build_minlstm}
 
 
+SCANS = ("linear", "log")
+
+
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("expand", [1.0, 1.5])
-def test_mixer_parallel_form_equals_its_recurrence(kind, expand):
-    assert_parallel_equals_steps(lambda mode: MinRNN(kind, 6, expand, mode), 6, length=41)
+def test_mixer_parallel_form_equals_its_recurrence(kind, expand, scan):
+    assert_parallel_equals_steps(lambda mode: MinRNN(kind, 6, expand, mode, scan), 6, length=41)
 
 
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_cell_parallel_form_equals_its_recurrence(kind):
+def test_cell_parallel_form_equals_its_recurrence(kind, scan):
     # two blocks (mixer + gated MLP each), input 3 channels: the whole stack, its states fed back
-    assert_parallel_equals_steps(lambda mode: BUILDERS[kind](3, 8, 2, mode=mode), 3, length=20)
+    assert_parallel_equals_steps(lambda mode: BUILDERS[kind](3, 8, 2, mode=mode, scan=scan), 3, length=20)
 
 
 def test_log_scan_matches_the_recurrence_across_chunks():
@@ -62,6 +68,8 @@ def test_bad_options_are_clear_errors():
         build_mingru(4, 8, mode="fast")
     with pytest.raises(ValueError, match="expand must be positive"):
         build_minlstm(4, 8, expand=0)
+    with pytest.raises(ValueError, match="scan must be one of linear, log"):
+        build_mingru(4, 8, scan="fft")
 
 
 # --------------------------------------------------------------------------- outside reference
@@ -72,16 +80,17 @@ def reference_layer(kind: str, d: int, expand: float):
     return getattr(module, "minGRU" if kind == "mingru" else "minLSTM")(d, expansion_factor=expand).double()
 
 
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("expand", [1.0, 2.0])
-def test_equals_lucidrains_mingru_pytorch_with_the_same_weights(kind, expand):
+def test_equals_lucidrains_mingru_pytorch_with_the_same_weights(kind, expand, scan):
     """minGRU-pytorch's minGRU / minLSTM (pip install --no-deps minGRU-pytorch einops) load our
     weights as they are; parallel from a zero state, then one step from the carried state.
     (Its minLSTM takes log_g of a carried state where the log belongs, so the carried-state
     scan is compared for minGRU only.)"""
     torch.manual_seed(0)
     ref = reference_layer(kind, 6, expand)
-    mine = MinRNN(kind, 6, expand).double()
+    mine = MinRNN(kind, 6, expand, scan=scan).double()
     mine.load_state_dict({k.replace("to_hidden_and_f_i_gate", "to_hidden_and_gate"): v
                           for k, v in ref.state_dict().items()})
     x = torch.randn(2, 30, 6, dtype=torch.float64)

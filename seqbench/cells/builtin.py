@@ -73,7 +73,7 @@ class Reference:
 
 
 class MinRNN:
-    """Plugin ``seqbench.cells.mingru``: minGRU and minLSTM (Feng et al. 2024), log-space scan."""
+    """Plugin ``seqbench.cells.mingru``: minGRU and minLSTM (Feng et al. 2024), parallel scan."""
 
     __file__ = __file__
 
@@ -81,9 +81,9 @@ class MinRNN:
     @hookimpl
     def seqbench_register_cells(register: Callable[..., None]) -> None:
         register("mingru", "seqbench.cells.mingru:build_mingru", mixer="seqbench.cells.mingru:mixer", **MODERN,
-                 description="minGRU (Feng et al. 2024): gates from x_t only; log-space parallel scan; + gated MLP")
+                 description="minGRU (Feng et al. 2024): gates from x_t only; parallel scan (scan=linear, or log: Heinsen); + gated MLP")
         register("minlstm", "seqbench.cells.mingru:build_minlstm", mixer="seqbench.cells.mingru:minlstm_mixer", **MODERN,
-                 description="minLSTM (Feng et al. 2024): normalized forget/input gates; log-space scan; + gated MLP")
+                 description="minLSTM (Feng et al. 2024): normalized forget/input gates; parallel scan (linear or log); + gated MLP")
 
 
 class S6:
