@@ -55,15 +55,17 @@ def delta_rule_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: 
     """The chunkwise (WY) form over a sequence: q, k (B, H, T, d_k), v (B, H, T, d_v), beta (B, H, T),
     initial S (B, H, d_k, d_v) → outputs (B, H, T, d_v) and the final S."""
     length, d_k = q.shape[2], q.shape[3]
+    chunk = min(chunk, length)  # a sequence shorter than a chunk is one chunk, unpadded
     pad = (-length) % chunk  # zero rows (k = 0, β = 0) leave the state unchanged
     q, k, v = (F.pad(t, (0, 0, 0, pad)).unflatten(2, (-1, chunk)) for t in (q, k, v))    # (B, H, n, C, d)
     beta = F.pad(beta, (0, pad)).unflatten(2, (-1, chunk)).unsqueeze(-1)                  # (B, H, n, C, 1)
     eye = torch.eye(chunk, dtype=q.dtype, device=q.device)
-    lower = torch.tril(beta * (k @ k.transpose(-1, -2)), diagonal=-1)                    # (B, H, n, C, C)
+    causal = torch.ones(chunk, chunk, dtype=q.dtype, device=q.device).tril()  # masks by product: tril of a
+    lower = beta * (k @ k.transpose(-1, -2)) * (causal - eye)                 # batch is slow on CPU (B, H, n, C, C)
     wu = torch.linalg.solve_triangular(eye + lower, beta * torch.cat([k, v], dim=-1), upper=False,
                                        unitriangular=True)
     w, u = wu[..., :d_k], wu[..., d_k:]                                                 # W = T K, U = T V
-    scores = torch.tril(q @ k.transpose(-1, -2))                                         # (B, H, n, C, C)
+    scores = (q @ k.transpose(-1, -2)) * causal                                          # (B, H, n, C, C)
     outputs = []
     for q_i, k_i, w_i, u_i, scores_i in zip(*(t.unbind(2) for t in (q, k, w, u, scores))):   # chunk by chunk
         u_i = u_i - w_i @ S                                                              # (B, H, C, d_v)

@@ -56,6 +56,7 @@ def linear_attention_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     """The chunked form: φ(q), φ(k) (B, H, T, d_k), v (B, H, T, d_v), initial S and z → outputs
     (B, H, T, d_v) and the final S, z."""
     length = q.shape[2]
+    chunk = min(chunk, length)  # a sequence shorter than a chunk is one chunk, unpadded
     pad = (-length) % chunk  # zero rows (φ(k) = 0, v = 0) add nothing to S or z
     q, k, v = (F.pad(t, (0, 0, 0, pad)).unflatten(2, (-1, chunk)) for t in (q, k, v))    # (B, H, n, C, d)
     kv = k.transpose(-1, -2) @ v                                                         # (B, H, n, d_k, d_v)
@@ -63,7 +64,8 @@ def linear_attention_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     z_after = z.unsqueeze(2) + k.sum(dim=3).cumsum(dim=2)                                # (B, H, n, d_k)
     S_before = torch.cat([S.unsqueeze(2), S_after[:, :, :-1]], dim=2)
     z_before = torch.cat([z.unsqueeze(2), z_after[:, :, :-1]], dim=2)
-    scores = torch.tril(q @ k.transpose(-1, -2))                                         # (B, H, n, C, C)
+    causal = torch.ones(chunk, chunk, dtype=q.dtype, device=q.device).tril()  # by product: tril is slow on CPU
+    scores = (q @ k.transpose(-1, -2)) * causal                                          # (B, H, n, C, C)
     numerator = q @ S_before + scores @ v                                                # (B, H, n, C, d_v)
     denominator = (q @ z_before.unsqueeze(-1)) + scores.sum(-1, keepdim=True)            # (B, H, n, C, 1)
     o = (numerator / (denominator + eps)).flatten(2, 3)[:, :, :length]

@@ -164,8 +164,12 @@ def selective_scan(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: tor
     cache, in buffers reused from chunk to chunk); per chunk exp(Δ A), the drive and y (and in the
     backward pass every gradient's reduction) are batched ops, and the recurrence itself is one
     fused multiply-add per step. Only y, h_T and h at each chunk's start are kept: the backward
-    pass recomputes each chunk's h from there, so no (B, T, E, N) tensor is ever stored."""
-    return _SelectiveScan.apply(delta, a, b, c, x, h0, block)
+    pass recomputes each chunk's h from there, so no (B, T, E, N) tensor is ever stored. Without
+    gradients (evaluation, generation) nothing is kept at all."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (delta, a, b, c, x, h0)):
+        return _SelectiveScan.apply(delta, a, b, c, x, h0, block)
+    y, h, _, _ = _scan_forward(delta, a, b, c, x, h0, block, keep_starts=False)
+    return y, h
 
 
 def _chunk_length(delta: torch.Tensor, a: torch.Tensor, block: int) -> int:
@@ -184,6 +188,25 @@ def _chunk_states(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, dx: tor
         states[:, t].addcmul_(decay[:, t], states[:, t - 1])
 
 
+def _scan_forward(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, x: torch.Tensor,
+                  h0: torch.Tensor, block: int, keep_starts: bool) -> tuple[torch.Tensor, torch.Tensor, Any, int]:
+    """The forward scan chunk by chunk: (y, h_T, h at each chunk's start stacked on dim 1 when
+    ``keep_starts`` else None, the chunk length)."""
+    length = _chunk_length(delta, a, block)
+    decay = delta.new_empty((delta.shape[0], length) + a.shape)  # buffers, reused by every chunk
+    states, dx, y = torch.empty_like(decay), delta * x, torch.empty_like(delta)
+    h, starts = h0, []
+    for start in range(0, delta.shape[1], length):
+        chunk = slice(start, start + length)
+        size = dx[:, chunk].shape[1]
+        if keep_starts:
+            starts.append(h)
+        _chunk_states(delta[:, chunk], a, b[:, chunk], dx[:, chunk], h, decay[:, :size], states[:, :size])
+        y[:, chunk] = _vector_times_matrices(c[:, chunk], states[:, :size])
+        h = states[:, size - 1].clone()
+    return y, h, torch.stack(starts, dim=1) if keep_starts else None, length
+
+
 def _vector_times_matrices(v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """m (B, L, E, N) times v (B, L, N) → (B, L, E), written v mᵀ: the fast batched-matmul path."""
     return (v.unsqueeze(-2) @ m.transpose(-1, -2)).squeeze(-2)
@@ -199,19 +222,8 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
                 x: torch.Tensor, h0: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-        length = _chunk_length(delta, a, block)
-        decay = delta.new_empty((delta.shape[0], length) + a.shape)  # buffers, reused by every chunk
-        states, dx, y = torch.empty_like(decay), delta * x, torch.empty_like(delta)
-        h, starts = h0, []
-        for start in range(0, delta.shape[1], length):
-            chunk = slice(start, start + length)
-            size = dx[:, chunk].shape[1]
-            starts.append(h)
-            _chunk_states(delta[:, chunk], a, b[:, chunk], dx[:, chunk], h, decay[:, :size], states[:, :size])
-            y[:, chunk] = _vector_times_matrices(c[:, chunk], states[:, :size])
-            h = states[:, size - 1].clone()
-        ctx.length = length
-        ctx.save_for_backward(delta, a, b, c, x, dx, torch.stack(starts, dim=1))
+        y, h, starts, ctx.length = _scan_forward(delta, a, b, c, x, h0, block, keep_starts=True)
+        ctx.save_for_backward(delta, a, b, c, x, delta * x, starts)
         return y, h
 
     @staticmethod
