@@ -107,6 +107,13 @@ def test_noisy_timings_are_flagged_in_the_caption():
     assert "noisy" not in to_markdown(pd.DataFrame(rows))
 
 
+def test_a_noisy_cell_is_named_once_however_many_configurations_it_has():
+    rows = [dict(row, trial=f"b|t|5|0|{lr}", config_label=f"lr={lr}", lr=lr, train_iqr=0.3, infer_iqr=0.4)
+            for lr in (0.1, 0.01) for row in _rows("b", [0.2], [False])]
+    md = to_markdown(pd.DataFrame(rows))
+    assert "noisy timings (IQR > 10% of the median) for b:" in md
+
+
 def test_gap_column_only_where_an_optimum_is_not_zero():
     at_zero = pd.DataFrame(_rows("a", [0.1, 0.3], [True, False])).assign(optimum=0.0)
     assert "gap" not in summarize(at_zero) and "gap to opt" not in to_markdown(at_zero)

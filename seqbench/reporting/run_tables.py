@@ -173,9 +173,9 @@ def _detail_notes(group: Any, info: Mapping[str, Any], layout: _Layout) -> list[
         notes.append("train MB (computed): parameters, gradients, Adam state and the activations kept for "
                      "backward, not measured (on CPU a measured peak is allocator noise); results.csv keeps "
                      "the measured peak_mem_mb")
-    noisy = [str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
-    noisy += [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY and str(c) not in noisy]
-    if noisy:
+    noisy = list(dict.fromkeys([str(c) for c, iqr in zip(group["cell"], group.get("train_iqr", [])) if iqr > NOISY]
+                               + [str(c) for c, iqr in zip(group["cell"], group.get("infer_iqr", [])) if iqr > NOISY]))
+    if noisy:  # each cell once, however many configurations it has
         notes.append(f"⚠ noisy timings (IQR > {NOISY:.0%} of the median) for {', '.join(noisy)}: "
                      "the timed steps varied (a busy machine, or a cell whose step time varies); speed figures are uncertain")
     if layout.tuned:
