@@ -43,6 +43,13 @@ def test_one_line_per_cell_through_its_state_sizes_mean_over_seeds():
     assert {t.get_text() for t in ax.texts} == {"8", "16"}  # each point labelled with its width
 
 
+def test_of_several_learning_rates_at_a_width_the_one_best_on_validation_gives_the_point():
+    data = rows([("gru", 8, 16, 0, 0.9, "ok"), ("gru", 8, 16, 0, 0.2, "ok"), ("gru", 16, 32, 0, 0.5, "ok")])
+    data["config_label"] = ["lr=0.01", "lr=0.001", "lr=0.01"]
+    data["val_accuracy"] = [0.3, 0.4, 0.5]  # lr=0.001 wins on validation at width 8, though its test is lower
+    assert drawn(metric_vs_state(data, "associative-recall", 16), "gru")[1] == [0.2, 0.5]
+
+
 def test_rows_not_ok_or_nan_are_left_out_and_counted():
     data = rows([("gru", 8, 16, 0, 0.1, "ok"), ("gru", 16, 32, 0, 0.5, "ok"), ("gru", 16, 32, 1, math.nan, "ok"),
                  ("s6", 8, 512, 0, 0.9, "diverged"), ("s6", 16, 1024, 0, 0.9, "ok")])

@@ -2,7 +2,8 @@
 2023, Fig. 2 and 3): a run that sweeps each cell's width (``hidden = [16, 32, 64]``) or its
 state-size budget (``--state-size``) gives one point per cell × width, at the state the trials
 recorded (``state_floats``: the floats a sequence carries, the Transformer's key/value cache at
-the trial's T), joined into one line per cell. Takes DataFrames, returns a Figure (no pyplot
+the trial's T), joined into one line per cell; where a width ran several configurations (a
+learning-rate grid), the one best on validation gives the point's test value. Takes DataFrames, returns a Figure (no pyplot
 state), like ``reporting.plots``.
 """
 from __future__ import annotations
@@ -24,11 +25,27 @@ def has_state_sweep(results: Any, task: str, length: int) -> bool:
     return bool(not at.empty and sizes.groupby(at["cell"]).nunique().max() > 1)
 
 
+def best_on_validation(point: Any, metric: str, higher_is_better: bool) -> Any:
+    """The rows of the one configuration (``config_label``) of ``point`` whose mean validation
+    ``metric`` is best, where ``point`` holds several (a learning-rate grid at one width, as
+    Zoology reports its best rate per width); ``point`` itself otherwise."""
+    import pandas as pd
+
+    val = f"val_{metric}"
+    if "config_label" not in point or point["config_label"].nunique() < 2 or val not in point:
+        return point
+    means = pd.to_numeric(point[val], errors="coerce").groupby(point["config_label"]).mean().dropna()
+    if means.empty:
+        return point
+    return point[point["config_label"] == (means.idxmax() if higher_is_better else means.idxmin())]
+
+
 def metric_vs_state(results: Any, task: str, length: int, metric: str = "accuracy", higher_is_better: bool = True, *,
                     colors: Optional[Mapping[str, str]] = None, budget: str = "", chance: Optional[float] = None,
                     left_out: Optional[list[str]] = None) -> Any:
     """``metric`` of ``task`` at T=``length`` against the state size (log x), one line per cell
-    through its widths, each point the mean over seeds labelled with the width; 95 % interval bars
+    through its widths, each point the mean over seeds labelled with the width (of the
+    configuration best on validation, ``best_on_validation``, where a width has several); 95 % interval bars
     (``stats.interval``, drawn from its bounds) where a point has 3 or more seeds. ``chance``: a
     dashed line (the memoryless guess). Rows not ok or without a finite value are left out and
     counted in ``left_out``; UsageError when no cell has two state sizes to draw."""
@@ -49,6 +66,7 @@ def metric_vs_state(results: Any, task: str, length: int, metric: str = "accurac
     for cell, group in data.groupby("cell", sort=False):
         xs, ys, lows, highs, widths = [], [], [], [], []
         for state, point in group.groupby(pd.to_numeric(group["state_floats"]).astype(float)):
+            point = best_on_validation(point, metric, higher_is_better)
             values = point[metric].astype(float).tolist()
             lo, hi = interval95(values, metric)
             seeds = max(seeds, len(values))
