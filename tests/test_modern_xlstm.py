@@ -118,6 +118,27 @@ def test_slstm_sequence_equals_step_by_step_with_parameter_gradients():
     assert all(rel_err(a, b) <= TOL for a, b in zip(results[0][1], results[1][1]))
 
 
+def test_slstm_sequence_backward_equals_autograd_through_its_steps():
+    """The sLSTM steps run as one autograd node with a written-out backward pass (slstm.py's
+    _SLSTMSequence); outputs and every gradient (inputs, R, and the four carried states, the final
+    states in the loss too) equal autograd through slstm_step at every step, in float64."""
+    from seqbench.cells.slstm import slstm_sequence, slstm_sequence_reference
+
+    def outputs_and_grads(sequence):
+        torch.manual_seed(1)
+        wx = (2 * torch.randn(3, 17, 4, 10, dtype=DT)).requires_grad_()
+        R = (0.5 * torch.randn(4, 10, 10, dtype=DT)).requires_grad_()
+        state = [torch.randn(3, 10, dtype=DT), torch.randn(3, 10, dtype=DT), torch.rand(3, 10, dtype=DT) + 0.5,
+                 torch.randn(3, 10, dtype=DT)]
+        state = [s.requires_grad_() for s in state]
+        h, final = sequence(wx, R, tuple(state))
+        (h * torch.randn_like(h)).sum().add(sum((k + 1) * s.sum() for k, s in enumerate(final))).backward()
+        return [h, *final, wx.grad, R.grad, *(s.grad for s in state)]
+
+    for got, expected in zip(outputs_and_grads(slstm_sequence), outputs_and_grads(slstm_sequence_reference)):
+        assert rel_err(got, expected) <= 1e-12
+
+
 def test_slstm_refuses_a_parallel_form_and_bad_options():
     with pytest.raises(ValueError, match="no parallel form"):
         build_slstm(2, 8, mode="parallel")
