@@ -87,3 +87,17 @@ def test_plot_kind_state_from_a_width_sweep(tmp_path, capsys):
     assert main(["plot", str(next(plain.iterdir())), "--kind", "state"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "one state size" in err
+
+
+def test_titles_name_each_task_own_budget_and_cells_never_share_a_colour():
+    """A suite whose parts size models differently (a 20k budget on one task, a width sweep on
+    another) titles each task's figures with its own sizing; 14 cells get 14 colours."""
+    from seqbench.reporting.plots import _task_budget, palette
+
+    rows = pd.DataFrame([{"task": "selective-copy", "params_budget": 20000, "hidden": 31, "params": 19539},
+                         {"task": "associative-recall", "params_budget": math.nan, "hidden": 16, "params": 7521},
+                         {"task": "associative-recall", "params_budget": math.nan, "hidden": 32, "params": 34913}])
+    assert _task_budget(rows, "selective-copy", "run") == "20,000 params budget"
+    assert _task_budget(rows, "associative-recall", "run") == "hidden 16–32 (7,521–34,913 params)"
+    cells = [f"cell{i}" for i in range(14)]
+    assert len(set(palette(cells).values())) == 14

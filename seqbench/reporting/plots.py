@@ -32,6 +32,8 @@ from seqbench.tasks.base import primary_metric
 
 # Okabe & Ito (2008), reordered so the first colours are the most distinct on white
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# a ninth cell and beyond (the modern layers beside the classic four): Paul Tol's muted scheme, darkest first
+TOL_MUTED = ("#882255", "#332288", "#999933", "#44AA99", "#AA4499", "#117733", "#CC6677", "#DDCC77")
 KINDS = ("curves", "length", "speed", "pareto", "horizon", "generalization", "mad", "state")
 FORMATS = ("png", "svg", "pdf")
 INSTALL_HINT = "plots need matplotlib: pip install 'seqbench[plots]'"
@@ -46,8 +48,10 @@ def require_matplotlib() -> None:
 
 
 def palette(cells: Sequence[str]) -> dict[str, str]:
-    """A colour per cell, in the order given (the run's order, so every figure agrees)."""
-    return {cell: OKABE_ITO[i % len(OKABE_ITO)] for i, cell in enumerate(dict.fromkeys(cells))}
+    """A colour per cell, in the order given (the run's order, so every figure agrees): Okabe–Ito's
+    eight, then Tol's muted eight, so up to 16 cells never share a colour."""
+    colours = OKABE_ITO + TOL_MUTED
+    return {cell: colours[i % len(colours)] for i, cell in enumerate(dict.fromkeys(cells))}
 
 
 class Figures(dict):
@@ -437,16 +441,31 @@ def _title(what: str, task: str, length: Optional[int], budget: str) -> str:
 
 
 def budget_label(config: Mapping[str, Any], results: Any = None) -> str:
-    """The parameter budget of a run for titles: ``50k params`` or ``hidden 64 (4,417–17,473 params)``."""
+    """The parameter budget for titles: ``50,000 params budget`` or ``hidden 64 (4,417–17,473 params)``,
+    read from the rows when given (a suite's parts may size models differently), else from the
+    run's first configuration."""
+    import pandas as pd
+
+    if results is not None and not results.empty:
+        budgets = pd.to_numeric(results.get("params_budget", pd.Series(dtype=float)), errors="coerce")
+        if len(budgets) == len(results) and budgets.notna().all() and budgets.nunique() == 1:
+            return f"{int(budgets.iloc[0]):,} params budget"
+        hidden = sorted({int(h) for h in pd.to_numeric(results.get("hidden", pd.Series(dtype=float)),
+                                                         errors="coerce").dropna()})
+        counts = pd.to_numeric(results.get("params", pd.Series(dtype=float)), errors="coerce").dropna()
+        span = "" if counts.empty else (f"{int(counts.min()):,} params" if counts.min() == counts.max()
+                                        else f"{int(counts.min()):,}–{int(counts.max()):,} params")
+        widths = "" if not hidden else f"hidden {hidden[0]}" + (f"–{hidden[-1]}" if len(hidden) > 1 else "")
+        return f"{widths} ({span})" if widths and span else widths or span
     first = (config.get("configs") or [config.get("config") or {}])[0]
     if first.get("params"):
         return f"{int(first['params']):,} params budget"
-    counts = ""
-    if results is not None and "params" in results and results["params"].notna().any():
-        lo, hi = int(results["params"].min()), int(results["params"].max())
-        counts = f" ({lo:,} params)" if lo == hi else f" ({lo:,}–{hi:,} params)"
-    hidden = first.get("hidden")
-    return f"hidden {hidden}{counts}" if hidden else counts.strip(" ()")
+    return f"hidden {first['hidden']}" if first.get("hidden") else ""
+
+
+def _task_budget(rows: Any, task: str, fallback: str) -> str:
+    """The budget label of one task's rows (``fallback``, the run's, when they say nothing)."""
+    return budget_label({}, rows[rows["task"] == task]) or fallback
 
 
 def _build(out: Figures, name: str, make: Any) -> None:
@@ -567,7 +586,7 @@ def _curve_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str],
         if not at.empty:  # no curve at all: a run made before curves.csv
             _build(out, f"curves-{task}-T{length}", lambda notes: learning_curves(
                 curves, task, length, baseline=info.get("baseline"), optimum=info.get("optimum"),
-                colors=colors, budget=budget, left_out=notes, configs=configs))
+                colors=colors, budget=_task_budget(rows, task, budget), left_out=notes, configs=configs))
 
 
 def _length_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
@@ -581,7 +600,8 @@ def _length_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str]
         base = {T: run.tasks.get(f"{task}|{T}", {}).get("baseline") for T in lengths}
         base = {T: v for T, v in base.items() if v is not None} if metric == "loss" else None
         _build(out, f"length-{task}", lambda notes: metric_vs_length(
-            rows, task, metric, higher, colors=colors, budget=budget, baseline=base, left_out=notes))
+            rows, task, metric, higher, colors=colors, budget=_task_budget(rows, task, budget), baseline=base,
+            left_out=notes))
 
 
 def _pareto_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
@@ -589,7 +609,8 @@ def _pareto_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str]
     for task, length in _pairs(rows):
         metric, higher = primary_metric(run.tasks, task, length)
         _build(out, f"pareto-{task}-T{length}", lambda notes: pareto(
-            rows, task, length, metric, higher, colors=colors, budget=budget, left_out=notes))
+            rows, task, length, metric, higher, colors=colors, budget=_task_budget(rows, task, budget),
+            left_out=notes))
 
 
 def _mad_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str], budget: str,
@@ -613,7 +634,8 @@ def _state_figures(out: Figures, run: Any, rows: Any, colors: Mapping[str, str],
         metric, higher = primary_metric(run.tasks, task, length)
         chance = run.tasks.get(f"{task}|{length}", {}).get("chance_accuracy") if metric == "accuracy" else None
         _build(out, f"state-{task}-T{length}", lambda notes: metric_vs_state(
-            rows, task, length, metric, higher, colors=colors, budget=budget, chance=chance, left_out=notes))
+            rows, task, length, metric, higher, colors=colors, budget=_task_budget(rows, task, budget),
+            chance=chance, left_out=notes))
 
 
 def _pairs(rows: Any) -> list[tuple[str, int]]:
