@@ -83,7 +83,7 @@ def metric_vs_state(results: Any, task: str, length: int, metric: str = "accurac
     _plain_log_ticks(ax.xaxis)
     log = log_if_wide(ax, data[metric], metric)
     if metric == "accuracy":
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.07)  # room for the width labels of points at 1
     ax.set_xlabel("state size (floats carried per sequence, log scale; each point labelled with its width)")
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better{', log scale' if log else ''})")
     ax.grid(alpha=0.3, which="both")
