@@ -75,3 +75,10 @@ def test_custom_table_kind_fits_by_header_priority():
                   "12,345.6 ± 789.0"])
     text = assert_fits([data], 80)
     assert "(continued)" in text and "--wide" in text
+
+
+def test_brackets_in_cells_titles_and_captions_are_shown_not_taken_for_style_tags():
+    data = TableData("a [title] here", "see [note] below", ["name", "description"])
+    data.add(["mnist1d", "optional package: pip install 'seqbench[mnist1d]'"])
+    text = render([data], 120)
+    assert "seqbench[mnist1d]" in text and "[title]" in text and "[note]" in text

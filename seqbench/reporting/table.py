@@ -163,9 +163,12 @@ def print_tables(datas: list[TableData], console: Any = None, wide: bool = False
 
 def rich_table(data: TableData) -> Any:
     """A ``rich.table.Table`` of ``data``: numeric columns right-aligned and never wrapped."""
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=data.title, caption=data.caption or None, caption_justify="left")
+    # every text is shown as written: "pip install 'seqbench[mnist1d]'" is not a style tag
+    table = Table(title=escape(data.title), caption=escape(data.caption) if data.caption else None,
+                  caption_justify="left")
     widths = column_widths(data)
     for i, header in enumerate(data.headers):
         if is_text(header):
@@ -174,7 +177,7 @@ def rich_table(data: TableData) -> Any:
             justify = "left" if i == 0 or header in KEY_COLUMNS else "right"
             table.add_column(header, justify=justify, no_wrap=True, min_width=widths[i])
     for cells, flags, dim in zip(data.rows, data.best, data.dim):
-        table.add_row(*(f"[bold green]{c}[/]" if f and c else c for c, f in zip(cells, flags)),
+        table.add_row(*(f"[bold green]{escape(c)}[/]" if f and c else escape(c) for c, f in zip(cells, flags)),
                       style="dim" if dim else None)
     return table
 
