@@ -3,8 +3,8 @@
 state-size budget (``--state-size``) gives one point per cell × width, at the state the trials
 recorded (``state_floats``: the floats a sequence carries, the Transformer's key/value cache at
 the trial's T), joined into one line per cell; where a width ran several configurations (a
-learning-rate grid), the one best on validation gives the point's test value. Takes DataFrames, returns a Figure (no pyplot
-state), like ``reporting.plots``.
+learning-rate grid), the one best on validation gives the point's test value. Takes DataFrames,
+returns a Figure (no pyplot state), like ``reporting.plots``.
 """
 from __future__ import annotations
 
