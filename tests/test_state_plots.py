@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 
 from seqbench.cli import main
 from seqbench.errors import UsageError
-from seqbench.reporting.state_plots import has_state_sweep, metric_vs_state
+from seqbench.reporting.plots import has_state_sweep, metric_vs_state
 from seqbench.tasks.associative_recall import AssociativeRecallTask
 from seqbench.tasks.selective_copy import SelectiveCopyTask
 
