@@ -168,7 +168,7 @@ def selective_scan(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: tor
     gradients (evaluation, generation) nothing is kept at all."""
     if torch.is_grad_enabled() and any(t.requires_grad for t in (delta, a, b, c, x, h0)):
         return _SelectiveScan.apply(delta, a, b, c, x, h0, block)
-    y, h, _, _ = _scan_forward(delta, a, b, c, x, h0, block, keep_starts=False)
+    y, h, _, _ = _scan_forward(delta, a, b, c, delta * x, h0, block, keep_starts=False)
     return y, h
 
 
@@ -188,13 +188,13 @@ def _chunk_states(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, dx: tor
         states[:, t].addcmul_(decay[:, t], states[:, t - 1])
 
 
-def _scan_forward(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, x: torch.Tensor,
+def _scan_forward(delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, dx: torch.Tensor,
                   h0: torch.Tensor, block: int, keep_starts: bool) -> tuple[torch.Tensor, torch.Tensor, Any, int]:
-    """The forward scan chunk by chunk: (y, h_T, h at each chunk's start stacked on dim 1 when
-    ``keep_starts`` else None, the chunk length)."""
+    """The forward scan chunk by chunk, from ``dx`` = Δ ⊙ x: (y, h_T, h at each chunk's start
+    stacked on dim 1 when ``keep_starts`` else None, the chunk length)."""
     length = _chunk_length(delta, a, block)
     decay = delta.new_empty((delta.shape[0], length) + a.shape)  # buffers, reused by every chunk
-    states, dx, y = torch.empty_like(decay), delta * x, torch.empty_like(delta)
+    states, y = torch.empty_like(decay), torch.empty_like(delta)
     h, starts = h0, []
     for start in range(0, delta.shape[1], length):
         chunk = slice(start, start + length)
@@ -222,8 +222,9 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, delta: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
                 x: torch.Tensor, h0: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y, h, starts, ctx.length = _scan_forward(delta, a, b, c, x, h0, block, keep_starts=True)
-        ctx.save_for_backward(delta, a, b, c, x, delta * x, starts)
+        dx = delta * x
+        y, h, starts, ctx.length = _scan_forward(delta, a, b, c, dx, h0, block, keep_starts=True)
+        ctx.save_for_backward(delta, a, b, c, x, dx, starts)
         return y, h
 
     @staticmethod

@@ -324,7 +324,7 @@ def metric_vs_state(results: Any, task: str, length: int, metric: str = "accurac
     left_out = [] if left_out is None else left_out
     at = results[(results["task"] == task) & (results["length"].astype(int) == int(length))]
     data = _usable(at, [metric, "state_floats"], left_out)
-    if data.empty or pd.to_numeric(data["state_floats"]).groupby(data["cell"]).nunique().max() < 2:
+    if not has_state_sweep(data, task, length):  # of the rows it can draw
         raise UsageError(f"a plot against state size needs a cell run at two or more state sizes; "
                          f"{task} at T={length} has none (sweep hidden or --state-size)")
     colors = colors or {}
