@@ -137,3 +137,21 @@ def test_a_pool_with_more_workers_than_trials_runs_them_and_stops_the_rest(tmp_p
     frame = run("lstm", "adding", [12], out=tmp_path, progress=False, execution=Execution(jobs=3), **TINY)
     assert list(frame["status"]) == ["ok"] and frame["worker"].iloc[0].startswith("process ")
     assert not multiprocessing.active_children()
+
+
+def test_workers_run_with_the_environment_and_folder_of_the_run_that_uses_them(tmp_path, monkeypatch):
+    """Workers fork from a server started by the first parallel run of the process: what the
+    driver's environment and working folder are when a later run starts is what they see."""
+    _sweep(tmp_path, "first", Execution(jobs=2), steps=2)  # the fork server is up by now
+    (tmp_path / "markers").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("SEQBENCH_TEST_MARKER_DIR", str(tmp_path / "markers"))
+    monkeypatch.setenv("SEQBENCH_TEST_PROBE", "set after the first run")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    frame = run(["env-probe"], "adding", [12], seeds=2, out="runs", plugins=["fixtures.env_probe"],
+                progress=False, execution=Execution(jobs=2), **TINY)
+    assert (frame["status"] == "ok").all(), frame["status"].tolist()
+    probes = [p.read_text().splitlines() for p in (tmp_path / "markers").glob("probe-*")]
+    assert len(probes) == 2  # one per worker process
+    assert all(p == ["set after the first run", str(tmp_path / "elsewhere")] for p in probes)
+    assert (tmp_path / "elsewhere" / "runs").is_dir()  # the relative --out, in the driver's folder

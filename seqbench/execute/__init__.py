@@ -95,6 +95,10 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
                         threads=int(execution.threads or 1), flush_denormal=flush_denormal,
                         checkpoint_dir=None if execution.executor == "ray" else str(run_dir / "checkpoints"),
                         corpora=corpus.resolved_corpora())
+    if execution.executor != "ray":
+        import sys
+
+        setup.environ, setup.sys_path = dict(os.environ), list(sys.path)
     if execution.executor == "ray":
         from seqbench.execute.ray import RayExecutor
 

@@ -156,7 +156,9 @@ class SerialExecutor:
     def __init__(self, registry: Registry, checkpoint_dir: Path, threads: Optional[int] = None) -> None:
         self.registry, self.checkpoint_dir, self.threads = registry, checkpoint_dir, threads
 
-    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None],
+            expected: Optional[Callable[[TrialSpec], float]] = None) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        """The trials in plan order (``expected``, which orders parallel executors, changes nothing here)."""
         import torch
 
         before = torch.get_num_threads()

@@ -1,10 +1,12 @@
 """``--jobs N``: trials in N worker processes on this machine.
 
-Each worker is a fresh (spawned) Python process with ``WorkerSetup.threads`` torch threads
-that runs one trial at a time through ``run_trial`` and sends back its lifecycle events and
-its row over a pipe; the driver is the only writer of the run folder. Workers can be started
-before the run is planned (``WorkerPool``): they import torch and the training code while the
-driver validates and prepares, and receive their ``WorkerSetup`` with their first trial. A worker that dies
+Each worker is a Python process with ``WorkerSetup.threads`` torch threads that runs one trial
+at a time through ``run_trial`` and sends back its lifecycle events and its row over a pipe;
+the driver is the only writer of the run folder. Workers are forked from a fork server that
+imported torch and the training code once (``worker_context``), started with the run
+(``WorkerPool``) so that those imports overlap the driver's planning; each receives its
+``WorkerSetup`` with its first trial. A free worker takes the queued trial expected to run
+longest (``schedule.LongestFirst``); one with nothing left to take exits at once. A worker that dies
 mid-trial (killed, out of memory, a crash in native code) is replaced and its trial run again
 up to ``retries`` times, then given the row ``error: worker died …``. Workers ignore SIGINT:
 on Ctrl-C the driver stops them and keeps every finished row.
@@ -14,21 +16,28 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-from collections import Counter, deque
+from collections import Counter
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, Optional
 
 from seqbench.spec.config import TrialSpec
 from seqbench.plugins.registry import Registry
 from seqbench.execute.local import empty_row
+from seqbench.execute.schedule import LongestFirst
 from seqbench.execute.worker import WorkerSetup, work
+
+
+# what every worker imports before its first trial: in the fork server once, else in each worker
+PRELOAD = ("torch", "seqbench.train.loop", "seqbench.train.measure", "seqbench.models.model",
+           "seqbench.plugins.registry")
 
 
 def _worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    from seqbench.train import measure, loop as train
-    from seqbench.models import model  # noqa: F401 - torch and the training code, before the first trial
+    import importlib
 
+    for name in PRELOAD:
+        importlib.import_module(name)
     worker = f"process {os.getpid()}"
     setup: Optional[WorkerSetup] = None
     while True:
@@ -62,6 +71,13 @@ class _Worker:
         self.spec = spec
         self.conn.send(spec)
 
+    def retire(self) -> None:
+        """Ask an idle worker to exit, without waiting for it (``stop`` reaps it)."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
     def stop(self, kill: bool = False) -> None:
         if self.process.is_alive():
             if kill:
@@ -84,20 +100,80 @@ class WorkerPool:
     stops whatever was not taken."""
 
     def __init__(self, jobs: int) -> None:
-        self.ctx = mp.get_context("spawn")  # fork would copy the driver's torch threads and locks
-        self.workers = [_Worker(self.ctx) for _ in range(jobs)]
+        import threading
+
+        self.ctx = worker_context()
+        self.workers: list[_Worker] = []
+        self.closed = False
+        self.lock = threading.Lock()
+        # starting a worker waits for the fork server's imports: a thread waits, the driver plans
+        self.starting = threading.Thread(target=self._start, args=(jobs,), daemon=True, name="seqbench-workers")
+        self.starting.start()
+
+    def _start(self, jobs: int) -> None:
+        for _ in range(jobs):
+            try:
+                w = _Worker(self.ctx)
+            except Exception:  # noqa: BLE001 - take() starts what is missing, and reports its error
+                return
+            with self.lock:
+                if self.closed:
+                    w.stop(kill=True)
+                    return
+                self.workers.append(w)
 
     def take(self, count: int) -> list[_Worker]:
-        taken, self.workers = self.workers[:count], self.workers[count:]
+        self.starting.join()
+        with self.lock:
+            taken, self.workers = self.workers[:count], self.workers[count:]
         while len(taken) < count:
             taken.append(_Worker(self.ctx))
         self.close()
         return taken
 
     def close(self) -> None:
-        for w in self.workers:
+        """Stop the workers not taken (and those still starting, as they come up)."""
+        with self.lock:
+            self.closed, idle, self.workers = True, self.workers, []
+        for w in idle:
             w.stop(kill=True)  # idle: nothing to finish
-        self.workers = []
+
+
+def worker_context() -> Any:
+    """How workers start: forked from a fork server that imported torch and the training code once
+    (``PRELOAD``; nothing has run in it, so no torch threads or locks are copied), so each worker
+    starts in milliseconds and the imports are paid once for all; where the OS has no fork
+    server, spawned (each worker imports for itself). A forked worker takes the driver's
+    environment, working folder and ``sys.path`` from its ``WorkerSetup``."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))  # read when the server starts, i.e. by the first worker
+    global _server_stopped_at_exit
+    if not _server_stopped_at_exit:
+        import atexit
+
+        atexit.register(_stop_fork_server)
+        _server_stopped_at_exit = True
+    return ctx
+
+
+_server_stopped_at_exit = False
+
+
+def _stop_fork_server() -> None:
+    """Kill the fork server when the driver exits. Left alone it exits once every worker has, and
+    shuts its torch down for about a second while holding the driver's stdout and stderr open,
+    so a caller reading them (a pipe, ``subprocess.run``) waited that second. It has no state."""
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (OSError, ChildProcessError):
+            pass
 
 
 class ProcessExecutor:
@@ -110,14 +186,18 @@ class ProcessExecutor:
         self.pool = pool or WorkerPool(0)
         self.ctx = self.pool.ctx
 
-    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
-        queue = deque(specs)
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None],
+            expected: Optional[Callable[[TrialSpec], float]] = None) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        """``expected(spec)``: the run's estimate of a trial's seconds, which orders the queue
+        (``schedule.LongestFirst``)."""
+        queue = LongestFirst(specs, expected)
         failures: Counter = Counter()
         workers = self.pool.take(min(self.jobs, len(queue)))
+        retired: list[_Worker] = []
         try:
             for w in workers:
                 if queue:
-                    w.give(queue.popleft(), self.setup)
+                    self._give(w, queue)
             while any(w.spec is not None for w in workers):
                 busy = [w for w in workers if w.spec is not None]
                 ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
@@ -133,29 +213,42 @@ class ProcessExecutor:
                         workers.remove(w)
                         failures[spec.key] += 1
                         if failures[spec.key] <= self.retries:
-                            queue.appendleft(spec)
+                            queue.give_back(spec)
                         else:
                             yield spec, self._died(spec, code, failures[spec.key])
                         if queue:
                             replacement = _Worker(self.ctx)
                             workers.append(replacement)
-                            replacement.give(queue.popleft(), self.setup)
+                            self._give(replacement, queue)
                         continue
                     kind, hook, payload = message
                     if kind == "event":
                         if hook is not None:
+                            if hook == "seqbench_trial_log":
+                                queue.progressed(spec, payload.get("step"))
                             notify(hook, trial=spec, **payload)
                         continue
                     row = payload
                     row["attempts"] = failures[spec.key] + 1
+                    queue.finished(spec, row)
                     w.spec = None
                     if queue:
-                        w.give(queue.popleft(), self.setup)
+                        self._give(w, queue)
+                    else:  # nothing left for it: it exits now, on its own core, not at the end
+                        w.retire()
+                        workers.remove(w)
+                        retired.append(w)
                     yield spec, row
         finally:
-            stopping = any(w.spec is not None for w in workers)  # Ctrl-C or an error in the driver
-            for w in workers:
-                w.stop(kill=stopping)
+            for w in workers:  # idle ones have nothing to finish; busy ones: Ctrl-C or an error in the driver
+                w.stop(kill=True)
+            for w in retired:
+                w.stop(kill=True)
+
+    def _give(self, w: _Worker, queue: LongestFirst) -> None:
+        spec = queue.take()
+        queue.started(spec)
+        w.give(spec, self.setup)
 
     def close(self) -> None:
         self.pool.close()  # workers that run() took stop with its generator

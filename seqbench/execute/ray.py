@@ -77,8 +77,14 @@ class RayExecutor:
                              "--gpus-per-trial)")
         self.remote = self.ray.remote(_ray_trial).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
 
-    def run(self, specs: list[TrialSpec], notify: Callable[..., None]) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+    def run(self, specs: list[TrialSpec], notify: Callable[..., None],
+            expected: Optional[Callable[[TrialSpec], float]] = None) -> Iterator[tuple[TrialSpec, dict[str, Any]]]:
+        """Every trial is submitted at once, those ``expected`` (seconds) to run longest first."""
+        from seqbench.execute.schedule import LongestFirst
+
         ray = self.ray
+        queue = LongestFirst(specs, expected)
+        specs = [queue.take() for _ in range(len(queue))]
         from ray import exceptions as rex
 
         died = (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.OwnerDiedError,

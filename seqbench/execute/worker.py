@@ -25,6 +25,10 @@ class WorkerSetup:
     checkpoint_dir: Optional[str]  # None: send checkpoints back to the driver as bytes
     corpora: dict[str, Any] = field(default_factory=dict)  # corpus spec → Corpus, read on the driver
     cwd: str = field(default_factory=os.getcwd)  # -p MODULE may name a file in the driver's folder
+    # a worker process on this machine takes the driver's environment, folder and sys.path (a
+    # forked worker has its fork server's); None for Ray, whose nodes keep their own
+    environ: Optional[dict[str, str]] = None
+    sys_path: Optional[list[str]] = None
     token: str = field(default_factory=lambda: os.urandom(8).hex())  # one setup per run
 
 
@@ -39,6 +43,13 @@ def prepare(setup: WorkerSetup) -> tuple[Registry, Optional[str]]:
         return _prepared[key]
     import torch
 
+    if setup.environ is not None:
+        os.environ.clear()
+        os.environ.update(setup.environ)
+        if os.path.isdir(setup.cwd):
+            os.chdir(setup.cwd)
+    if setup.sys_path is not None:
+        sys.path[:] = setup.sys_path
     torch.set_num_threads(max(1, setup.threads))
     torch.set_flush_denormal(setup.flush_denormal)
     from seqbench.data import corpus

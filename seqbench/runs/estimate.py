@@ -241,10 +241,24 @@ class RunEstimate:
                  announce: Optional[Callable[[Any], None]]) -> None:
         self.trials, self.registry, self.device, self.threads = trials, registry, device, threads
         self.announce = announce
+        self._planned: Optional[dict[str, float]] = None
         if announce is not None:
-            planned = estimate(trials, registry, device, threads, measure=False)
+            planned = self._plan()
             if planned.attrs["cached"] == planned.attrs["models"]:  # every model known (or none to run)
                 self._say(planned)
+
+    def _plan(self) -> Any:
+        planned = estimate(self.trials, self.registry, self.device, self.threads, measure=False)
+        self._planned = dict(zip(planned["trial"], planned["est_s"])) if len(planned) else {}
+        return planned
+
+    def seconds(self, spec: TrialSpec) -> float:
+        """The planned estimate of ``spec``'s seconds (NaN when its model's step time is not known
+        yet): what orders a parallel run's queue (``execute.schedule.LongestFirst``)."""
+        if self._planned is None:
+            self._plan()
+        assert self._planned is not None
+        return float(self._planned.get(spec.key, math.nan))
 
     def finished(self, spec: TrialSpec, row: dict[str, Any]) -> None:
         steps, train_s = row.get("steps") or 0, row.get("train_s")

@@ -233,7 +233,8 @@ def _run_locked(rundir: RunDir, request: Request, trials: list[TrialSpec], task_
         GeneralizationLog(rundir.path, registry).catch_up(trials, rundir.rows)
     tune = any(c.tune for c in configs)
     interrupted = run_specs(todo, rundir, registry, execution, plugins=configs[0].plugins, pool=pool,
-                            finished=estimate.finished, phase="search" if tune else None)
+                            finished=estimate.finished, phase="search" if tune else None,
+                            expected=estimate.seconds if execution.parallel else None)
     if tune and not interrupted:  # select on validation, then train the selection on fresh seeds
         from seqbench.sweep.tune import final_specs, select, warn_edges
 
@@ -271,11 +272,13 @@ def write_environment(rundir: RunDir, registry: Registry, device: str, flushed: 
 
 def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
               execution: Optional[Execution] = None, plugins: Iterable[str] = (), pool: Any = None,
-              finished: Optional[Callable[[TrialSpec, dict], None]] = None, phase: Optional[str] = None) -> bool:
+              finished: Optional[Callable[[TrialSpec, dict], None]] = None, phase: Optional[str] = None,
+              expected: Optional[Callable[[TrialSpec], float]] = None) -> bool:
     """Run ``specs`` (devices resolved) with the executor ``execution`` names (in ``pool``'s
     workers, from ``execute.start_workers``, when given), appending each row to ``rundir`` as its
     trial finishes (with ``phase`` in its column ``phase`` when given: a tuned run's ``search`` or
-    ``final``), notifying ``seqbench_trial_end`` and calling ``finished(spec, row)``. Returns
+    ``final``), notifying ``seqbench_trial_end`` and calling ``finished(spec, row)``; a parallel
+    executor takes the trials ``expected`` (seconds) to run longest first. Returns
     True when Ctrl-C stopped it (finished rows are kept; what was queued or running is cancelled)."""
     from seqbench.execute import make_executor
 
@@ -285,7 +288,7 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
     lengths = _generalization_log(specs, rundir, registry)
     flush = specs[0].flush_denormal
     executor = make_executor(execution, registry, rundir.path, list(plugins), flush, pool)
-    rows = executor.run(specs, registry.notify)
+    rows = executor.run(specs, registry.notify, expected)
     try:
         for spec, row in rows:
             if phase is not None:
