@@ -13,7 +13,8 @@ EXECUTORS = ("local", "ray")
 
 @dataclass
 class Execution:
-    """How trials are run; never part of a trial's configuration (it does not change results).
+    """How trials are run; never part of a trial's configuration. It changes results only in their
+    last bits (torch's kernels sum in another order with another number of threads).
 
     ``jobs``: worker processes for the local executor (1: in this process; "auto": as many
     as the cores allow). ``executor``: "local" or "ray". ``ray_address``: None starts Ray on
