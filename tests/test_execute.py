@@ -155,3 +155,17 @@ def test_workers_run_with_the_environment_and_folder_of_the_run_that_uses_them(t
     assert len(probes) == 2  # one per worker process
     assert all(p == ["set after the first run", str(tmp_path / "elsewhere")] for p in probes)
     assert (tmp_path / "elsewhere" / "runs").is_dir()  # the relative --out, in the driver's folder
+
+
+def test_fewer_trials_than_jobs_give_the_idle_cores_to_the_trials_that_run(tmp_path):
+    from seqbench.execute.cores import available_cores
+
+    cores = available_cores()
+    one = run(["lstm"], "adding", [12], out=tmp_path / "one", progress=False, execution=Execution(jobs=2), **TINY)
+    assert one["threads"].tolist() == [cores] and one["worker"].str.startswith("process ").all()
+    given = run(["lstm"], "adding", [12], out=tmp_path / "given", progress=False,
+                execution=Execution(jobs=2, threads=1), **TINY)
+    assert given["threads"].tolist() == [1]  # --threads is the caller's to set
+    execution = Execution(jobs=4).check()
+    assert execution.for_trials(8).threads == execution.threads
+    assert execution.for_trials(2).threads == max(1, cores // 2) and execution.for_trials(2).jobs == 4

@@ -29,6 +29,7 @@ class Execution:
     gpus_per_trial: float = 0.0
     retries: int = 1
     threads: Optional[int] = None  # torch threads per trial (default: cores // jobs)
+    threads_given: Optional[bool] = None  # set by check(): whether threads came from the caller
 
     def check(self) -> "Execution":
         """Validate and normalise (``jobs="auto"`` → a number); UsageError on bad values."""
@@ -38,6 +39,8 @@ class Execution:
         if self.executor not in EXECUTORS:
             raise unknown_name("executor", self.executor, list(EXECUTORS))
         self.jobs = parse_jobs(self.jobs)
+        if self.threads_given is None:
+            self.threads_given = self.threads is not None
         if self.executor == "ray":
             self.cpus_per_trial = _number("--cpus-per-trial", self.cpus_per_trial, minimum=0.0)
             self.gpus_per_trial = _number("--gpus-per-trial", self.gpus_per_trial, minimum=0.0)
@@ -55,6 +58,18 @@ class Execution:
     @property
     def parallel(self) -> bool:
         return self.executor == "ray" or self.jobs > 1
+
+    def for_trials(self, count: int) -> "Execution":
+        """This execution for ``count`` trials: with fewer trials than ``jobs``, the cores of the
+        workers that would sit idle go to the others' torch threads (unless the caller gave
+        ``threads``), so that ``--jobs 2`` on one trial is not slower than a serial run."""
+        from dataclasses import replace
+
+        from seqbench.execute.cores import threads_per_job
+
+        if self.executor != "local" or self.threads_given or not 0 < count < self.jobs:
+            return self
+        return replace(self, threads=threads_per_job(count))
 
 
 def _number(flag: str, value: Any, minimum: float) -> float:

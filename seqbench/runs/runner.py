@@ -287,7 +287,7 @@ def run_specs(specs: list[TrialSpec], rundir: RunDir, registry: Registry,
         return False
     lengths = _generalization_log(specs, rundir, registry)
     flush = specs[0].flush_denormal
-    executor = make_executor(execution, registry, rundir.path, list(plugins), flush, pool)
+    executor = make_executor(execution.for_trials(len(specs)), registry, rundir.path, list(plugins), flush, pool)
     rows = executor.run(specs, registry.notify, expected)
     try:
         for spec, row in rows:
