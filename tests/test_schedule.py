@@ -88,3 +88,12 @@ def test_the_process_executor_hands_trials_out_longest_first(tmp_path):
         executor.close()
     assert [row["cell"] for row in rows] == ["gru", "rnn", "lstm"]
     assert all(row["status"] == "ok" for row in rows)
+
+
+def test_a_model_seen_rescales_the_estimate_of_the_others_even_when_none_of_its_trials_is_left():
+    specs = [spec("a"), spec("b"), spec("c")]
+    queue = LongestFirst(specs, lambda s: {"a": 3.0, "b": 2.0, "c": 1.0}[s.cell])
+    first = queue.take()
+    queue.started(first)
+    queue.finished(first, {"status": "ok", "steps": 100, "wall_s": 6.0})  # twice its estimate
+    assert queue.expected_seconds() == [4.0, 2.0]

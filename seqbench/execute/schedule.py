@@ -8,8 +8,8 @@ finished one, else of a running one at its last progress report (the ``seqbench_
 events at each periodic evaluation), times the trial's steps; then from the run's own estimate
 (``expected``: the step-time cache, or FLOPs scaled from a measured model), rescaled by how far
 the estimate was off for the models seen so far; then, for a model nothing is known of, the
-median estimate of the run's trials. Ties keep the plan's order, so a run with nothing known runs in plan
-order. A trial given back (its worker died) is taken before any other.
+median estimate of the run's trials. Ties keep the plan's order, so a run with nothing known
+runs in plan order. A trial given back (its worker died) is taken before any other.
 """
 from __future__ import annotations
 
@@ -20,10 +20,7 @@ from typing import Callable, Optional
 
 from seqbench.spec.config import TrialSpec
 
-Group = tuple
-
-
-def model_of(spec: TrialSpec) -> Group:
+def model_of(spec: TrialSpec) -> tuple:
     """What a trial's duration depends on: everything but its seed."""
     return spec.cell, spec.task, spec.length, spec.config, spec.config_label
 
@@ -41,9 +38,11 @@ class LongestFirst:
         self.static = {s.key: _finite(expected(s)) if expected else math.nan for s in specs}
         known = [v for v in self.static.values() if math.isfinite(v)]
         self.static_fill = statistics.median(known) if known else math.nan  # for a model the estimate lacks
-        self.began: dict[int, float] = {}
-        self.rates: dict[Group, float] = {}  # seconds per step, from a finished trial
-        self.running: dict[Group, float] = {}  # seconds per step so far, of a running trial
+        self.static_rates = {model_of(s): self.static[s.key] / s.steps for s in specs
+                             if s.steps and math.isfinite(self.static[s.key])}  # estimated seconds per step
+        self.began: dict[str, float] = {}  # trial key → when it was handed out
+        self.rates: dict[tuple, float] = {}  # seconds per step, from a finished trial
+        self.running: dict[tuple, float] = {}  # seconds per step so far, of a running trial
 
     def __len__(self) -> int:
         return len(self.first) + len(self.queue)
@@ -79,13 +78,16 @@ class LongestFirst:
 
     def expected_seconds(self) -> list[float]:
         """Each queued trial's expected seconds (0 for all when nothing is known)."""
+        observed = {**self.running, **self.rates}
+        ratios = [rate / self.static_rates[group] for group, rate in observed.items() if group in self.static_rates]
+        scale = statistics.median(ratios) if ratios else 1.0  # how far off the estimate was
         seen = [self._seen(spec) for spec in self.queue]
-        ratios = [s / self.static[spec.key] for spec, s in zip(self.queue, seen)
-                  if math.isfinite(s) and self.static[spec.key] > 0]
-        scale = statistics.median(ratios) if ratios else 1.0
         guess = [s if math.isfinite(s) else self.static[spec.key] * scale for spec, s in zip(self.queue, seen)]
         known = [g for g in guess if math.isfinite(g)]
-        fill = self.static_fill * scale if math.isfinite(self.static_fill) else (statistics.median(known) if known else 0.0)
+        if math.isfinite(self.static_fill):
+            fill = self.static_fill * scale
+        else:
+            fill = statistics.median(known) if known else 0.0
         return [g if math.isfinite(g) else fill for g in guess]
 
     def _seen(self, spec: TrialSpec) -> float:
