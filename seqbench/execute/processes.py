@@ -208,6 +208,7 @@ class ProcessExecutor:
                     spec = w.spec
                     assert spec is not None
                     if message is None:  # the worker died mid-trial
+                        w.process.join(timeout=5)  # its exit status comes through the fork server
                         code = w.process.exitcode
                         w.stop(kill=True)
                         workers.remove(w)
