@@ -99,9 +99,10 @@ def test_a_node_removed_mid_trial_costs_a_retry_not_a_row(cluster, tmp_path):
 
     def remove_napper_node() -> None:
         deadline = time.time() + 120
-        while not marker.exists() and time.time() < deadline:
+        node_id = ""
+        while not node_id and time.time() < deadline:
+            node_id = marker.read_text() if marker.exists() else ""
             time.sleep(0.05)
-        node_id = marker.read_text() if marker.exists() else ""
         for node in cluster.workers:
             if node.node_id == node_id:
                 cluster.remove_node(node, allow_graceful=False)
@@ -112,7 +113,8 @@ def test_a_node_removed_mid_trial_costs_a_retry_not_a_row(cluster, tmp_path):
     frame = run(["napper", "lstm", "gru"], "adding", [12], out=tmp_path, plugins=["fixtures.dying_cells"],
                 progress=False, execution=_ray(cluster, retries=2), **dict(TINY, steps=150)).set_index("trial")
     remover.join(timeout=5)
-    assert removed, "the napper's node was never removed"
+    assert removed, (f"the napper's node was never removed: marker {marker.read_text() if marker.exists() else None!r}, "
+                     f"workers {[node.node_id for node in cluster.workers]}")
     assert len(frame) == 3 and (frame["status"] == "ok").all(), frame["status"].tolist()
     assert frame.loc["napper|adding|12|0", "attempts"] == 2
     assert removed[0][:8] not in frame.loc["napper|adding|12|0", "worker"]  # finished on the other node
