@@ -169,3 +169,14 @@ def test_fewer_trials_than_jobs_give_the_idle_cores_to_the_trials_that_run(tmp_p
     execution = Execution(jobs=4).check()
     assert execution.for_trials(8).threads == execution.threads
     assert execution.for_trials(2).threads == max(1, cores // 2) and execution.for_trials(2).jobs == 4
+
+
+def test_where_there_is_no_fork_server_workers_are_spawned(tmp_path, monkeypatch):
+    from seqbench.execute import processes
+
+    monkeypatch.setattr(processes, "fork_server_here", lambda: False)  # macOS, Windows
+    assert processes.worker_context().get_start_method() == "spawn"
+    jobs = _sweep(tmp_path, "spawned", Execution(jobs=2), steps=4).set_index("trial")
+    serial = _sweep(tmp_path, "serial", Execution(threads=1), steps=4).set_index("trial").loc[jobs.index]
+    assert (jobs["status"] == "ok").all() and jobs["loss"].tolist() == serial["loss"].tolist()
+    assert len(set(jobs["worker"])) == 2

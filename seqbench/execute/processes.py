@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections import Counter
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, Optional
@@ -142,10 +143,11 @@ class WorkerPool:
 def worker_context() -> Any:
     """How workers start: forked from a fork server that imported torch and the training code once
     (``PRELOAD``; nothing has run in it, so no torch threads or locks are copied), so each worker
-    starts in milliseconds and the imports are paid once for all; where the OS has no fork
-    server, spawned (each worker imports for itself). A forked worker takes the driver's
+    starts in milliseconds and the imports are paid once for all. On Linux only: elsewhere
+    (macOS, where forking a process that loaded system frameworks is unsafe, and Windows)
+    workers are spawned and each imports for itself. A forked worker takes the driver's
     environment, working folder and ``sys.path`` from its ``WorkerSetup``."""
-    if "forkserver" not in mp.get_all_start_methods():
+    if not fork_server_here():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(list(PRELOAD))  # read when the server starts, i.e. by the first worker
@@ -159,6 +161,10 @@ def worker_context() -> Any:
 
 
 _server_stopped_at_exit = False
+
+
+def fork_server_here() -> bool:
+    return sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods()
 
 
 def _stop_fork_server() -> None:
