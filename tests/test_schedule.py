@@ -97,3 +97,14 @@ def test_a_model_seen_rescales_the_estimate_of_the_others_even_when_none_of_its_
     queue.started(first)
     queue.finished(first, {"status": "ok", "steps": 100, "wall_s": 6.0})  # twice its estimate
     assert queue.expected_seconds() == [4.0, 2.0]
+
+
+def test_ordered_is_the_order_take_gives_when_nothing_more_is_seen():
+    specs = [spec("a"), spec("b"), spec("c"), spec("d"), spec("e")]
+    seconds = {"a": 1.0, "b": math.nan, "c": 9.0, "d": 4.0, "e": 2.0}
+    one, other = LongestFirst(specs, lambda s: seconds[s.cell]), LongestFirst(specs, lambda s: seconds[s.cell])
+    assert [s.cell for s in one.ordered()] == ["c", "d", "b", "e", "a"]  # b: the median estimate, 3
+    assert [s.key for s in one.ordered()] == order(other)
+    again = LongestFirst(specs, lambda s: seconds[s.cell])
+    again.give_back(specs[0])
+    assert again.ordered()[0] is specs[0]  # a trial given back goes first

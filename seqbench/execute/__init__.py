@@ -99,6 +99,7 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
     """The executor ``execution`` names: ``run(specs, notify)`` yields ``(spec, row)`` as each
     trial finishes; ``close()`` releases its workers (and ``pool``'s, from ``start_workers``)."""
     import os
+    import sys
 
     from seqbench.execute.local import SerialExecutor
 
@@ -110,11 +111,9 @@ def make_executor(execution: Execution, registry: Any, run_dir: Path, plugins: l
     setup = WorkerSetup(plugins=list(plugins), plugin_env=os.environ.get("SEQBENCH_PLUGINS", ""),
                         threads=int(execution.threads or 1), flush_denormal=flush_denormal,
                         checkpoint_dir=None if execution.executor == "ray" else str(run_dir / "checkpoints"),
-                        corpora=corpus.resolved_corpora())
-    if execution.executor != "ray":
-        import sys
-
-        setup.environ, setup.sys_path = dict(os.environ), list(sys.path)
+                        corpora=corpus.resolved_corpora(),
+                        environ=None if execution.executor == "ray" else dict(os.environ),
+                        sys_path=None if execution.executor == "ray" else list(sys.path))
     if execution.executor == "ray":
         from seqbench.execute.ray import RayExecutor
 

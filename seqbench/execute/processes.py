@@ -13,6 +13,7 @@ on Ctrl-C the driver stops them and keeps every finished row.
 """
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import signal
@@ -151,16 +152,7 @@ def worker_context() -> Any:
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(list(PRELOAD))  # read when the server starts, i.e. by the first worker
-    global _server_stopped_at_exit
-    if not _server_stopped_at_exit:
-        import atexit
-
-        atexit.register(_stop_fork_server)
-        _server_stopped_at_exit = True
     return ctx
-
-
-_server_stopped_at_exit = False
 
 
 def fork_server_here() -> bool:
@@ -180,6 +172,9 @@ def _stop_fork_server() -> None:
             os.waitpid(pid, 0)
         except (OSError, ChildProcessError):
             pass
+
+
+atexit.register(_stop_fork_server)  # nothing to do where no fork server was started
 
 
 class ProcessExecutor:

@@ -83,8 +83,7 @@ class RayExecutor:
         from seqbench.execute.schedule import LongestFirst
 
         ray = self.ray
-        queue = LongestFirst(specs, expected)
-        specs = [queue.take() for _ in range(len(queue))]
+        specs = LongestFirst(specs, expected).ordered()
         from ray import exceptions as rex
 
         died = (rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError, rex.OwnerDiedError,

@@ -76,6 +76,13 @@ class LongestFirst:
         best = max(range(len(self.queue)), key=lambda i: (seconds[i], -i))
         return self.queue.pop(best)
 
+    def ordered(self) -> list[TrialSpec]:
+        """Every trial left, in the order ``take`` would give them if nothing more were seen (one
+        pass: what an executor that submits everything at once needs)."""
+        seconds = self.expected_seconds()
+        order = sorted(range(len(self.queue)), key=lambda i: (-seconds[i], i))
+        return self.first + [self.queue[i] for i in order]
+
     def expected_seconds(self) -> list[float]:
         """Each queued trial's expected seconds (0 for all when nothing is known)."""
         observed = {**self.running, **self.rates}
